@@ -1,0 +1,260 @@
+package store
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Mailbox states (see docs/mailbox-states.md).
+const (
+	StateDraft          = "draft"
+	StatePendingConsent = "pending_consent"
+	StateConnected      = "connected"
+	StateSyncing        = "syncing"
+	StateReauthRequired = "reauth_required"
+	StateError          = "error"
+	StateDisconnected   = "disconnected"
+)
+
+// Mailbox is one Microsoft 365 mailbox MailDesk syncs.
+type Mailbox struct {
+	ID                string   `json:"id"` // mbx_…
+	Email             string   `json:"email"`
+	Kind              string   `json:"kind"` // personal | shared
+	OdooID            int64    `json:"odoo_id"`
+	OwnerUID          int64    `json:"owner_uid"`
+	SignInEmail       string   `json:"sign_in_email,omitempty"` // shared mailboxes: the delegate who signs in
+	UserIDs           []int64  `json:"user_ids"`
+	MainUserID        int64    `json:"main_user_id"`
+	Mode              string   `json:"mode"` // log | gateway
+	GatewayModel      string   `json:"gateway_model,omitempty"`
+	Folders           []string `json:"folders"`
+	BackfillDays      int      `json:"backfill_days"` // 0 = all mail
+	LogSentAsActivity bool     `json:"log_sent_as_activity"`
+	CreateContacts    bool     `json:"create_contacts"`
+	MaxMessageBytes   int64    `json:"max_message_bytes,omitempty"`
+
+	State      string    `json:"state"`
+	ErrorCode  string    `json:"error_code,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	StateSince time.Time `json:"state_since"`
+
+	HomeAccountID string    `json:"home_account_id,omitempty"` // MSAL account (uid.utid)
+	ConnectedAs   string    `json:"connected_as,omitempty"`    // UPN that signed in
+	ConnectedAt   time.Time `json:"connected_at,omitempty"`
+
+	LastSyncAt    time.Time `json:"last_sync_at,omitempty"`
+	LastSuccessAt time.Time `json:"last_success_at,omitempty"`
+	Failures      int       `json:"failures,omitempty"` // consecutive failed rounds
+	Progress      Progress  `json:"progress"`
+	Counts        Counts    `json:"counts"`
+	Delivery      Delivery  `json:"delivery"`
+
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Progress of a backfill.
+type Progress struct {
+	Done      int64     `json:"done"`
+	Total     int64     `json:"total"`
+	ETASecs   int64     `json:"eta_s"`
+	StartedAt time.Time `json:"started_at,omitempty"`
+	Finished  bool      `json:"finished"`
+}
+
+// Counts are running totals for a mailbox.
+type Counts struct {
+	Messages  int64 `json:"messages"`  // in the index
+	Queued    int64 `json:"queued"`    // outbox items created
+	Delivered int64 `json:"delivered"` // posted or duplicate in Odoo
+	Unrouted  int64 `json:"unrouted"`
+	Failed    int64 `json:"failed"` // items over the attempt limit, still retried
+}
+
+// Delivery says how delivery to Odoo goes for this mailbox.
+type Delivery struct {
+	Delayed   bool      `json:"delayed"`
+	Reason    string    `json:"reason,omitempty"`
+	Since     time.Time `json:"since,omitempty"`
+	LastOKAt  time.Time `json:"last_ok_at,omitempty"`
+	LastError string    `json:"last_error,omitempty"`
+}
+
+// CanSee reports whether Odoo user uid may see the mailbox.
+func (m *Mailbox) CanSee(uid int64) bool {
+	if uid == 0 {
+		return false
+	}
+	if m.OwnerUID == uid || m.MainUserID == uid {
+		return true
+	}
+	for _, u := range m.UserIDs {
+		if u == uid {
+			return true
+		}
+	}
+	return false
+}
+
+// NewMailboxID returns a fresh mbx_ id.
+func NewMailboxID() string {
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return "mbx_" + hex.EncodeToString(b)
+}
+
+// CreateMailbox stores a new mailbox. ID is filled when empty. An address
+// already used by another mailbox gives ErrExists.
+func (s *Store) CreateMailbox(m Mailbox) (Mailbox, error) {
+	if m.ID == "" {
+		m.ID = NewMailboxID()
+	}
+	now := s.now().UTC()
+	m.CreatedAt, m.UpdatedAt = now, now
+	if m.State == "" {
+		m.State = StateDraft
+	}
+	if m.StateSince.IsZero() {
+		m.StateSince = now
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketMailbox)
+		if b.Get([]byte(m.ID)) != nil {
+			return fmt.Errorf("mailbox %s: %w", m.ID, ErrExists)
+		}
+		var dup string
+		_ = b.ForEach(func(k, v []byte) error {
+			var o Mailbox
+			if jsonUnmarshal(v, &o) == nil && equalFoldASCII(o.Email, m.Email) {
+				dup = o.ID
+			}
+			return nil
+		})
+		if dup != "" {
+			return fmt.Errorf("mailbox %s already uses %s: %w", dup, m.Email, ErrExists)
+		}
+		return putJSON(b, []byte(m.ID), m)
+	})
+	if err != nil {
+		return Mailbox{}, fmt.Errorf("store: create mailbox: %w", err)
+	}
+	return m, nil
+}
+
+// Mailbox returns one mailbox or ErrNotFound.
+func (s *Store) Mailbox(id string) (Mailbox, error) {
+	var m Mailbox
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return getJSON(tx.Bucket(bucketMailbox), []byte(id), &m)
+	})
+	if err != nil {
+		return Mailbox{}, fmt.Errorf("store: mailbox %s: %w", id, err)
+	}
+	return m, nil
+}
+
+// Mailboxes returns all mailboxes ordered by e-mail address.
+func (s *Store) Mailboxes() ([]Mailbox, error) {
+	var out []Mailbox
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMailbox).ForEach(func(k, v []byte) error {
+			var m Mailbox
+			if err := jsonUnmarshal(v, &m); err != nil {
+				return fmt.Errorf("mailbox %s: %w", k, err)
+			}
+			out = append(out, m)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: list mailboxes: %w", err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Email < out[j].Email })
+	return out, nil
+}
+
+// UpdateMailbox reads, changes with fn and writes one mailbox in one
+// transaction. fn's error aborts without writing. The e-mail address must not
+// collide with another mailbox.
+func (s *Store) UpdateMailbox(id string, fn func(m *Mailbox) error) (Mailbox, error) {
+	var m Mailbox
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketMailbox)
+		if err := getJSON(b, []byte(id), &m); err != nil {
+			return err
+		}
+		before := m.Email
+		state := m.State
+		if err := fn(&m); err != nil {
+			return err
+		}
+		m.ID = id
+		if m.State != state {
+			m.StateSince = s.now().UTC()
+		}
+		if !equalFoldASCII(before, m.Email) {
+			var dup string
+			_ = b.ForEach(func(k, v []byte) error {
+				var o Mailbox
+				if !bytes.Equal(k, []byte(id)) && jsonUnmarshal(v, &o) == nil && equalFoldASCII(o.Email, m.Email) {
+					dup = o.ID
+				}
+				return nil
+			})
+			if dup != "" {
+				return fmt.Errorf("mailbox %s already uses %s: %w", dup, m.Email, ErrExists)
+			}
+		}
+		m.UpdatedAt = s.now().UTC()
+		return putJSON(b, []byte(id), m)
+	})
+	if err != nil {
+		return Mailbox{}, fmt.Errorf("store: update mailbox %s: %w", id, err)
+	}
+	return m, nil
+}
+
+// DeleteMailbox removes a mailbox with its token cache, cursors, message
+// index, pending OAuth states, due time and outbox items.
+func (s *Store) DeleteMailbox(id string) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketMailbox)
+		if b.Get([]byte(id)) == nil {
+			return ErrNotFound
+		}
+		if err := b.Delete([]byte(id)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketTokens).Delete([]byte(id)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketDue).Delete([]byte(id)); err != nil {
+			return err
+		}
+		for _, top := range perMailbox {
+			if err := tx.Bucket(top).DeleteBucket([]byte(id)); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
+				return err
+			}
+		}
+		if err := deleteOAuthStatesOf(tx, s, id); err != nil {
+			return err
+		}
+		return deleteOutboxOf(tx, id)
+	})
+	if err != nil {
+		return fmt.Errorf("store: delete mailbox %s: %w", id, err)
+	}
+	return nil
+}
+
+func equalFoldASCII(a, b string) bool { return bytes.EqualFold([]byte(a), []byte(b)) }
