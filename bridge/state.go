@@ -1,0 +1,68 @@
+package bridge
+
+import (
+	"fmt"
+
+	"github.com/maildesk/maildesk/store"
+)
+
+// allowed lists the mailbox state machine's transitions (docs/mailbox-states.md).
+//
+//	draft → pending_consent → connected ⇄ syncing → reauth_required | error | disconnected
+var allowed = map[string][]string{
+	store.StateDraft:          {store.StatePendingConsent, store.StateDisconnected},
+	store.StatePendingConsent: {store.StatePendingConsent, store.StateConnected, store.StateError, store.StateDraft, store.StateDisconnected},
+	store.StateConnected:      {store.StateSyncing, store.StateReauthRequired, store.StateError, store.StateDisconnected, store.StatePendingConsent},
+	store.StateSyncing:        {store.StateConnected, store.StateReauthRequired, store.StateError, store.StateDisconnected},
+	store.StateReauthRequired: {store.StatePendingConsent, store.StateConnected, store.StateDisconnected, store.StateReauthRequired},
+	store.StateError:          {store.StatePendingConsent, store.StateConnected, store.StateSyncing, store.StateReauthRequired, store.StateDisconnected, store.StateError},
+	store.StateDisconnected:   {store.StatePendingConsent, store.StateDisconnected},
+}
+
+// CanTransition reports whether the state machine allows from → to.
+func CanTransition(from, to string) bool {
+	for _, s := range allowed[from] {
+		if s == to {
+			return true
+		}
+	}
+	return false
+}
+
+// Transition moves a mailbox to state `to`, records code and message as its
+// error (empty clears it), and audits the change with who made it. It refuses
+// transitions the state machine does not allow. extra may change more fields
+// of the mailbox in the same transaction (nil for none).
+func Transition(st *store.Store, actor Actor, mailboxID, to, code, message string, extra func(m *store.Mailbox)) (store.Mailbox, error) {
+	var from string
+	m, err := st.UpdateMailbox(mailboxID, func(m *store.Mailbox) error {
+		from = m.State
+		if from != to && !CanTransition(from, to) {
+			return Errorf(KindUser, "invalid_state", "Mailbox %s is %s and cannot become %s", m.Email, from, to)
+		}
+		m.State = to
+		m.ErrorCode = code
+		m.Error = message
+		if extra != nil {
+			extra(m)
+		}
+		return nil
+	})
+	if err != nil {
+		return store.Mailbox{}, err
+	}
+	if from != to {
+		detail := map[string]any{"from": from, "to": to}
+		if code != "" {
+			detail["code"] = code
+		}
+		actorName := "odoo"
+		if actor.UID == 0 {
+			actorName = "sidecar"
+		}
+		if aerr := st.Audit(store.AuditEntry{UID: actor.UID, Actor: actorName, Action: "mailbox.state", MailboxID: mailboxID, Detail: detail}); aerr != nil {
+			return m, fmt.Errorf("bridge: audit transition of %s: %w", mailboxID, aerr)
+		}
+	}
+	return m, nil
+}

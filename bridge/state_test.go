@@ -1,0 +1,32 @@
+package bridge
+
+import (
+	"bytes"
+	"path/filepath"
+	"testing"
+
+	"github.com/maildesk/maildesk/store"
+)
+
+func TestTransitionAuditsAndRefuses(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "db"), bytes.Repeat([]byte{3}, 32), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	m, _ := st.CreateMailbox(store.Mailbox{Email: "a@b.c"})
+	if _, err := Transition(st, Actor{UID: 2}, m.ID, store.StateSyncing, "", "", nil); err == nil {
+		t.Fatal("draft → syncing allowed")
+	}
+	if _, err := Transition(st, Actor{UID: 2}, m.ID, store.StatePendingConsent, "", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := Transition(st, Actor{}, m.ID, store.StateConnected, "", "", func(m *store.Mailbox) { m.ConnectedAs = "a@b.c" })
+	if got.State != store.StateConnected || got.ConnectedAs != "a@b.c" {
+		t.Fatalf("%+v", got)
+	}
+	entries, _, _ := st.AuditList(m.ID, 10, 0)
+	if len(entries) != 2 || entries[0].Actor != "sidecar" || entries[1].UID != 2 {
+		t.Fatalf("audit %+v", entries)
+	}
+}
