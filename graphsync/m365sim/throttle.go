@@ -19,9 +19,10 @@ const (
 // throttler keeps, per app+mailbox, a sliding window of request counts in
 // buckets (cheap: no per-request allocation) and the number in flight.
 type throttler struct {
-	s    *Sim
-	mu   sync.Mutex
-	keys map[string]*budget
+	s     *Sim
+	mu    sync.Mutex
+	keys  map[string]*budget
+	limit int // requests per window; tests lower it
 }
 
 type budget struct {
@@ -31,7 +32,9 @@ type budget struct {
 	burst    int                  // remaining forced 429s (fault injection)
 }
 
-func newThrottler(s *Sim) *throttler { return &throttler{s: s, keys: map[string]*budget{}} }
+func newThrottler(s *Sim) *throttler {
+	return &throttler{s: s, keys: map[string]*budget{}, limit: limitRequests}
+}
 
 func (t *throttler) bucketLen() time.Duration {
 	return t.s.scaled(limitWindow) / windowBuckets
@@ -155,7 +158,7 @@ func (s *Sim) admit(g *greq) (func(), bool) {
 		b.burst--
 	}
 	conc := s.opts.Throttle && b.inflight >= limitConcurrency
-	over := s.opts.Throttle && total > limitRequests
+	over := s.opts.Throttle && total > t.limit
 	if !conc && !over && !forced && fault == "" {
 		b.inflight++
 		if int64(b.inflight) > st.MaxInFlight {
