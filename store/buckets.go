@@ -18,12 +18,13 @@ var (
 	bucketDue      = []byte("due")          // mailbox id → next sync time (unix nanos)
 	bucketAudit    = []byte("audit")        // big-endian seq → AuditEntry
 	bucketSends    = []byte("sends")        // mailbox id / request id → SendRecord
+	bucketNotices  = []byte("notices")      // big-endian seq → Notice for Odoo users
 )
 
 var allBuckets = [][]byte{
 	bucketMeta, bucketSettings, bucketSecrets, bucketMailbox, bucketOAuth, bucketTokens,
 	bucketCursors, bucketMessages, bucketOrder, bucketMsgIDs, bucketOutbox, bucketDue,
-	bucketAudit, bucketSends,
+	bucketAudit, bucketSends, bucketNotices,
 }
 
 // perMailbox lists the buckets holding nested per-mailbox buckets.

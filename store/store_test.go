@@ -300,3 +300,19 @@ func TestLoadOrCreateKey(t *testing.T) {
 		t.Fatal("garbage key accepted")
 	}
 }
+
+func TestNoticesReplaceSameKind(t *testing.T) {
+	s, _ := openTest(t)
+	_ = s.QueueNotice(Notice{MailboxID: "mbx_1", Kind: "reauth_required", Reason: "a"})
+	_ = s.QueueNotice(Notice{MailboxID: "mbx_2", Kind: "reauth_required", Reason: "b"})
+	_ = s.QueueNotice(Notice{MailboxID: "mbx_1", Kind: "reauth_required", Reason: "c"})
+	ns, err := s.Notices()
+	if err != nil || len(ns) != 2 || ns[0].MailboxID != "mbx_2" || ns[1].Reason != "c" {
+		t.Fatalf("notices %+v %v", ns, err)
+	}
+	_ = s.DeleteNotice(ns[0].Seq)
+	ns, _ = s.Notices()
+	if len(ns) != 1 {
+		t.Fatalf("after delete %+v", ns)
+	}
+}
