@@ -1,0 +1,14 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from odoo import fields, models
+
+
+class MailMessage(models.Model):
+    _inherit = "mail.message"
+
+    maildesk_graph_id = fields.Char(
+        "Microsoft Graph id", index="btree_not_null", readonly=True, copy=False,
+        help="Immutable Graph id of the mail MailDesk logged here; used to spot duplicates.",
+    )
+    maildesk_mailbox_id = fields.Many2one(
+        "maildesk.mailbox", "MailDesk mailbox", index="btree_not_null", readonly=True, ondelete="set null",
+    )

@@ -1,0 +1,498 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""Ingest of mail pushed by the sidecar: log mode, gateway mode, activities.
+
+Speed matters (shared/FACTS.md "Where ingest time goes"): structured items are
+never run through Python's MIME parser, duplicates are found with one search
+per batch, partners and replied threads with one search each, and messages are
+created directly (no notification pass: the mail was already delivered).
+"""
+
+import base64
+import binascii
+import datetime
+import email
+import email.parser
+import email.policy
+import logging
+import re
+
+from odoo import _, api, fields, models, tools
+
+from ..lib import mailparts
+
+_logger = logging.getLogger(__name__)
+
+# Mail older than this (or flagged as backfill by the sidecar) never notifies
+# followers: the backfill of a mailbox must not send a single e-mail.
+BACKFILL_AGE = datetime.timedelta(hours=24)
+
+
+class ItemError(Exception):
+    """A per-item problem reported back as status "error"."""
+
+
+class MaildeskIngest(models.AbstractModel):
+    _name = "maildesk.ingest"
+    _description = "MailDesk ingest"
+
+    # ------------------------------------------------------------------
+    # Batch
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _ingest(self, mailbox, items, options):
+        if not isinstance(items, list):
+            items = []
+        prepared = [self._prepare(mailbox, item, options) for item in items]
+
+        # One duplicate search for the whole batch.
+        graph_ids = [p["graph_id"] for p in prepared if p.get("graph_id")]
+        msg_ids = [p["message_id"] for p in prepared if p.get("message_id")]
+        known_graph, known_msgid = set(), set()
+        if graph_ids or msg_ids:
+            domain = []
+            if graph_ids and msg_ids:
+                domain = ["|", ("maildesk_graph_id", "in", graph_ids), ("message_id", "in", msg_ids)]
+            elif graph_ids:
+                domain = [("maildesk_graph_id", "in", graph_ids)]
+            else:
+                domain = [("message_id", "in", msg_ids)]
+            for row in self.env["mail.message"].sudo().search_read(domain, ["maildesk_graph_id", "message_id"]):
+                if row["maildesk_graph_id"]:
+                    known_graph.add(row["maildesk_graph_id"])
+                if row["message_id"]:
+                    known_msgid.add(row["message_id"])
+
+        # One search for every address and every replied Message-Id of the batch.
+        addresses, refs = set(), set()
+        for p in prepared:
+            if p.get("parsed"):
+                addresses.update(p["parsed"]["all_addresses"])
+                refs.update(p["parsed"]["references"])
+        partners_by_email = self._partners_by_email(addresses)
+        threads = self._threads_by_ref(refs)
+
+        results = []
+        for p in prepared:
+            result = {
+                "graph_id": p.get("graph_id") or "",
+                "status": "error",
+                "odoo_message_ids": [],
+                "records": [],
+                "activity_id": False,
+                "error": "",
+            }
+            if p.get("error"):
+                result["error"] = p["error"]
+                results.append(result)
+                continue
+            if (p["graph_id"] and p["graph_id"] in known_graph) or (
+                p["message_id"] and p["message_id"] in known_msgid
+            ):
+                result["status"] = "duplicate"
+                results.append(result)
+                continue
+            try:
+                with self.env.cr.savepoint():
+                    result.update(self._process(mailbox, p, partners_by_email, threads))
+            except ItemError as exc:
+                result["status"] = "error"
+                result["error"] = str(exc)
+            except Exception as exc:  # noqa: BLE001 - one bad item never fails the batch
+                _logger.warning("MailDesk ingest of %s failed: %s", p.get("graph_id"), exc, exc_info=True)
+                result["status"] = "error"
+                result["error"] = "%s: %s" % (type(exc).__name__, exc)
+            if result["status"] == "posted":
+                # Later items of the same batch repeating this one are duplicates.
+                if p["graph_id"]:
+                    known_graph.add(p["graph_id"])
+                if p["message_id"]:
+                    known_msgid.add(p["message_id"])
+            results.append(result)
+        return results
+
+    @api.model
+    def _prepare(self, mailbox, item, batch_options):
+        """Normalise one item; structured items are parsed without MIME."""
+        if not isinstance(item, dict):
+            return {"graph_id": "", "message_id": "", "error": "item is not an object"}
+        options = dict(batch_options or {})
+        if isinstance(item.get("options"), dict):
+            options.update(item["options"])
+        p = {
+            "graph_id": str(item.get("graph_id") or ""),
+            "message_id": (item.get("internet_message_id") or "").strip(),
+            "direction": "out" if item.get("direction") == "out" else "in",
+            "folder": item.get("folder") or "",
+            "received_at": mailparts.parse_datetime(item.get("received_at")),
+            "options": options,
+            "target": item.get("target") if isinstance(item.get("target"), dict) else None,
+            "raw": None,
+            "parsed": None,
+        }
+        if not p["graph_id"]:
+            p["error"] = "graph_id is required"
+            return p
+        try:
+            if item.get("mime_base64"):
+                p["raw"] = base64.b64decode(item["mime_base64"], validate=False)
+                if not p["message_id"]:
+                    headers = email.parser.BytesHeaderParser().parsebytes(p["raw"])
+                    p["message_id"] = str(headers.get("Message-Id") or "").strip()
+            else:
+                p["parsed"] = self._parse_structured(mailbox, item, p)
+                if not p["message_id"]:
+                    p["message_id"] = p["parsed"]["headers"].get("message-id", "").strip()
+        except (binascii.Error, ValueError, TypeError) as exc:
+            p["error"] = "bad item: %s" % exc
+        return p
+
+    @api.model
+    def _parse_structured(self, mailbox, item, p):
+        headers = mailparts.lower_headers(item.get("headers"))
+        sender = item.get("from") if isinstance(item.get("from"), dict) else {}
+        to = [e for e in item.get("to") or [] if isinstance(e, dict)]
+        cc = [e for e in item.get("cc") or [] if isinstance(e, dict)]
+        attachments = []
+        for att in item.get("attachments") or []:
+            if not isinstance(att, dict):
+                continue
+            attachments.append(
+                {
+                    "name": att.get("name") or "attachment",
+                    "raw": base64.b64decode(att.get("data_base64") or "", validate=False),
+                    "mimetype": att.get("content_type") or False,
+                    "cid": (att.get("content_id") or "").strip("<>"),
+                    "inline": bool(att.get("is_inline")),
+                }
+            )
+        return self._parsed(
+            mailbox,
+            p["direction"],
+            subject=item.get("subject") or headers.get("subject") or "",
+            email_from=mailparts.format_address(sender),
+            from_email=mailparts.normalize_email(sender),
+            to=[mailparts.normalize_email(e) for e in to],
+            cc=[mailparts.normalize_email(e) for e in cc],
+            to_display=mailparts.format_addresses(to),
+            cc_display=mailparts.format_addresses(cc),
+            headers=headers,
+            body=item.get("body_html") or "",
+            attachments=attachments,
+        )
+
+    @api.model
+    def _parsed(self, mailbox, direction, **vals):
+        own = tools.email_normalize(mailbox.email) or ""
+        to = [a for a in vals["to"] if a]
+        cc = [a for a in vals["cc"] if a]
+        if direction == "in":
+            correspondents = [vals["from_email"]] if vals["from_email"] else []
+        else:
+            correspondents = to + cc
+        correspondents = [a for a in dict.fromkeys(correspondents) if a and a != own]
+        vals.update(
+            {
+                "to": to,
+                "cc": cc,
+                "correspondents": correspondents,
+                "references": mailparts.thread_references(vals["headers"]),
+                "all_addresses": set(filter(None, [vals["from_email"]] + to + cc)),
+            }
+        )
+        return vals
+
+    @api.model
+    def _partners_by_email(self, addresses):
+        found = {}
+        if not addresses:
+            return found
+        partners = self.env["res.partner"].sudo().search(
+            [("email_normalized", "in", list(addresses))], order="partner_share desc, id"
+        )
+        for partner in partners:
+            found.setdefault(partner.email_normalized, self.env["res.partner"].sudo())
+            found[partner.email_normalized] |= partner
+        return found
+
+    @api.model
+    def _threads_by_ref(self, refs):
+        threads = {}
+        if not refs:
+            return threads
+        rows = self.env["mail.message"].sudo().search_read(
+            [("message_id", "in", list(refs)), ("model", "!=", False), ("res_id", "!=", False)],
+            ["message_id", "model", "res_id"],
+            order="id desc",
+        )
+        for row in rows:
+            threads.setdefault(row["message_id"], (row["model"], row["res_id"]))
+        return threads
+
+    # ------------------------------------------------------------------
+    # One item
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _is_backfill(self, p):
+        if p["options"].get("backfill"):
+            return True
+        return bool(p["received_at"] and p["received_at"] < fields.Datetime.now() - BACKFILL_AGE)
+
+    @api.model
+    def _process(self, mailbox, p, partners_by_email, threads):
+        use_gateway = mailbox.mode == "gateway" and p["direction"] == "in" and not p["target"]
+        if use_gateway:
+            if not p["raw"]:
+                raise ItemError("gateway mode needs mime_base64")
+            return self._process_gateway(mailbox, p)
+        if p["parsed"] is None:
+            # Raw MIME in log mode: Odoo parses it (slow path, ~6 ms a message).
+            p["parsed"] = self._parse_mime(mailbox, p)
+            extra = set(p["parsed"]["all_addresses"]) - set(partners_by_email)
+            if extra:
+                partners_by_email.update(self._partners_by_email(extra))
+            extra_refs = set(p["parsed"]["references"]) - set(threads)
+            if extra_refs:
+                threads.update(self._threads_by_ref(extra_refs))
+        return self._process_log(mailbox, p, partners_by_email, threads)
+
+    @api.model
+    def _parse_mime(self, mailbox, p):
+        message = email.message_from_bytes(p["raw"], policy=email.policy.SMTP)
+        msg_dict = self.env["mail.thread"].message_parse(message)
+        headers = {k.lower(): str(v) for k, v in message.items()}
+        if not p["message_id"]:
+            p["message_id"] = msg_dict.get("message_id") or ""
+        attachments = []
+        for att in msg_dict.get("attachments") or []:
+            content = att.content
+            if isinstance(content, str):
+                content = content.encode()
+            info = att.info or {}
+            attachments.append(
+                {
+                    "name": att.fname or "attachment",
+                    "raw": content,
+                    "mimetype": False,
+                    "cid": (info.get("cid") or "").strip("<>"),
+                    "inline": bool(info.get("cid")),
+                }
+            )
+        if not p["received_at"] and msg_dict.get("date"):
+            p["received_at"] = fields.Datetime.to_datetime(msg_dict["date"])
+        return self._parsed(
+            mailbox,
+            p["direction"],
+            subject=msg_dict.get("subject") or "",
+            email_from=msg_dict.get("email_from") or "",
+            from_email=mailparts.normalize_email(msg_dict.get("email_from")),
+            to=[tools.email_normalize(a) for a in tools.email_split(msg_dict.get("to") or "")],
+            cc=[tools.email_normalize(a) for a in tools.email_split(msg_dict.get("cc") or "")],
+            to_display=msg_dict.get("to") or "",
+            cc_display=msg_dict.get("cc") or "",
+            headers=headers,
+            body=msg_dict.get("body") or "",
+            attachments=attachments,
+        )
+
+    @api.model
+    def _target_records(self, mailbox, p, partners_by_email, threads):
+        """Where a logged mail goes: chosen record, replied thread, or partners."""
+        parsed = p["parsed"]
+        if p["target"]:
+            model, res_id = p["target"].get("model"), p["target"].get("res_id")
+            if not model or model not in self.env or not isinstance(self.env[model], self.pool["mail.thread"]):
+                raise ItemError("target model %s has no chatter" % model)
+            record = self.env[model].sudo().browse(int(res_id or 0)).exists()
+            if not record:
+                raise ItemError("target %s,%s does not exist" % (model, res_id))
+            return [record]
+        for ref in reversed(parsed["references"]):
+            if ref in threads:
+                model, res_id = threads[ref]
+                if model in self.env and isinstance(self.env[model], self.pool["mail.thread"]):
+                    record = self.env[model].sudo().browse(res_id).exists()
+                    if record:
+                        return [record]
+        records = []
+        for address in parsed["correspondents"]:
+            partners = partners_by_email.get(address)
+            if partners:
+                external = partners.filtered("partner_share") or partners
+                records.append(external[0])
+        if not records and mailbox.create_contacts:
+            names = {}
+            if p["direction"] == "in":
+                wanted = parsed["correspondents"][:1]
+                names[wanted[0] if wanted else ""] = parsed["email_from"]
+            else:
+                wanted = [a for a in parsed["to"] if a in parsed["correspondents"]] or parsed["correspondents"][:1]
+            for address in wanted:
+                partner = self.env["res.partner"].sudo().find_or_create(names.get(address) or address)
+                partners_by_email[address] = partner
+                records.append(partner)
+        return records
+
+    @api.model
+    def _process_log(self, mailbox, p, partners_by_email, threads):
+        parsed = p["parsed"]
+        records = self._target_records(mailbox, p, partners_by_email, threads)
+        if not records:
+            return {"status": "unrouted"}
+        author = partners_by_email.get(parsed["from_email"])
+        author = author[0] if author else self.env["res.partner"]
+        recipients = self.env["res.partner"].sudo()
+        for address in parsed["to"] + parsed["cc"]:
+            if partners_by_email.get(address):
+                recipients |= partners_by_email[address][0]
+        note = self.env.ref("mail.mt_note")
+        date = p["received_at"] or fields.Datetime.now()
+        message_ids = []
+        message_id = p["message_id"] or tools.generate_tracking_message_id("maildesk")
+        for record in records:
+            attachments = self._create_attachments(record, parsed["attachments"])
+            body = self._inline_cids(parsed["body"], attachments)
+            message = (
+                self.env["mail.message"]
+                .sudo()
+                .create(
+                    {
+                        "model": record._name,
+                        "res_id": record.id,
+                        "record_name": record.display_name,
+                        "message_type": "email",
+                        "subtype_id": note.id,
+                        "is_internal": True,
+                        "subject": parsed["subject"] or False,
+                        "body": body,
+                        "date": date,
+                        "author_id": author.id or False,
+                        "email_from": parsed["email_from"] or False,
+                        "message_id": message_id,
+                        "partner_ids": [(6, 0, recipients.ids)],
+                        "attachment_ids": [(6, 0, [a["record"].id for a in attachments])],
+                        "maildesk_graph_id": p["graph_id"],
+                        "maildesk_mailbox_id": mailbox.id,
+                    }
+                )
+            )
+            message_ids.append(message.id)
+        activity = self._maybe_activity(mailbox, p, records[0], date)
+        return {
+            "status": "posted",
+            "odoo_message_ids": message_ids,
+            "records": [[r._name, r.id] for r in records],
+            "activity_id": activity.id if activity else False,
+        }
+
+    @api.model
+    def _create_attachments(self, record, attachments):
+        if not attachments:
+            return []
+        vals_list = [
+            {
+                "name": att["name"],
+                "raw": att["raw"],
+                "res_model": record._name,
+                "res_id": record.id,
+                **({"mimetype": att["mimetype"]} if att.get("mimetype") else {}),
+            }
+            for att in attachments
+        ]
+        created = self.env["ir.attachment"].sudo().create(vals_list)
+        return [dict(att, record=rec) for att, rec in zip(attachments, created)]
+
+    @api.model
+    def _inline_cids(self, body, attachments):
+        """Point ``cid:`` images at the stored attachments."""
+        for att in attachments:
+            if att.get("cid") and body:
+                body = re.sub(
+                    r"""(["'])cid:%s\1""" % re.escape(att["cid"]),
+                    lambda m, a=att: '%s/web/image/%s%s' % (m.group(1), a["record"].id, m.group(1)),
+                    body,
+                )
+        return body
+
+    @api.model
+    def _maybe_activity(self, mailbox, p, record, date):
+        """Sent from Outlook (not by Odoo/MailDesk) -> a done "Email - Outbox" activity."""
+        if p["direction"] != "out" or p["options"].get("sent_by_maildesk"):
+            return None
+        if not mailbox.log_sent_as_activity:
+            return None
+        user = mailbox.main_user_id or mailbox.owner_id
+        if not user:
+            return None
+        if not isinstance(record, self.pool["mail.activity.mixin"]):
+            return None
+        activity_type = self.env.ref("maildesk.mail_activity_type_email_outbox")
+        parsed = p["parsed"]
+        day = fields.Date.to_date(date) if date else fields.Date.context_today(self)
+        note = _("Sent to %(to)s", to=tools.html_escape(parsed.get("to_display") or ", ".join(parsed["to"])))
+        return (
+            self.env["mail.activity"]
+            .sudo()
+            .with_context(mail_activity_quick_update=True, mail_create_nosubscribe=True)
+            .create(
+                {
+                    "res_model_id": self.env["ir.model"]._get_id(record._name),
+                    "res_id": record.id,
+                    "activity_type_id": activity_type.id,
+                    "summary": (parsed["subject"] or _("E-mail"))[:200],
+                    "note": note,
+                    "user_id": user.id,
+                    "date_deadline": day,
+                    "date_done": day,
+                    "active": False,
+                }
+            )
+        )
+
+    # ------------------------------------------------------------------
+    # Gateway mode
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _process_gateway(self, mailbox, p):
+        model = mailbox.gateway_model_id.model
+        if not model or model not in self.env:
+            raise ItemError("gateway model %s is not installed" % (model or "(none)"))
+        backfill = self._is_backfill(p)
+        ctx = {
+            "maildesk_ingest": True,
+            "mail_notify_force_send": False,
+        }
+        if backfill:
+            ctx.update({"tracking_disable": True, "mail_auto_subscribe_no_notify": True})
+        thread = self.env["mail.thread"].sudo().with_context(**ctx)
+        message = email.message_from_bytes(p["raw"], policy=email.policy.SMTP)
+        msg_dict = thread.message_parse(message)
+        headers = {k.lower(): str(v) for k, v in message.items()}
+        # Auto-replies and bounces never create records (Odoo's gateway would
+        # make a lead of an out-of-office, see FACTS.md).
+        if msg_dict.get("is_bounce") or mailparts.is_auto_submitted(headers):
+            return {"status": "unrouted", "error": "auto-reply or delivery report: not routed"}
+        if thread._detect_loop_headers(msg_dict):
+            return {"status": "unrouted", "error": "reply to a loop-detection bounce: not routed"}
+        # message_process without its loop-sender check (which bounces to the
+        # sender): backfill brings many mails of one sender at once by design.
+        routes = thread.message_route(message, msg_dict, model=model)
+        if not routes:
+            return {"status": "unrouted"}
+        last_mail = self.env["mail.mail"].sudo().search([], order="id desc", limit=1).id or 0
+        thread._message_route_process(message, msg_dict, routes)
+        messages = self.env["mail.message"].sudo().search([("message_id", "=", msg_dict["message_id"])])
+        messages.write({"maildesk_graph_id": p["graph_id"], "maildesk_mailbox_id": mailbox.id})
+        if backfill:
+            # Nothing leaves Odoo because of backfilled mail.
+            queued = self.env["mail.mail"].sudo().search([("id", ">", last_mail), ("state", "=", "outgoing")])
+            if queued:
+                _logger.info("MailDesk backfill: dropping %d queued notification mails", len(queued))
+                queued.unlink()
+        return {
+            "status": "posted",
+            "odoo_message_ids": messages.ids,
+            "records": [[m.model, m.res_id] for m in messages if m.model and m.res_id],
+        }
