@@ -422,16 +422,21 @@ func (s *Store) UpdateMessages(mailboxID string, ids []string, fn func(m *Messag
 
 // Cursor is a folder's sync position.
 type Cursor struct {
-	Folder    string    `json:"folder"`
-	FolderID  string    `json:"folder_id,omitempty"`
-	DeltaLink string    `json:"delta_link,omitempty"` // set when a round finished
-	NextLink  string    `json:"next_link,omitempty"`  // set while a round is under way
-	Rounds    int64     `json:"rounds"`
-	Resyncs   int       `json:"resyncs"`
-	Seen      int64     `json:"seen"` // messages seen in the current/first round
-	Total     int64     `json:"total,omitempty"`
-	Backfill  bool      `json:"backfill_done"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Folder    string `json:"folder"`
+	FolderID  string `json:"folder_id,omitempty"`
+	DeltaLink string `json:"delta_link,omitempty"` // set when a round finished
+	NextLink  string `json:"next_link,omitempty"`  // set while a round is under way
+	Rounds    int64  `json:"rounds"`
+	Resyncs   int    `json:"resyncs"`
+	Seen      int64  `json:"seen"` // messages seen in the current/first round
+	Total     int64  `json:"total,omitempty"`
+	Backfill  bool   `json:"backfill_done"`
+	// Backfill window and position (the sync engine's backfill lists the
+	// folder newest first, apart from the delta round).
+	BackfillLink  string    `json:"backfill_link,omitempty"`  // next page of the listing
+	BackfillSince time.Time `json:"backfill_since,omitempty"` // window start (zero: all mail)
+	BackfillUntil time.Time `json:"backfill_until,omitempty"` // the delta round covers mail from here on
+	UpdatedAt     time.Time `json:"updated_at"`
 }
 
 // Cursor returns a folder's cursor; ErrNotFound when it never synced.
