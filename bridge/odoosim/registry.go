@@ -81,6 +81,9 @@ func (s *Server) buildModels() map[string]*modelDef {
 		if m.methods == nil {
 			m.methods = map[string]*methodDef{}
 		}
+		if m.fields["create_date"] == nil {
+			m.fields["create_date"] = f(tDatetime)
+		}
 		for k, md := range ormMethods() {
 			if _, ok := m.methods[k]; !ok {
 				m.methods[k] = md

@@ -35,7 +35,11 @@ func (s *Server) serveJSONRPC(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !jsonContentType(r) {
-		s.unsupportedMediaType(w, "/jsonrpc", "json")
+		typ := "json"
+		if s.opts.Version >= 19 {
+			typ = "jsonrpc"
+		}
+		s.unsupportedMediaType(w, "/jsonrpc", typ)
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
