@@ -170,7 +170,25 @@ type IngestResult struct {
 	OdooMessageIDs IDs         `json:"odoo_message_ids"`
 	Records        []RecordRef `json:"records"`
 	ActivityID     ID          `json:"activity_id"`
-	Error          string      `json:"error,omitempty"`
+	Error          Text        `json:"error,omitempty"`
+}
+
+// Text is a string that Odoo may send as false (Python's habit for "no value").
+type Text string
+
+// UnmarshalJSON accepts a string, false or null.
+func (t *Text) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if string(b) == "false" || string(b) == "null" {
+		*t = ""
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("odoo: expected text, got %.40s", b)
+	}
+	*t = Text(s)
+	return nil
 }
 
 // Ingest hands a batch to maildesk.mailbox.maildesk_ingest on the Odoo mailbox
