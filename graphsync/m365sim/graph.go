@@ -1,6 +1,7 @@
 package m365sim
 
 import (
+	"compress/gzip"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -97,6 +98,16 @@ func parsePrefer(h http.Header) map[string]string {
 }
 
 func (s *Sim) serveGraphTop(w http.ResponseWriter, r *http.Request) {
+	// The SDK's compression middleware gzips request bodies; Graph accepts that.
+	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			http.Error(w, "bad gzip body", http.StatusBadRequest)
+			return
+		}
+		r.Body = zr
+		r.Header.Del("Content-Encoding")
+	}
 	segs := splitPath(strings.TrimPrefix(r.URL.EscapedPath(), "/v1.0"))
 	if len(segs) == 1 && segs[0] == "$batch" {
 		s.serveBatch(w, r)

@@ -142,9 +142,9 @@ func TestMSALWrongVerifierRefused(t *testing.T) {
 
 func TestMSALRefreshErrors(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
+		name   string
 		break_ func(s *Sim)
-		want  []string
+		want   []string
 	}{
 		{"expired", func(s *Sim) { s.ExpireRefreshTokens(testUser) }, []string{"invalid_grant", "700082"}},
 		{"consent", func(s *Sim) { s.RequireConsent(defaultClientID) }, []string{"invalid_grant", "consent_required", "65001"}},
