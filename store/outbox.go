@@ -129,15 +129,15 @@ func (s *Store) DueOutbox(now time.Time, limit int, maxBytes int, skip func(mail
 	return out, nil
 }
 
-// NextOutboxDue returns the earliest next attempt time of any item, and false
-// when the outbox is empty.
-func (s *Store) NextOutboxDue() (time.Time, bool) {
+// NextOutboxDue returns the earliest next attempt time of any item not
+// skipped (skip may be nil), and false when there is none.
+func (s *Store) NextOutboxDue(skip func(mailboxID string) bool) (time.Time, bool) {
 	var t time.Time
 	found := false
 	_ = s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
 			it, err := decodeOutbox(v, false)
-			if err == nil && (!found || it.NextAttemptAt.Before(t)) {
+			if err == nil && (skip == nil || !skip(it.MailboxID)) && (!found || it.NextAttemptAt.Before(t)) {
 				t, found = it.NextAttemptAt, true
 			}
 			return nil

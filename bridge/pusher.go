@@ -1,0 +1,573 @@
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/maildesk/maildesk/bridge/odoo"
+	"github.com/maildesk/maildesk/internal/recovery"
+	"github.com/maildesk/maildesk/store"
+)
+
+// OdooAPI is what the pusher needs of Odoo; *odoo.Client implements it.
+type OdooAPI interface {
+	Ingest(ctx context.Context, odooMailboxID int64, items []odoo.IngestItem) ([]odoo.IngestResult, error)
+	Notify(ctx context.Context, odooMailboxID int64, notices []odoo.Notice) error
+}
+
+// OdooFactory builds the Odoo client from the current settings. It returns
+// an error (and the pusher waits) while Odoo is not paired.
+type OdooFactory func(st store.OdooSettings) (OdooAPI, error)
+
+// DefaultOdooFactory builds an *odoo.Client.
+func DefaultOdooFactory(st store.OdooSettings) (OdooAPI, error) {
+	if st.URL == "" || st.APIKey == "" {
+		return nil, Errorf(KindUser, "odoo_not_paired", "Odoo is not paired with MailDesk yet: open Settings → MailDesk in Odoo and press \"Pair with Odoo\"")
+	}
+	return odoo.New(odoo.Config{URL: st.URL, DB: st.DB, Login: st.Login, APIKey: st.APIKey, Protocol: st.Protocol})
+}
+
+// PusherConfig configures the pusher.
+type PusherConfig struct {
+	Store    *store.Store
+	Odoo     OdooFactory // DefaultOdooFactory when nil
+	Log      zerolog.Logger
+	Registry prometheus.Registerer // may be nil
+	Group    *recovery.Group       // may be nil
+	Now      func() time.Time
+
+	// MaxBatch caps items per ingest call (default 200); the batch size adapts
+	// between 1 and MaxBatch to keep each call under TargetCall.
+	MaxBatch int
+	// StartBatch is the first batch size (default 50).
+	StartBatch int
+	// MaxBatchBytes caps the payload of one call (default 16 MiB).
+	MaxBatchBytes int
+	// TargetCall is how long one ingest call should take at most (default 2 s),
+	// so a batch never holds an Odoo worker for long.
+	TargetCall time.Duration
+	// FailLimit is the attempt count from which an item shows as failed on its
+	// mailbox (default 5). Items are retried forever, never dropped.
+	FailLimit int
+	// RetryBase and RetryMax bound the jittered exponential backoff (defaults
+	// 2 s and 10 min).
+	RetryBase, RetryMax time.Duration
+	// CallTimeout bounds one Odoo call (default 60 s).
+	CallTimeout time.Duration
+}
+
+// Pusher drains the outbox into Odoo. One call at a time keeps Odoo's
+// workers free for its users; batching makes each call count.
+type Pusher struct {
+	cfg  PusherConfig
+	kick chan struct{}
+
+	mu        sync.Mutex
+	batch     int
+	client    OdooAPI
+	clientFor time.Time // settings.UpdatedAt the client was built for
+	failures  int       // consecutive call-level failures
+	pauseTill time.Time
+	lastErr   string
+
+	mItems   *prometheus.CounterVec
+	mCalls   *prometheus.CounterVec
+	mBatch   prometheus.Gauge
+	mCallDur prometheus.Histogram
+}
+
+// NewPusher builds a pusher; Run starts it.
+func NewPusher(cfg PusherConfig) *Pusher {
+	if cfg.Odoo == nil {
+		cfg.Odoo = DefaultOdooFactory
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 200
+	}
+	if cfg.StartBatch <= 0 || cfg.StartBatch > cfg.MaxBatch {
+		cfg.StartBatch = min(50, cfg.MaxBatch)
+	}
+	if cfg.MaxBatchBytes <= 0 {
+		cfg.MaxBatchBytes = 16 << 20
+	}
+	if cfg.TargetCall <= 0 {
+		cfg.TargetCall = 2 * time.Second
+	}
+	if cfg.FailLimit <= 0 {
+		cfg.FailLimit = 5
+	}
+	if cfg.RetryBase <= 0 {
+		cfg.RetryBase = 2 * time.Second
+	}
+	if cfg.RetryMax <= 0 {
+		cfg.RetryMax = 10 * time.Minute
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = 60 * time.Second
+	}
+	p := &Pusher{
+		cfg:   cfg,
+		kick:  make(chan struct{}, 1),
+		batch: cfg.StartBatch,
+		mItems: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "maildesk_push_items_total", Help: "Outbox items Odoo answered, by status (posted, duplicate, unrouted, error).",
+		}, []string{"status"}),
+		mCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "maildesk_push_calls_total", Help: "Ingest calls to Odoo, by result (ok, transient, auth, error).",
+		}, []string{"result"}),
+		mBatch: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "maildesk_push_batch_size", Help: "Current adaptive batch size of ingest calls.",
+		}),
+		mCallDur: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "maildesk_push_call_seconds", Help: "Duration of ingest calls to Odoo.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2, 5, 10, 30},
+		}),
+	}
+	if cfg.Registry != nil {
+		for _, c := range []prometheus.Collector{p.mItems, p.mCalls, p.mBatch, p.mCallDur, outboxCollector{cfg.Store}} {
+			_ = cfg.Registry.Register(c)
+		}
+	}
+	p.mBatch.Set(float64(p.batch))
+	return p
+}
+
+// Kick asks the pusher to look at the outbox now (new items were queued).
+func (p *Pusher) Kick() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// BatchSize is the current adaptive batch size.
+func (p *Pusher) BatchSize() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.batch
+}
+
+// Status reports whether delivery is paused and why (for system.health).
+func (p *Pusher) Status() (ok bool, reason string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.failures == 0, p.lastErr
+}
+
+// Run drains the outbox until ctx ends. It wakes on Kick, when the earliest
+// waiting item becomes due, and at least every idle interval.
+func (p *Pusher) Run(ctx context.Context) {
+	const idle = 30 * time.Second
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.kick:
+		case <-timer.C:
+		}
+		wait := p.runOnce(ctx)
+		if wait <= 0 {
+			wait = idle
+			if t, ok := p.cfg.Store.NextOutboxDue(p.undeliverable()); ok {
+				if d := t.Sub(p.cfg.Now()); d < wait {
+					wait = max(d, 10*time.Millisecond)
+				}
+			}
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(wait)
+	}
+}
+
+// runOnce delivers what is due; it returns how long to wait before the next
+// attempt when delivery is paused (0 = ask the outbox).
+func (p *Pusher) runOnce(ctx context.Context) (wait time.Duration) {
+	if p.cfg.Group != nil {
+		defer p.cfg.Group.Recover("pusher")
+	}
+	if err := p.deliverNotices(ctx); err != nil {
+		return p.callFailed(err, nil)
+	}
+	for ctx.Err() == nil {
+		if d := p.pauseTill.Sub(p.cfg.Now()); d > 0 {
+			return d
+		}
+		n, err := p.DeliverOnce(ctx)
+		if err != nil {
+			return p.pauseTill.Sub(p.cfg.Now())
+		}
+		if n == 0 {
+			return 0
+		}
+	}
+	return 0
+}
+
+func (p *Pusher) odooClient() (OdooAPI, error) {
+	st, err := p.cfg.Store.Settings()
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.client != nil && p.clientFor.Equal(st.UpdatedAt) {
+		return p.client, nil
+	}
+	c, err := p.cfg.Odoo(st.Odoo)
+	if err != nil {
+		return nil, err
+	}
+	p.client, p.clientFor = c, st.UpdatedAt
+	return c, nil
+}
+
+// DeliverOnce takes one batch of due items (of one mailbox) to Odoo and
+// applies Odoo's answers. It returns how many items it handled; an error
+// means a call-level failure (Odoo down, key revoked) and the items wait.
+func (p *Pusher) DeliverOnce(ctx context.Context) (int, error) {
+	now := p.cfg.Now()
+	ms, err := p.cfg.Store.Mailboxes()
+	if err != nil {
+		return 0, err
+	}
+	boxes := make(map[string]*store.Mailbox, len(ms))
+	for i := range ms {
+		boxes[ms[i].ID] = &ms[i]
+	}
+	skip := func(id string) bool { m := boxes[id]; return m == nil || m.OdooID == 0 }
+	items, err := p.cfg.Store.DueOutbox(now, p.BatchSize(), p.cfg.MaxBatchBytes, skip)
+	if err != nil {
+		return 0, err
+	}
+	// One call carries items of one Odoo mailbox record.
+	var first *store.Mailbox
+	var pick []store.OutboxItem
+	for _, it := range items {
+		m := boxes[it.MailboxID]
+		if first == nil {
+			first = m
+		}
+		if m.ID == first.ID {
+			pick = append(pick, it)
+		}
+	}
+	if first == nil {
+		p.flagUndeliverable(boxes)
+		return 0, nil
+	}
+	client, err := p.odooClient()
+	if err != nil {
+		p.callFailed(err, []string{first.ID})
+		return 0, err
+	}
+	payload := make([]odoo.IngestItem, 0, len(pick))
+	for _, it := range pick {
+		item, err := decodeItem(it.Payload, first)
+		if err != nil {
+			// A payload we cannot read is a bug; keep the item and say so.
+			_ = p.cfg.Store.AckOutbox([]store.OutboxAck{{Seq: it.Seq, Status: "error", Error: "unreadable outbox item: " + err.Error(), RetryAt: now.Add(p.cfg.RetryMax)}}, p.cfg.FailLimit)
+			continue
+		}
+		payload = append(payload, item)
+	}
+	if len(payload) == 0 {
+		return len(pick), nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, p.cfg.CallTimeout)
+	start := time.Now()
+	results, err := client.Ingest(cctx, first.OdooID, payload)
+	took := time.Since(start)
+	cancel()
+	p.mCallDur.Observe(took.Seconds())
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		if !odoo.IsTransient(err) && !odoo.IsAuth(err) && len(pick) > 1 {
+			// Odoo refused the whole call: find the item at fault by going one
+			// at a time, so good items are not held back by a bad one.
+			p.mCalls.WithLabelValues("error").Inc()
+			p.setBatch(1)
+			return len(pick), nil
+		}
+		if !odoo.IsTransient(err) && !odoo.IsAuth(err) {
+			p.mCalls.WithLabelValues("error").Inc()
+			p.ackFailed(pick, err.Error())
+			return len(pick), nil
+		}
+		p.callFailed(err, []string{first.ID})
+		return 0, err
+	}
+	p.mCalls.WithLabelValues("ok").Inc()
+	p.callOK(first.ID)
+	p.adapt(len(pick), took)
+	acks := make([]store.OutboxAck, 0, len(pick))
+	for i, it := range pick {
+		r := results[i]
+		a := store.OutboxAck{Seq: it.Seq, Status: r.Status, Error: string(r.Error), ActivityID: int64(r.ActivityID), OdooMessageIDs: []int64(r.OdooMessageIDs)}
+		for _, ref := range r.Records {
+			a.Records = append(a.Records, store.OdooRef{Model: ref.Model, ID: ref.ID})
+		}
+		switch r.Status {
+		case odoo.StatusPosted, odoo.StatusDuplicate, odoo.StatusUnrouted:
+		default:
+			a.Status = "error"
+			if a.Error == "" {
+				a.Error = fmt.Sprintf("Odoo answered status %q", r.Status)
+			}
+			a.RetryAt = p.cfg.Now().Add(p.backoff(it.Attempts + 1))
+		}
+		p.mItems.WithLabelValues(a.Status).Inc()
+		acks = append(acks, a)
+	}
+	if err := p.cfg.Store.AckOutbox(acks, p.cfg.FailLimit); err != nil {
+		return 0, err
+	}
+	return len(pick), nil
+}
+
+// undeliverable returns a skip function for mailboxes whose items cannot go
+// to Odoo (no Odoo record id).
+func (p *Pusher) undeliverable() func(string) bool {
+	ms, _ := p.cfg.Store.Mailboxes()
+	ok := make(map[string]bool, len(ms))
+	for _, m := range ms {
+		ok[m.ID] = m.OdooID != 0
+	}
+	return func(id string) bool { return !ok[id] }
+}
+
+// flagUndeliverable shows on mailboxes without an Odoo record why their
+// mail waits.
+func (p *Pusher) flagUndeliverable(boxes map[string]*store.Mailbox) {
+	stats, err := p.cfg.Store.OutboxStats()
+	if err != nil {
+		return
+	}
+	for id := range stats {
+		if m := boxes[id]; m != nil && m.OdooID == 0 {
+			p.setDelivery(id, true, "This mailbox has no Odoo record to deliver to (it was created outside Odoo): create or link it from Odoo (MailDesk → Mailboxes)")
+		}
+	}
+}
+
+// decodeItem reads an outbox payload and sets the options the mailbox has
+// now, so an admin's change applies to mail still waiting.
+func decodeItem(raw []byte, m *store.Mailbox) (odoo.IngestItem, error) {
+	var it odoo.IngestItem
+	if err := json.Unmarshal(raw, &it); err != nil {
+		return it, err
+	}
+	sent := it.Options.SentByMailDesk
+	it.Options = ingestOptions(m)
+	it.Options.SentByMailDesk = sent
+	return it, nil
+}
+
+func ingestOptions(m *store.Mailbox) odoo.IngestOptions {
+	return odoo.IngestOptions{
+		Mode: m.Mode, GatewayModel: m.GatewayModel, LogSentAsActivity: m.LogSentAsActivity,
+		MainUserID: m.MainUserID, CreateContacts: m.CreateContacts,
+	}
+}
+
+func (p *Pusher) ackFailed(items []store.OutboxItem, msg string) {
+	acks := make([]store.OutboxAck, 0, len(items))
+	for _, it := range items {
+		acks = append(acks, store.OutboxAck{Seq: it.Seq, Status: "error", Error: msg, RetryAt: p.cfg.Now().Add(p.backoff(it.Attempts + 1))})
+		p.mItems.WithLabelValues("error").Inc()
+	}
+	if err := p.cfg.Store.AckOutbox(acks, p.cfg.FailLimit); err != nil {
+		p.cfg.Log.Error().Err(err).Msg("pusher: record failed items")
+	}
+}
+
+// adapt grows the batch while calls are fast and full, and halves it when a
+// call took longer than the target.
+func (p *Pusher) adapt(n int, took time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case took > p.cfg.TargetCall:
+		p.batch = max(1, p.batch/2)
+	case n >= p.batch && took < p.cfg.TargetCall/2:
+		p.batch = min(p.cfg.MaxBatch, max(p.batch+1, p.batch*3/2))
+	}
+	p.mBatch.Set(float64(p.batch))
+}
+
+func (p *Pusher) setBatch(n int) {
+	p.mu.Lock()
+	p.batch = n
+	p.mu.Unlock()
+	p.mBatch.Set(float64(n))
+}
+
+// backoff is a capped, jittered exponential delay for attempt n (1-based).
+func (p *Pusher) backoff(n int) time.Duration {
+	d := p.cfg.RetryBase
+	for i := 1; i < n && d < p.cfg.RetryMax; i++ {
+		d *= 2
+	}
+	d = min(d, p.cfg.RetryMax)
+	return d/2 + rand.N(d/2+1)
+}
+
+// callFailed pauses delivery after a call-level failure and shows the
+// reason on the mailboxes that wait. It returns the pause.
+func (p *Pusher) callFailed(err error, mailboxes []string) time.Duration {
+	reason := deliveryReason(err)
+	label := "transient"
+	if odoo.IsAuth(err) {
+		label = "auth"
+	}
+	p.mCalls.WithLabelValues(label).Inc()
+	p.mu.Lock()
+	p.failures++
+	d := p.backoff(p.failures)
+	p.pauseTill = p.cfg.Now().Add(d)
+	p.lastErr = reason
+	p.mu.Unlock()
+	p.cfg.Log.Warn().Str("reason", reason).Dur("retry_in", d).Msg("pusher: delivery to Odoo paused")
+	if mailboxes == nil {
+		ms, _ := p.cfg.Store.Mailboxes()
+		for _, m := range ms {
+			mailboxes = append(mailboxes, m.ID)
+		}
+	}
+	for _, id := range mailboxes {
+		p.setDelivery(id, true, reason)
+	}
+	return d
+}
+
+func (p *Pusher) callOK(mailboxID string) {
+	p.mu.Lock()
+	p.failures = 0
+	p.lastErr = ""
+	p.pauseTill = time.Time{}
+	p.mu.Unlock()
+	p.setDelivery(mailboxID, false, "")
+}
+
+// setDelivery records on the mailbox whether delivery waits and why; it
+// writes only when something changes.
+func (p *Pusher) setDelivery(mailboxID string, delayed bool, reason string) {
+	m, err := p.cfg.Store.Mailbox(mailboxID)
+	if err != nil {
+		return
+	}
+	d := m.Delivery
+	if d.Delayed == delayed && d.Reason == reason && (delayed || !d.LastOKAt.IsZero() && p.cfg.Now().Sub(d.LastOKAt) < time.Minute) {
+		return
+	}
+	_, _ = p.cfg.Store.UpdateMailbox(mailboxID, func(m *store.Mailbox) error {
+		now := p.cfg.Now().UTC()
+		if delayed && !m.Delivery.Delayed {
+			m.Delivery.Since = now
+		}
+		if !delayed {
+			m.Delivery.Since = time.Time{}
+			m.Delivery.LastOKAt = now
+		} else {
+			m.Delivery.LastError = reason
+		}
+		m.Delivery.Delayed = delayed
+		m.Delivery.Reason = reason
+		return nil
+	})
+}
+
+// deliveryReason says in Odoo's terms why delivery waits.
+func deliveryReason(err error) string {
+	var be *Error
+	if errors.As(err, &be) {
+		return be.Message
+	}
+	switch odoo.KindOf(err) {
+	case odoo.KindAuth:
+		return "Odoo refused MailDesk's API key (revoked or expired): press \"Pair with Odoo\" again in Settings → MailDesk; mail waits and is delivered once paired"
+	case odoo.KindTransient:
+		return "Odoo is unreachable or busy (" + err.Error() + "); mail waits and is delivered when Odoo answers again"
+	case odoo.KindMissing:
+		return "Odoo does not know maildesk.mailbox.maildesk_ingest: install or upgrade the MailDesk addon in Odoo"
+	default:
+		return "Odoo refused the delivery: " + err.Error()
+	}
+}
+
+// deliverNotices hands waiting notices (sign in again, ...) to Odoo.
+func (p *Pusher) deliverNotices(ctx context.Context) error {
+	ns, err := p.cfg.Store.Notices()
+	if err != nil || len(ns) == 0 {
+		return err
+	}
+	client, err := p.odooClient()
+	if err != nil {
+		return err
+	}
+	for _, n := range ns {
+		m, err := p.cfg.Store.Mailbox(n.MailboxID)
+		if err != nil {
+			_ = p.cfg.Store.DeleteNotice(n.Seq) // mailbox deleted
+			continue
+		}
+		if m.OdooID == 0 {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, p.cfg.CallTimeout)
+		err = client.Notify(cctx, m.OdooID, []odoo.Notice{{Kind: n.Kind, Mailbox: m.ID, Email: m.Email, Reason: n.Reason}})
+		cancel()
+		if err != nil {
+			if odoo.IsTransient(err) || odoo.IsAuth(err) {
+				return err
+			}
+			p.cfg.Log.Error().Err(err).Str("mailbox", m.ID).Str("kind", n.Kind).Msg("pusher: Odoo refused a notice; it stays queued")
+			continue
+		}
+		_ = p.cfg.Store.DeleteNotice(n.Seq)
+	}
+	return nil
+}
+
+// outboxCollector exports the outbox backlog at scrape time.
+type outboxCollector struct{ st *store.Store }
+
+var (
+	descBacklog = prometheus.NewDesc("maildesk_outbox_items", "Items waiting in the outbox for Odoo, per mailbox.", []string{"mailbox"}, nil)
+	descFailing = prometheus.NewDesc("maildesk_outbox_failing_items", "Outbox items with at least one failed attempt, per mailbox.", []string{"mailbox"}, nil)
+)
+
+func (c outboxCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descBacklog; ch <- descFailing }
+
+func (c outboxCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.st == nil {
+		return
+	}
+	stats, err := c.st.OutboxStats()
+	if err != nil {
+		return
+	}
+	for id, s := range stats {
+		ch <- prometheus.MustNewConstMetric(descBacklog, prometheus.GaugeValue, float64(s.Items), id)
+		ch <- prometheus.MustNewConstMetric(descFailing, prometheus.GaugeValue, float64(s.Failing), id)
+	}
+}
