@@ -1,0 +1,317 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/maildesk/maildesk/internal/recovery"
+	"github.com/maildesk/maildesk/store"
+)
+
+// SchedulerConfig builds a Scheduler. Zero fields take defaults.
+type SchedulerConfig struct {
+	Store *store.Store
+	// Sync runs one round for a mailbox (Syncer.SyncMailbox).
+	Sync func(ctx context.Context, mailboxID string) (RoundResult, error)
+	// Workers bounds how many mailboxes sync at once (default 8).
+	Workers int
+	// PollInterval overrides settings.Defaults.PollIntervalS (tests).
+	PollInterval time.Duration
+	// Covered, when set, says a mailbox has live change notifications: it
+	// then polls only as a safety net, 5× less often (at most every 15 min).
+	Covered func(mailboxID string) bool
+	// BackoffBase and BackoffMax shape the retry delay after failed rounds
+	// (default 30 s doubling to 30 min, jittered).
+	BackoffBase, BackoffMax time.Duration
+	Recovery                *recovery.Group
+	Log                     zerolog.Logger
+	Now                     func() time.Time
+}
+
+// Scheduler decides when each mailbox syncs. One loop: a select over the
+// context, a kick channel (capacity 1) and a timer set to the next due
+// time kept in the store. At most one round per mailbox at a time (the busy
+// set), up to Workers mailboxes in parallel. The next due time is written
+// BEFORE each attempt, so a crash never causes a retry storm.
+type Scheduler struct {
+	cfg  SchedulerConfig
+	st   *store.Store
+	kick chan struct{}
+	wg   sync.WaitGroup
+
+	mu       sync.Mutex
+	busy     map[string]bool
+	interval time.Duration
+	lastScan time.Time
+}
+
+// NewScheduler checks cfg and builds a Scheduler; Run starts it.
+func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
+	if cfg.Store == nil || cfg.Sync == nil {
+		return nil, errors.New("bridge: scheduler needs a store and a sync func")
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 8
+	}
+	if cfg.BackoffBase <= 0 {
+		cfg.BackoffBase = 30 * time.Second
+	}
+	if cfg.BackoffMax <= 0 {
+		cfg.BackoffMax = 30 * time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Recovery == nil {
+		cfg.Recovery = recovery.New(cfg.Log, nil)
+	}
+	return &Scheduler{cfg: cfg, st: cfg.Store, kick: make(chan struct{}, 1), busy: map[string]bool{}}, nil
+}
+
+// Kick makes a mailbox due now (sync_now, a change notification, a fresh
+// connection) and wakes the loop. An empty id only wakes the loop.
+func (s *Scheduler) Kick(mailboxID string) error {
+	if mailboxID != "" {
+		if err := s.st.SetDue(mailboxID, s.cfg.Now()); err != nil {
+			return err
+		}
+	}
+	s.wake()
+	return nil
+}
+
+func (s *Scheduler) wake() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Busy reports whether a mailbox's round is under way.
+func (s *Scheduler) Busy(mailboxID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.busy[mailboxID]
+}
+
+// Run loops until ctx is cancelled, then waits for running rounds (they see
+// the same ctx) and returns nil.
+func (s *Scheduler) Run(ctx context.Context) error {
+	s.recoverSyncing()
+	s.rescan()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.wg.Wait()
+			return nil
+		case <-s.kick:
+		case <-timer.C:
+		}
+		if s.cfg.Now().Sub(s.lastScan) >= s.pollInterval() {
+			s.rescan()
+		}
+		next := s.launch(ctx)
+		d := max(next.Sub(s.cfg.Now()), 5*time.Millisecond)
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(d)
+	}
+}
+
+// recoverSyncing puts mailboxes a crash left in "syncing" back to connected.
+func (s *Scheduler) recoverSyncing() {
+	mbs, err := s.st.Mailboxes()
+	if err != nil {
+		s.cfg.Log.Error().Err(err).Msg("scheduler: list mailboxes")
+		return
+	}
+	for _, m := range mbs {
+		if m.State == store.StateSyncing && !s.Busy(m.ID) {
+			_, _ = s.st.UpdateMailbox(m.ID, func(m *store.Mailbox) error {
+				if m.State == store.StateSyncing {
+					m.State = store.StateConnected
+				}
+				return nil
+			})
+		}
+	}
+}
+
+// rescan gives every syncable mailbox a due time when it has none (or one
+// parked far ahead while it was not syncable), and refreshes the interval.
+func (s *Scheduler) rescan() {
+	now := s.cfg.Now()
+	s.lastScan = now
+	iv := s.cfg.PollInterval
+	if iv <= 0 {
+		iv = 60 * time.Second
+		if st, err := s.st.Settings(); err == nil && st.Defaults.PollIntervalS > 0 {
+			iv = time.Duration(st.Defaults.PollIntervalS) * time.Second
+		}
+	}
+	s.mu.Lock()
+	s.interval = iv
+	s.mu.Unlock()
+	mbs, err := s.st.Mailboxes()
+	if err != nil {
+		s.cfg.Log.Error().Err(err).Msg("scheduler: list mailboxes")
+		return
+	}
+	due, err := s.st.DueTimes()
+	if err != nil {
+		s.cfg.Log.Error().Err(err).Msg("scheduler: due times")
+		return
+	}
+	for _, m := range mbs {
+		if !Syncable(m.State) {
+			continue
+		}
+		if t, ok := due[m.ID]; !ok || t.After(now.Add(s.intervalFor(m.ID, false)+s.cfg.BackoffMax)) {
+			if err := s.st.SetDue(m.ID, now); err != nil {
+				s.cfg.Log.Error().Err(err).Str("mailbox", m.ID).Msg("scheduler: set due")
+			}
+		}
+	}
+}
+
+func (s *Scheduler) pollInterval() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.interval <= 0 {
+		return 60 * time.Second
+	}
+	return s.interval
+}
+
+// intervalFor is the adaptive poll interval: the base interval; half of it
+// right after a round that brought new mail (mail often comes in bursts);
+// 5× (capped at 15 min) when change notifications cover the mailbox.
+func (s *Scheduler) intervalFor(mailboxID string, gotMail bool) time.Duration {
+	iv := s.pollInterval()
+	if s.cfg.Covered != nil && s.cfg.Covered(mailboxID) {
+		return min(5*iv, 15*time.Minute)
+	}
+	if gotMail {
+		return max(iv/2, time.Second)
+	}
+	return iv
+}
+
+// launch starts rounds for due mailboxes (as many as workers allow) and
+// returns when the loop should look again.
+func (s *Scheduler) launch(ctx context.Context) time.Time {
+	now := s.cfg.Now()
+	next := now.Add(s.pollInterval())
+	due, err := s.st.DueTimes()
+	if err != nil {
+		s.cfg.Log.Error().Err(err).Msg("scheduler: due times")
+		return now.Add(time.Second)
+	}
+	type entry struct {
+		id string
+		at time.Time
+	}
+	list := make([]entry, 0, len(due))
+	for id, at := range due {
+		list = append(list, entry{id, at})
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].at.Before(list[j].at) })
+	s.mu.Lock()
+	running := len(s.busy)
+	s.mu.Unlock()
+	for _, e := range list {
+		if e.at.After(now) {
+			if e.at.Before(next) {
+				next = e.at
+			}
+			break
+		}
+		if s.Busy(e.id) {
+			continue
+		}
+		if running >= s.cfg.Workers {
+			// A finishing worker kicks the loop.
+			break
+		}
+		// The next attempt time is written before the attempt.
+		if err := s.st.SetDue(e.id, now.Add(s.intervalFor(e.id, false))); err != nil {
+			s.cfg.Log.Error().Err(err).Str("mailbox", e.id).Msg("scheduler: set due")
+			continue
+		}
+		running++
+		s.mu.Lock()
+		s.busy[e.id] = true
+		s.mu.Unlock()
+		s.wg.Add(1)
+		id := e.id
+		s.cfg.Recovery.Go("sync "+id, func() {
+			defer s.wg.Done()
+			defer func() {
+				s.mu.Lock()
+				delete(s.busy, id)
+				s.mu.Unlock()
+				s.wake()
+			}()
+			s.runOne(ctx, id)
+		})
+	}
+	return next
+}
+
+func (s *Scheduler) runOne(ctx context.Context, id string) {
+	res, err := s.cfg.Sync(ctx, id)
+	if ctx.Err() != nil {
+		return
+	}
+	now := s.cfg.Now()
+	var at time.Time
+	switch {
+	case res.Skipped:
+		// Not syncable (disconnected, reauth...): park it; Kick or the
+		// rescan brings it back once it is connected again.
+		at = now.Add(24 * time.Hour)
+	case err != nil:
+		failures := 1
+		if m, merr := s.st.Mailbox(id); merr == nil && m.Failures > 0 {
+			failures = m.Failures
+		}
+		at = now.Add(s.backoff(failures))
+	case res.More:
+		at = now
+	default:
+		at = now.Add(s.intervalFor(id, res.Queued > 0))
+	}
+	if serr := s.st.SetDue(id, at); serr != nil {
+		s.cfg.Log.Error().Err(serr).Str("mailbox", id).Msg("scheduler: set due")
+	}
+}
+
+// backoff is the jittered, capped delay after failures failed rounds in a
+// row: base·2^(n-1) capped at max, drawn uniformly from its upper half.
+func (s *Scheduler) backoff(failures int) time.Duration {
+	return Backoff(s.cfg.BackoffBase, s.cfg.BackoffMax, failures)
+}
+
+// Backoff is base·2^(n-1) capped at max, drawn uniformly from its upper half.
+func Backoff(base, maxD time.Duration, n int) time.Duration {
+	if n < 1 {
+		n = 1
+	}
+	d := base << min(n-1, 30)
+	if d > maxD || d <= 0 {
+		d = maxD
+	}
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}

@@ -1,0 +1,574 @@
+package bridge
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/maildesk/maildesk/bridge/odoo"
+	"github.com/maildesk/maildesk/graphsync"
+	"github.com/maildesk/maildesk/store"
+)
+
+// SyncConfig builds a Syncer. Zero fields take defaults.
+type SyncConfig struct {
+	Store *store.Store
+	Graph *graphsync.Client
+	Log   zerolog.Logger
+	// Metrics may be nil.
+	Metrics *SyncMetrics
+	// OnReauth is called when the mailbox's tokens are refused for good
+	// (a *graphsync.ReauthError); syncing of that mailbox stops. Wire it to
+	// Connector.MarkReauth. Nil: the mailbox is moved to reauth_required here.
+	OnReauth func(ctx context.Context, mailboxID string, err error) error
+	// PageSize is Prefer: odata.maxpagesize of delta rounds (default 100).
+	PageSize int
+	// BackfillPageSize is $top of the backfill listing (default 100).
+	BackfillPageSize int
+	// BackfillSlice bounds the backfill work of one round, so new mail is
+	// not held up behind a long backfill (default 30 s; the scheduler runs
+	// the next slice at once).
+	BackfillSlice time.Duration
+	// BatchParallel is how many attachment/MIME $batch requests of one folder
+	// run at once (default 2).
+	BatchParallel int
+	Now           func() time.Time
+}
+
+// Syncer runs sync rounds: per folder, a delta round, then a slice of the
+// backfill. Every page goes into the store with its cursor in one
+// transaction (store.ApplyPage), so a crash anywhere resumes from the last
+// written page and queues nothing twice.
+type Syncer struct {
+	cfg SyncConfig
+	st  *store.Store
+	log zerolog.Logger
+}
+
+// NewSyncer checks cfg and builds a Syncer.
+func NewSyncer(cfg SyncConfig) (*Syncer, error) {
+	if cfg.Store == nil || cfg.Graph == nil {
+		return nil, errors.New("bridge: syncer needs a store and a Graph client")
+	}
+	if cfg.PageSize <= 0 {
+		cfg.PageSize = 100
+	}
+	if cfg.BackfillPageSize <= 0 {
+		cfg.BackfillPageSize = 100
+	}
+	if cfg.BackfillSlice <= 0 {
+		cfg.BackfillSlice = 30 * time.Second
+	}
+	if cfg.BatchParallel <= 0 {
+		cfg.BatchParallel = 2
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Syncer{cfg: cfg, st: cfg.Store, log: cfg.Log}, nil
+}
+
+// RoundResult says what one round did.
+type RoundResult struct {
+	Queued  int  // new outbox items
+	Seen    int  // messages in the pages
+	More    bool // backfill not finished: run again soon
+	Skipped bool // the mailbox is not in a state that syncs
+}
+
+// Syncable reports whether a mailbox in state may be synced.
+func Syncable(state string) bool {
+	return state == store.StateConnected || state == store.StateError || state == store.StateSyncing
+}
+
+// SyncMailbox runs one round for a mailbox. The caller (the scheduler)
+// makes sure only one round per mailbox runs at a time.
+func (s *Syncer) SyncMailbox(ctx context.Context, mailboxID string) (RoundResult, error) {
+	start := s.cfg.Now()
+	var res RoundResult
+	mb, err := s.st.UpdateMailbox(mailboxID, func(m *store.Mailbox) error {
+		if !Syncable(m.State) {
+			return errSkip
+		}
+		// connected/error → syncing is a routine flip: not audited (it would
+		// write two audit entries per mailbox per poll).
+		m.State = store.StateSyncing
+		m.LastSyncAt = start.UTC()
+		return nil
+	})
+	if errors.Is(err, errSkip) {
+		res.Skipped = true
+		return res, nil
+	}
+	if err != nil {
+		return res, fmt.Errorf("bridge: start sync of %s: %w", mailboxID, err)
+	}
+	res, err = s.round(ctx, mb, start)
+	s.finish(ctx, mb, res, err)
+	if s.cfg.Metrics != nil {
+		s.cfg.Metrics.observeRound(mailboxID, res, err, s.cfg.Now())
+	}
+	return res, err
+}
+
+var errSkip = errors.New("skip")
+
+func (s *Syncer) finish(ctx context.Context, mb store.Mailbox, res RoundResult, err error) {
+	now := s.cfg.Now().UTC()
+	switch {
+	case err == nil:
+		_, uerr := s.st.UpdateMailbox(mb.ID, func(m *store.Mailbox) error {
+			if m.State == store.StateSyncing {
+				m.State = store.StateConnected
+			}
+			m.ErrorCode, m.Error = "", ""
+			m.LastSuccessAt = now
+			m.Failures = 0
+			return nil
+		})
+		if uerr != nil {
+			s.log.Error().Err(uerr).Str("mailbox", mb.ID).Msg("sync: record success")
+		}
+	case graphsync.IsReauth(err):
+		s.back(mb.ID)
+		if s.cfg.OnReauth != nil {
+			if rerr := s.cfg.OnReauth(ctx, mb.ID, err); rerr != nil {
+				s.log.Error().Err(rerr).Str("mailbox", mb.ID).Msg("sync: mark reauth")
+			}
+			return
+		}
+		if _, terr := Transition(s.st, Actor{}, mb.ID, store.StateReauthRequired, "reauth_required", err.Error(), nil); terr != nil {
+			s.log.Error().Err(terr).Str("mailbox", mb.ID).Msg("sync: mark reauth")
+		}
+	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		s.back(mb.ID) // shutdown: not the mailbox's fault
+	default:
+		s.log.Warn().Err(err).Str("mailbox", mb.ID).Msg("sync round failed")
+		var failures int
+		m, uerr := s.st.UpdateMailbox(mb.ID, func(m *store.Mailbox) error {
+			m.Failures++
+			failures = m.Failures
+			return nil
+		})
+		if uerr != nil {
+			return
+		}
+		if m.State == store.StateSyncing || m.State == store.StateError {
+			msg := fmt.Sprintf("Sync with Microsoft 365 failed (%d in a row); MailDesk retries with backoff: %s", failures, firstLine(err.Error()))
+			if _, terr := Transition(s.st, Actor{}, mb.ID, store.StateError, "graph_error", msg, nil); terr != nil {
+				s.log.Error().Err(terr).Str("mailbox", mb.ID).Msg("sync: mark error")
+			}
+		}
+	}
+}
+
+// back returns a mailbox from syncing to connected (round aborted).
+func (s *Syncer) back(id string) {
+	_, _ = s.st.UpdateMailbox(id, func(m *store.Mailbox) error {
+		if m.State == store.StateSyncing {
+			m.State = store.StateConnected
+		}
+		return nil
+	})
+}
+
+// folderProgress aggregates backfill progress over a round's folders.
+type folderProgress struct {
+	mu        sync.Mutex
+	seen      map[string]int64
+	total     map[string]int64
+	done      map[string]bool
+	startDone int64
+	start     time.Time
+}
+
+func (p *folderProgress) sum() (done, total int64, finished bool) {
+	finished = true
+	for f, t := range p.total {
+		d := p.seen[f]
+		if p.done[f] {
+			t = d
+		} else {
+			finished = false
+		}
+		if d > t {
+			t = d
+		}
+		done += d
+		total += t
+	}
+	return
+}
+
+func (s *Syncer) round(ctx context.Context, mb store.Mailbox, start time.Time) (RoundResult, error) {
+	gm, err := s.cfg.Graph.Mailbox(mb.ID, mb.Email)
+	if err != nil {
+		return RoundResult{}, err
+	}
+	folders := mb.Folders
+	if len(folders) == 0 {
+		st, err := s.st.Settings()
+		if err != nil {
+			return RoundResult{}, err
+		}
+		folders = st.Defaults.Folders
+	}
+	prog := &folderProgress{seen: map[string]int64{}, total: map[string]int64{}, done: map[string]bool{}, start: start}
+	deadline := start.Add(s.cfg.BackfillSlice)
+	var (
+		mu    sync.Mutex
+		res   RoundResult
+		first error
+		wg    sync.WaitGroup
+	)
+	for _, f := range folders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if r := recover(); r != nil {
+					mu.Lock()
+					if first == nil {
+						first = fmt.Errorf("bridge: panic syncing %s/%s: %v", mb.ID, f, r)
+					}
+					mu.Unlock()
+				}
+			}()
+			fr, err := s.syncFolder(ctx, mb, gm, f, deadline, prog)
+			mu.Lock()
+			defer mu.Unlock()
+			res.Queued += fr.Queued
+			res.Seen += fr.Seen
+			res.More = res.More || fr.More
+			if err != nil && (first == nil || graphsync.IsReauth(err)) {
+				first = err
+			}
+		}()
+	}
+	wg.Wait()
+	return res, first
+}
+
+// syncFolder runs the delta round of one folder, then a slice of its backfill.
+func (s *Syncer) syncFolder(ctx context.Context, mb store.Mailbox, gm *graphsync.Mailbox, folder string, deadline time.Time, prog *folderProgress) (RoundResult, error) {
+	var res RoundResult
+	cur, err := s.st.Cursor(mb.ID, folder)
+	if errors.Is(err, store.ErrNotFound) {
+		now := s.cfg.Now().UTC().Truncate(time.Second)
+		cur = store.Cursor{Folder: folder, BackfillUntil: now}
+		if mb.BackfillDays > 0 {
+			cur.BackfillSince = now.Add(-time.Duration(mb.BackfillDays) * 24 * time.Hour)
+		}
+		f, err := gm.GetFolder(ctx, folder)
+		if err != nil {
+			return res, err
+		}
+		cur.FolderID, cur.Total = f.ID, f.Total
+		if err := s.st.PutCursor(mb.ID, cur); err != nil {
+			return res, err
+		}
+	} else if err != nil {
+		return res, err
+	}
+	prog.mu.Lock()
+	prog.seen[folder], prog.total[folder], prog.done[folder] = cur.Seen, cur.Total, cur.Backfill
+	prog.startDone += cur.Seen
+	prog.mu.Unlock()
+
+	dr, err := s.deltaRound(ctx, mb, gm, folder, &cur)
+	if err != nil && graphsync.IsResync(err) {
+		// The folder's sync state is gone: drop the delta position and run
+		// the round again. The message index keeps the resync from queueing
+		// anything twice; the backfill position is kept.
+		s.log.Info().Str("mailbox", mb.ID).Str("folder", folder).Err(err).Msg("delta state expired; resyncing folder")
+		cur.NextLink, cur.DeltaLink = "", ""
+		cur.Resyncs++
+		if perr := s.st.PutCursor(mb.ID, cur); perr != nil {
+			return res, perr
+		}
+		if s.cfg.Metrics != nil {
+			s.cfg.Metrics.resyncs.WithLabelValues(mb.ID).Inc()
+		}
+		dr, err = s.deltaRound(ctx, mb, gm, folder, &cur)
+	}
+	res.Queued += dr.Queued
+	res.Seen += dr.Seen
+	if err != nil {
+		return res, err
+	}
+	if !cur.Backfill {
+		br, err := s.backfill(ctx, mb, gm, folder, &cur, deadline, prog)
+		res.Queued += br.Queued
+		res.Seen += br.Seen
+		res.More = br.More
+		if err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// deltaRound follows the folder's delta links to the end of a round.
+func (s *Syncer) deltaRound(ctx context.Context, mb store.Mailbox, gm *graphsync.Mailbox, folder string, cur *store.Cursor) (RoundResult, error) {
+	var res RoundResult
+	link := cur.NextLink
+	if link == "" {
+		link = cur.DeltaLink
+	}
+	for {
+		var p *graphsync.Page
+		var err error
+		if link == "" {
+			p, err = gm.DeltaStart(ctx, folder, cur.BackfillUntil, s.cfg.PageSize)
+		} else {
+			p, err = gm.NextPage(ctx, link)
+		}
+		if err != nil {
+			return res, err
+		}
+		if p.NextLink == "" && p.DeltaLink == "" {
+			return res, fmt.Errorf("bridge: delta page of %s/%s has neither nextLink nor deltaLink", mb.ID, folder)
+		}
+		items, err := s.buildItems(ctx, mb, gm, folder, p.Messages)
+		if err != nil {
+			return res, err
+		}
+		c := *cur
+		if p.NextLink != "" {
+			c.NextLink = p.NextLink
+		} else {
+			c.NextLink, c.DeltaLink = "", p.DeltaLink
+			c.Rounds++
+		}
+		pr, err := s.st.ApplyPage(mb.ID, store.Page{Folder: folder, Items: items, Removed: p.Removed, Cursor: &c})
+		if err != nil {
+			return res, err
+		}
+		*cur = c
+		res.Queued += pr.Queued
+		res.Seen += len(p.Messages)
+		if s.cfg.Metrics != nil {
+			s.cfg.Metrics.messages.WithLabelValues(mb.ID).Add(float64(pr.Queued))
+		}
+		if p.NextLink == "" {
+			return res, nil
+		}
+		link = p.NextLink
+	}
+}
+
+// backfill lists the folder newest first from where it stopped, until the
+// listing ends or the slice's deadline passes.
+func (s *Syncer) backfill(ctx context.Context, mb store.Mailbox, gm *graphsync.Mailbox, folder string, cur *store.Cursor, deadline time.Time, prog *folderProgress) (RoundResult, error) {
+	var res RoundResult
+	for {
+		if !s.cfg.Now().Before(deadline) {
+			res.More = true
+			return res, nil
+		}
+		var p *graphsync.Page
+		var err error
+		if cur.BackfillLink == "" {
+			p, err = gm.ListStart(ctx, folder, cur.BackfillSince, cur.BackfillUntil, s.cfg.BackfillPageSize)
+		} else {
+			p, err = gm.NextPage(ctx, cur.BackfillLink)
+		}
+		if err != nil {
+			return res, err
+		}
+		items, err := s.buildItems(ctx, mb, gm, folder, p.Messages)
+		if err != nil {
+			return res, err
+		}
+		c := *cur
+		c.BackfillLink = p.NextLink
+		c.Seen += int64(len(p.Messages))
+		if p.NextLink == "" {
+			c.Backfill = true
+		}
+		pr, err := s.st.ApplyPage(mb.ID, store.Page{Folder: folder, Items: items, Cursor: &c})
+		if err != nil {
+			return res, err
+		}
+		*cur = c
+		res.Queued += pr.Queued
+		res.Seen += len(p.Messages)
+		if s.cfg.Metrics != nil {
+			s.cfg.Metrics.messages.WithLabelValues(mb.ID).Add(float64(pr.Queued))
+		}
+		s.progress(mb.ID, folder, c, prog)
+		if c.Backfill {
+			return res, nil
+		}
+	}
+}
+
+// progress writes the mailbox's backfill progress {done, total, eta_s}.
+func (s *Syncer) progress(mailboxID, folder string, c store.Cursor, prog *folderProgress) {
+	prog.mu.Lock()
+	prog.seen[folder], prog.done[folder] = c.Seen, c.Backfill
+	if c.Total > prog.total[folder] {
+		prog.total[folder] = c.Total
+	}
+	done, total, finished := prog.sum()
+	rate := 0.0
+	if el := s.cfg.Now().Sub(prog.start).Seconds(); el > 0 {
+		rate = float64(done-prog.startDone) / el
+	}
+	start := prog.start
+	prog.mu.Unlock()
+	eta := int64(0)
+	if !finished && rate > 0 {
+		eta = int64(float64(total-done)/rate + 0.5)
+	}
+	_, err := s.st.UpdateMailbox(mailboxID, func(m *store.Mailbox) error {
+		if m.Progress.StartedAt.IsZero() {
+			m.Progress.StartedAt = start.UTC()
+		}
+		m.Progress.Done, m.Progress.Total, m.Progress.ETASecs, m.Progress.Finished = done, total, eta, finished
+		return nil
+	})
+	if err != nil {
+		s.log.Error().Err(err).Str("mailbox", mailboxID).Msg("sync: write progress")
+	}
+}
+
+// buildItems turns page messages into store page items: index entries
+// always, outbox payloads for messages seen with content for the first
+// time. Attachments (log mode) or raw MIME (gateway mode) are fetched only
+// for those, in $batch requests.
+func (s *Syncer) buildItems(ctx context.Context, mb store.Mailbox, gm *graphsync.Mailbox, folder string, msgs []*graphsync.Message) ([]store.PageItem, error) {
+	var fresh []*graphsync.Message
+	known := map[string]bool{}
+	for _, m := range msgs {
+		if !m.Full {
+			continue
+		}
+		if old, err := s.st.Message(mb.ID, m.ID); err == nil && old.Delivery != store.DeliveryNone {
+			known[m.ID] = true // a replay, resync or move: nothing to fetch or queue
+			continue
+		}
+		fresh = append(fresh, m)
+	}
+	var err error
+	if mb.Mode == odoo.ModeGateway {
+		err = gm.FetchMIME(ctx, fresh, s.cfg.BatchParallel)
+	} else {
+		err = gm.FetchAttachments(ctx, fresh, s.cfg.BatchParallel)
+	}
+	if err != nil {
+		return nil, err
+	}
+	direction := "in"
+	if strings.EqualFold(folder, "sentitems") {
+		direction = "out"
+	}
+	items := make([]store.PageItem, 0, len(msgs))
+	for _, m := range msgs {
+		sm := store.Message{
+			ID: m.ID, Folder: folder, InternetMessageID: m.InternetMessageID, ConversationID: m.ConversationID,
+			Subject: m.Subject, From: store.Address(m.From), To: storeAddrs(m.To), Cc: storeAddrs(m.Cc),
+			ReceivedAt: m.ReceivedAt, IsRead: m.IsRead, HasAttachments: m.HasAttachments,
+			Snippet: store.SnippetOf(m.Preview, 160),
+		}
+		it := store.PageItem{Message: sm, Direction: direction}
+		if m.Full && !known[m.ID] {
+			payload, err := json.Marshal(s.ingestItem(mb, folder, direction, m))
+			if err != nil {
+				return nil, fmt.Errorf("bridge: encode ingest item %s: %w", m.ID, err)
+			}
+			it.Payload = payload
+		}
+		items = append(items, it)
+	}
+	return items, nil
+}
+
+func storeAddrs(in []graphsync.Address) []store.Address {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]store.Address, len(in))
+	for i, a := range in {
+		out[i] = store.Address(a)
+	}
+	return out
+}
+
+func odooAddrs(in []graphsync.Address) []odoo.Address {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]odoo.Address, len(in))
+	for i, a := range in {
+		out[i] = odoo.Address(a)
+	}
+	return out
+}
+
+// threadingHeaders are the internet headers Odoo needs (threading, loop and
+// auto-reply detection).
+var threadingHeaders = []string{"message-id", "in-reply-to", "references", "auto-submitted", "x-auto-response-suppress", "precedence", "list-id", "reply-to"}
+
+// ingestItem builds the odoo.IngestItem for a message: raw MIME for gateway
+// mailboxes, structured fields parsed in Go otherwise.
+func (s *Syncer) ingestItem(mb store.Mailbox, folder, direction string, m *graphsync.Message) odoo.IngestItem {
+	it := odoo.IngestItem{
+		GraphID: m.ID, Mailbox: mb.ID, Folder: folder, Direction: direction,
+		InternetMessageID: m.InternetMessageID, ReceivedAt: m.ReceivedAt.UTC().Format(time.RFC3339),
+		Options: odoo.IngestOptions{Mode: mb.Mode, GatewayModel: mb.GatewayModel, LogSentAsActivity: mb.LogSentAsActivity,
+			MainUserID: mb.MainUserID, CreateContacts: mb.CreateContacts},
+	}
+	if it.Options.Mode == "" {
+		it.Options.Mode = odoo.ModeLog
+	}
+	if mb.Mode == odoo.ModeGateway && len(m.MIME) > 0 {
+		it.MIMEBase64 = base64.StdEncoding.EncodeToString(m.MIME)
+		return it
+	}
+	it.Subject = m.Subject
+	from := odoo.Address(m.From)
+	it.From = &from
+	it.To, it.Cc = odooAddrs(m.To), odooAddrs(m.Cc)
+	hdr := map[string]string{}
+	for _, name := range threadingHeaders {
+		if v := m.Header(name); v != "" {
+			hdr[name] = v
+		}
+	}
+	if hdr["message-id"] == "" && m.InternetMessageID != "" {
+		hdr["message-id"] = m.InternetMessageID
+	}
+	it.Headers = hdr
+	if m.BodyType == "html" {
+		it.BodyHTML = m.Body
+	} else if m.Body != "" {
+		it.BodyHTML = "<pre>" + html.EscapeString(m.Body) + "</pre>"
+	}
+	limit := mb.MaxMessageBytes
+	if limit <= 0 {
+		limit = 35 << 20
+	}
+	used := int64(len(it.BodyHTML))
+	for _, a := range m.Attachments {
+		if a.Data == nil {
+			continue // item/reference attachments carry no bytes
+		}
+		if used+int64(len(a.Data)) > limit {
+			s.log.Warn().Str("mailbox", mb.ID).Str("message", m.ID).Str("attachment", a.Name).Msg("attachment left out: message over the size limit")
+			continue
+		}
+		used += int64(len(a.Data))
+		it.Attachments = append(it.Attachments, odoo.Attachment{Name: a.Name, ContentType: a.ContentType,
+			DataBase64: base64.StdEncoding.EncodeToString(a.Data), ContentID: a.ContentID, IsInline: a.IsInline})
+	}
+	return it
+}
