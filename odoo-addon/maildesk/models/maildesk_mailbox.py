@@ -433,7 +433,8 @@ class MaildeskMailbox(models.Model):
             reason=(" (%s)" % tools.html_escape(reason)) if reason else "",
             link=link,
         )
-        return self.activity_schedule(
+        # Queue the assignment mail instead of sending it inside the sidecar's call.
+        return self.with_context(mail_notify_force_send=False).activity_schedule(
             act_type_xmlid="maildesk.mail_activity_type_reauth",
             summary=_("Sign in again to %s", self.email),
             note=note,
@@ -519,7 +520,7 @@ class MaildeskMailbox(models.Model):
 
     def maildesk_inbox_message(self, message_id, show_images=False):
         sid = self._inbox_check()
-        data = self._sidecar()._call("message.get", mailbox_id=sid, message_id=message_id) or {}
+        data = dict(self._sidecar()._call("message.get", mailbox_id=sid, message_id=message_id) or {})
         sender = data.get("from") or {}
         sender_email = mailparts.normalize_email(sender)
         # The sidecar sanitises too; sanitise again here, Odoo's way.
@@ -570,7 +571,8 @@ class MaildeskMailbox(models.Model):
         )
         out = []
         for model in models_:
-            if model.model in self.env and self.env[model.model].has_access("write"):
+            Model = self.env.get(model.model)
+            if Model is not None and Model.has_access(getattr(Model, "_mail_post_access", "write")):
                 out.append({"model": model.model, "name": model.name})
         return sorted(out, key=lambda m: m["name"])
 
@@ -581,7 +583,8 @@ class MaildeskMailbox(models.Model):
         record = self.env[model].browse(int(res_id)).exists()
         if not record:
             raise MissingError(_("That record no longer exists."))
-        record.check_access("write")
+        # The same right Odoo asks for to post on that record's chatter.
+        record.check_access(getattr(record, "_mail_post_access", "write"))
         return self._sidecar()._call(
             "message.log_to_record", mailbox_id=sid, message_id=message_id, model=model, res_id=record.id
         )
@@ -591,7 +594,8 @@ class MaildeskMailbox(models.Model):
         data = self.maildesk_inbox_message(message_id, show_images=True)
         own = tools.email_normalize(self.email)
         sender = mailparts.normalize_email(data.get("from") or {})
-        partners = self.env["res.partner"]
+        # Replying to someone makes them a contact, as Odoo's composer would.
+        partners = self.env["res.partner"].sudo()
         if mode in ("reply", "reply_all") and sender and sender != own:
             partners |= partners.find_or_create(mailparts.format_address(data.get("from") or {}))
         if mode == "reply_all":

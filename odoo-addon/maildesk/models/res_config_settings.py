@@ -50,7 +50,8 @@ class ResConfigSettings(models.TransientModel):
         if not self.env["ir.config_parameter"].sudo().get_param("maildesk.sidecar_url"):
             return {}
         try:
-            return self.env["maildesk.sidecar"]._call("settings.get") or {}
+            result = self.env["maildesk.sidecar"]._call("settings.get")
+            return result if isinstance(result, dict) else {}
         except Exception as exc:  # noqa: BLE001 - settings must open with the sidecar down
             _logger.info("MailDesk: settings.get failed: %s", exc)
             return {}

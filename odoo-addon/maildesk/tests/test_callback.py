@@ -1,0 +1,50 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from unittest.mock import patch
+
+from odoo.exceptions import UserError
+from odoo.tests import HttpCase, tagged
+
+from .common import FakeSidecar
+
+
+@tagged("post_install", "-at_install")
+class TestOAuthCallback(HttpCase):
+    def setUp(self):
+        super().setUp()
+        self.sidecar = FakeSidecar()
+        self.startPatcher(
+            patch.object(type(self.env["maildesk.sidecar"]), "_call", autospec=True, side_effect=self.sidecar)
+        )
+        self.mailbox = self.env["maildesk.mailbox"].create({"email": "cb@contoso.example"})
+        self.mailbox.with_context(maildesk_from_sidecar=True).state = "reauth_required"
+        self.mailbox._schedule_reauth_activity("invalid_grant")
+        self.sidecar.calls.clear()
+
+    def test_success_page_and_state(self):
+        self.sidecar.answers["oauth.complete"] = {
+            "id": self.mailbox.sidecar_id, "email": "cb@contoso.example", "state": "connected",
+        }
+        res = self.url_open("/maildesk/oauth/callback?code=abc&state=st1")
+        self.assertEqual(res.status_code, 200)
+        self.assertIn("Connected", res.text)
+        self.assertIn("cb@contoso.example", res.text)
+        self.assertEqual(self.sidecar.calls[-1], ("oauth.complete", {"code": "abc", "state": "st1"}))
+        self.mailbox.invalidate_recordset()
+        self.assertEqual(self.mailbox.state, "connected")
+        self.assertFalse(self.mailbox.activity_ids, "the sign-in reminder is gone")
+
+    def test_microsoft_error_is_explained(self):
+        self.sidecar.errors["oauth.complete"] = UserError("The sign-in was cancelled.")
+        res = self.url_open("/maildesk/oauth/callback?error=access_denied&error_description=cancel&state=st2")
+        self.assertEqual(res.status_code, 400)
+        self.assertIn("The sign-in was cancelled.", res.text)
+        self.assertIn("Connect", res.text)
+        self.assertEqual(
+            self.sidecar.calls[-1],
+            ("oauth.complete", {"state": "st2", "error": "access_denied", "error_description": "cancel"}),
+        )
+
+    def test_missing_state(self):
+        res = self.url_open("/maildesk/oauth/callback?code=abc")
+        self.assertEqual(res.status_code, 400)
+        self.assertFalse(self.sidecar.calls)

@@ -1,0 +1,45 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import base64
+from unittest.mock import patch
+
+from odoo.addons.base.models.ir_mail_server import MailDeliveryException
+from odoo.exceptions import UserError
+from odoo.tests import tagged
+
+from .common import MaildeskCase
+
+
+@tagged("post_install", "-at_install")
+class TestMailServer(MaildeskCase):
+    def _send(self):
+        IrMailServer = self.env["ir.mail_server"]
+        message = IrMailServer.build_email(
+            email_from="Anna <anna@contoso.example>",
+            email_to=["carl@customer.example"],
+            email_bcc=["boss@contoso.example"],
+            subject="Offer",
+            body="<p>Here it is</p>",
+            subtype="html",
+            message_id="<offer-42@contoso.example>",
+        )
+        # Odoo never connects in test mode; pretend we are not in a test.
+        with patch("odoo.addons.maildesk.models.ir_mail_server.modules.module.current_test", False), \
+                patch("odoo.addons.base.models.ir_mail_server.modules.module.current_test", False):
+            return IrMailServer.send_email(message)
+
+    def test_send_goes_through_sidecar_with_raw_mime(self):
+        self.sidecar.answers["message.send"] = {"internet_message_id": "<offer-42@contoso.example>"}
+        message_id = self._send()
+        self.assertEqual(message_id, "<offer-42@contoso.example>")
+        method, params = self.sidecar.calls[-1]
+        self.assertEqual(method, "message.send")
+        self.assertEqual(params["mailbox_id"], self.mailbox.sidecar_id)
+        raw = base64.b64decode(params["mime_base64"])
+        self.assertIn(b"Message-Id: <offer-42@contoso.example>", raw)
+        self.assertIn(b"Bcc: boss@contoso.example", raw)
+
+    def test_send_failure_is_a_delivery_exception(self):
+        self.sidecar.errors["message.send"] = UserError("Mailbox anna@contoso.example needs its owner to sign in again.")
+        with self.assertRaises(MailDeliveryException) as ctx:
+            self._send()
+        self.assertIn("sign in again", str(ctx.exception.args))

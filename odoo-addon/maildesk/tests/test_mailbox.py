@@ -1,0 +1,190 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from odoo.exceptions import AccessError, MissingError, UserError
+from odoo.tests import tagged
+
+from .common import MaildeskCase
+
+
+def sidecar_logger_info(text):
+    import logging
+
+    logging.getLogger("odoo.addons.maildesk.models.maildesk_sidecar").info(text)
+
+
+@tagged("post_install", "-at_install")
+class TestMailbox(MaildeskCase):
+    def test_create_registers_in_sidecar_with_odoo_id(self):
+        box = self.env["maildesk.mailbox"].create({"email": " Team@Contoso.example ", "owner_id": self.bob.id})
+        method, params = self.sidecar.calls[0]
+        self.assertEqual(method, "mailbox.create")
+        self.assertEqual(params["odoo_id"], box.id)
+        self.assertEqual(params["email"], "team@contoso.example")
+        self.assertEqual(params["owner_uid"], self.bob.id)
+        self.assertEqual(params["folders"], ["inbox", "sentitems"])
+        self.assertTrue(box.sidecar_id.startswith("mbx_"))
+        self.assertEqual(box.state, "draft")
+        # Sending through Microsoft 365: one MailDesk server routed by from_filter.
+        self.assertEqual(box.mail_server_id.smtp_authentication, "maildesk")
+        self.assertEqual(box.mail_server_id.from_filter, "team@contoso.example")
+
+    def test_update_and_delete_reach_the_sidecar(self):
+        box = self.env["maildesk.mailbox"].create({"email": "x@contoso.example"})
+        self.sidecar.calls.clear()
+        box.write({"user_ids": [(6, 0, [self.anna.id, self.bob.id])]})
+        self.assertEqual(self.sidecar.methods(), ["mailbox.update"])
+        self.assertEqual(sorted(self.sidecar.calls[0][1]["user_ids"]), sorted([self.anna.id, self.bob.id]))
+        server = box.mail_server_id
+        self.sidecar.errors["mailbox.delete"] = MissingError("gone")
+        box.unlink()
+        self.assertFalse(server.exists())
+
+    def test_record_rules(self):
+        Mailbox = self.env["maildesk.mailbox"]
+        self.assertEqual(Mailbox.with_user(self.anna).search([("id", "=", self.mailbox.id)]), self.mailbox)
+        self.assertFalse(Mailbox.with_user(self.bob).search([("id", "=", self.mailbox.id)]))
+        with self.assertRaises(AccessError):
+            self.mailbox.with_user(self.bob).read(["email"])
+        with self.assertRaises(AccessError):
+            self.mailbox.with_user(self.bob).maildesk_inbox_folders()
+        self.assertNotIn(self.mailbox.id, [m["id"] for m in Mailbox.with_user(self.bob).maildesk_inbox_mailboxes()])
+        self.mailbox.user_ids = [(4, self.bob.id)]
+        self.assertEqual(Mailbox.with_user(self.bob).search([("id", "=", self.mailbox.id)]), self.mailbox)
+        # Users cannot create or edit mailboxes; MailDesk administrators can.
+        with self.assertRaises(AccessError):
+            Mailbox.with_user(self.anna).create({"email": "nope@contoso.example"})
+        Mailbox.with_user(self.admin_user).create({"email": "ok@contoso.example"})
+
+    def test_connect_sync_disconnect(self):
+        self.sidecar.answers["mailbox.connect"] = {
+            "auth_url": "https://login.example/authorize?state=abc",
+            "expires_at": "2026-11-22T10:00:00Z",
+        }
+        action = self.mailbox.with_user(self.anna).action_connect()
+        self.assertEqual(action["type"], "ir.actions.act_url")
+        self.assertEqual(action["url"], "https://login.example/authorize?state=abc")
+        self.assertEqual(self.mailbox.state, "connecting")
+        # An admin connecting someone else's mailbox gets a link to send.
+        action = self.mailbox.with_user(self.admin_user).action_connect()
+        self.assertEqual(action["tag"], "display_notification")
+        self.assertEqual(self.mailbox.connect_url, "https://login.example/authorize?state=abc")
+
+        self.mailbox.with_user(self.anna).action_sync_now()
+        self.assertEqual(self.sidecar.calls[-1], ("mailbox.sync_now", {"mailbox_id": self.mailbox.sidecar_id}))
+
+        self.sidecar.answers["mailbox.disconnect"] = {"id": self.mailbox.sidecar_id, "state": "disconnected"}
+        self.mailbox.with_user(self.admin_user).action_disconnect()
+        self.assertEqual(self.mailbox.state, "disconnected")
+        self.assertFalse(self.mailbox.connect_url)
+
+    def test_cron_refreshes_state_and_progress(self):
+        self.sidecar.answers["mailbox.get"] = lambda p: {
+            "id": p["mailbox_id"],
+            "state": "backfilling",
+            "last_sync_at": "2026-11-22T08:00:00Z",
+            "error": "",
+            "progress": {"done": 250, "total": 1000, "eta_s": 60},
+            "counts": {"unread": 7},
+        }
+        self.env["maildesk.mailbox"]._cron_refresh_state()
+        self.assertEqual(self.mailbox.state, "backfilling")
+        self.assertEqual(self.mailbox.progress, 25.0)
+        self.assertEqual(self.mailbox.unread_count, 7)
+        self.assertEqual(str(self.mailbox.last_sync_at), "2026-11-22 08:00:00")
+        # One failing mailbox does not stop the cron.
+        self.sidecar.answers.clear()
+        self.sidecar.errors["mailbox.get"] = UserError("sidecar down")
+        with self.assertLogs("odoo.addons.maildesk.models.maildesk_mailbox", level="WARNING") as logs:
+            self.env["maildesk.mailbox"]._cron_refresh_state()
+        self.assertIn("sidecar down", logs.output[0])
+
+    def test_unknown_state_is_shown_as_unknown(self):
+        self.mailbox._apply_sidecar({"state": "brand_new_state"})
+        self.assertEqual(self.mailbox.state, "unknown")
+
+    def test_sidecar_errors_surface_as_odoo_exceptions(self):
+        from odoo.addons.maildesk.lib.sidecar_client import SidecarError
+
+        sidecar = self.env["maildesk.sidecar"]
+        cases = {
+            "AccessDenied": "AccessDenied",
+            "AccessError": "AccessError",
+            "ValidationError": "ValidationError",
+            "MissingError": "MissingError",
+            "UserError": "UserError",
+            "NotFound": "UserError",
+            "InternalError": "UserError",
+            "Unreachable": "UserError",
+        }
+        for kind, expected in cases.items():
+            with self.assertLogs("odoo.addons.maildesk.models.maildesk_sidecar", level="INFO"):
+                # (an INFO line is logged so assertLogs has something for every kind)
+                sidecar_logger_info("mapping %s" % kind)
+                exc = sidecar._to_odoo_exception("mailbox.get", SidecarError(kind, "boom", code="c_" + kind))
+            self.assertEqual(type(exc).__name__, expected, kind)
+            self.assertEqual(exc.maildesk_code, "c_" + kind)
+
+    def test_inbox_blocks_remote_images_of_unknown_senders(self):
+        self.sidecar.answers["message.get"] = {
+            "id": "m1",
+            "subject": "Hi",
+            "from": {"name": "Stranger", "email": "stranger@unknown.example"},
+            "to": [],
+            "body_html": '<p>x<img src="https://tracker.example/p.gif"><script>alert(1)</script></p>',
+            "attachments": [{"id": "a1", "name": "f.txt", "content_type": "text/plain", "size": 3}],
+        }
+        data = self.mailbox.with_user(self.anna).maildesk_inbox_message("m1")
+        self.assertEqual(data["images_blocked"], 1)
+        self.assertNotIn("<script", data["body_html"])
+        self.assertIn('<img src="" data-maildesk-src="https://tracker.example/p.gif"', data["body_html"])
+        self.assertEqual(data["attachments"][0]["url"], "/maildesk/attachment/%s/m1/a1" % self.mailbox.id)
+        shown = self.mailbox.with_user(self.anna).maildesk_inbox_message("m1", show_images=True)
+        self.assertEqual(shown["images_blocked"], 0)
+        self.mailbox.with_user(self.anna).maildesk_trust_sender("stranger@unknown.example")
+        trusted = self.mailbox.with_user(self.anna).maildesk_inbox_message("m1")
+        self.assertEqual(trusted["images_blocked"], 0)
+        # Trust is per user.
+        self.mailbox.user_ids = [(4, self.bob.id)]
+        self.assertEqual(self.mailbox.with_user(self.bob).maildesk_inbox_message("m1")["images_blocked"], 1)
+
+    def test_inbox_links_messages_odoo_holds(self):
+        self.ingest([self.item("g-link", message_id="<linked@customer.example>")])
+        self.sidecar.answers["message.list"] = {
+            "messages": [{"id": "m9", "internet_message_id": "<linked@customer.example>", "subject": "x"}],
+            "next_cursor": None,
+        }
+        res = self.mailbox.with_user(self.anna).maildesk_inbox_messages(folder="inbox")
+        self.assertEqual(res["messages"][0]["linked"][0]["model"], "res.partner")
+        self.assertEqual(res["messages"][0]["linked"][0]["res_id"], self.customer.id)
+
+    def test_reply_opens_the_composer_on_the_sender(self):
+        self.sidecar.answers["message.get"] = {
+            "id": "m2",
+            "subject": "Question",
+            "from": {"name": "Carl", "email": "carl@customer.example"},
+            "to": [{"email": "anna@contoso.example"}],
+            "cc": [{"name": "Dan", "email": "dan@customer.example"}],
+            "body_html": "<p>?</p>",
+        }
+        action = self.mailbox.with_user(self.anna).maildesk_compose_action("m2", mode="reply_all")
+        ctx = action["context"]
+        self.assertEqual(action["res_model"], "mail.compose.message")
+        self.assertEqual(ctx["default_model"], "res.partner")
+        self.assertEqual(ctx["default_res_ids"], [self.customer.id])
+        self.assertEqual(ctx["default_subject"], "Re: Question")
+        self.assertEqual(len(ctx["default_partner_ids"]), 2)
+        self.assertIn("anna@contoso.example", ctx["default_email_from"])
+
+    def test_log_to_record_checks_access(self):
+        self.sidecar.answers["message.log_to_record"] = {"odoo_message_id": 1}
+        with self.assertRaises(AccessError):  # not her mailbox
+            self.mailbox.with_user(self.bob).maildesk_log_to_record("m3", "res.partner", self.customer.id)
+        with self.assertRaises(AccessError):  # may not post on contacts
+            self.mailbox.with_user(self.anna).maildesk_log_to_record("m3", "res.partner", self.customer.id)
+        self.anna.groups_id = [(4, self.env.ref("base.group_partner_manager").id)]
+        res = self.mailbox.with_user(self.anna).maildesk_log_to_record("m3", "res.partner", self.customer.id)
+        self.assertEqual(res, {"odoo_message_id": 1})
+        self.assertEqual(
+            self.sidecar.calls[-1][1],
+            {"mailbox_id": self.mailbox.sidecar_id, "message_id": "m3", "model": "res.partner",
+             "res_id": self.customer.id},
+        )
