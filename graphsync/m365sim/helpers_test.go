@@ -1,6 +1,7 @@
 package m365sim
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -171,3 +172,34 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 const immutable = `IdType="ImmutableId"`
+
+func newReq(method, u, tok string) (*http.Request, error) {
+	req, err := http.NewRequest(method, u, nil)
+	if err == nil && tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	return req, err
+}
+
+// callRaw sends bytes to an absolute URL.
+func callRaw(t *testing.T, s *Sim, method, u string, body []byte, hdr ...string) resp {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, u, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	res, err := s.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return resp{res.StatusCode, res.Header, b}
+}

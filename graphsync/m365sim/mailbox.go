@@ -189,9 +189,13 @@ func (mb *mailbox) add(f *folder, m *message) {
 	m.rest = mb.restID(m)
 	mb.byImm[m.imm] = m
 	mb.byRest[m.rest] = m
+	// Graph's timestamps have second precision.
+	m.received = m.received.Truncate(time.Second)
+	m.sent = m.sent.Truncate(time.Second)
 	if m.created.IsZero() {
 		m.created = m.received
 	}
+	m.created = m.created.Truncate(time.Second)
 	m.modified = m.created
 	mb.seq++
 	m.seq, m.addedSeq, m.folder = mb.seq, mb.seq, f
