@@ -299,3 +299,62 @@ func TestDecodeID(t *testing.T) {
 		t.Errorf("IngestResult = %+v, %v", r, err)
 	}
 }
+
+// TestVersionFallback: when /jsonrpc is gone (a future Odoo), Version reads GET
+// /web/version and the protocol becomes JSON-2.
+func TestVersionFallback(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/web/version" && r.Method == http.MethodGet {
+			w.Header().Set("Content-Type", "application/json; charset=utf-8")
+			_, _ = w.Write([]byte(`{"version_info": [20, 0, 0, "final", 0, ""], "version": "20.0"}`))
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(404)
+		_, _ = w.Write([]byte("<!doctype html><title>404 Not Found</title>"))
+	}))
+	defer srv.Close()
+	c, _ := odoo.New(odoo.Config{URL: srv.URL, DB: "d", Login: "l", APIKey: "k"})
+	v, err := c.Version(context.Background())
+	if err != nil || v.Major() != 20 {
+		t.Fatalf("Version = %+v, %v", v, err)
+	}
+	if p, err := c.Protocol(context.Background()); err != nil || p != odoo.ProtocolJSON2 {
+		t.Fatalf("Protocol = %q, %v", p, err)
+	}
+}
+
+// TestConcurrentIngest: one client shared by several goroutines (run with -race).
+func TestConcurrentIngest(t *testing.T) {
+	for _, cb := range []combo{{18, "", odoo.ProtocolJSONRPC}, {19, "", odoo.ProtocolJSON2}} {
+		t.Run(cb.String(), func(t *testing.T) {
+			s := startSim(t, cb.version)
+			s.AddPartner("Ada", "ada@example.com")
+			mbx := s.CreateMailbox("mbx_c", "me@example.com")
+			c := client(t, s, "", s.APIKey())
+			const workers, per = 6, 20
+			errs := make(chan error, workers)
+			for w := 0; w < workers; w++ {
+				go func(w int) {
+					var items []odoo.IngestItem
+					for i := 0; i < per; i++ {
+						// every worker sends the same Message-Ids: each must land once
+						items = append(items, odoo.IngestItem{GraphID: fmt.Sprintf("g%d", i), Mailbox: "mbx_c", Folder: "inbox", Direction: "in",
+							InternetMessageID: fmt.Sprintf("<c%d@ex>", i), ReceivedAt: "2026-11-02T09:14:03Z", Subject: "s",
+							From: &odoo.Address{Email: "ada@example.com"}, BodyHTML: "<p>x</p>", Options: odoo.IngestOptions{Mode: odoo.ModeLog}})
+					}
+					_, err := c.Ingest(context.Background(), mbx, items)
+					errs <- err
+				}(w)
+			}
+			for w := 0; w < workers; w++ {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n := len(s.Messages()); n != per {
+				t.Errorf("messages = %d, want %d (nothing twice)", n, per)
+			}
+		})
+	}
+}

@@ -427,18 +427,29 @@ func (d *db) partnersByEmail(norm string) []int64 {
 	if norm == "" {
 		return nil
 	}
-	pm := d.models["res.partner"]
 	var out []int64
 	for _, id := range d.sortedIDs("res.partner") {
 		r := d.tables["res.partner"].recs[id]
 		if r["active"] == false {
 			continue
 		}
-		if d.raw(pm, r, "email_normalized") == norm {
+		if partnerNorm(r) == norm {
 			out = append(out, id)
 		}
 	}
 	return out
+}
+
+// partnerNorm is the partner's email_normalized, cached on the record until its email changes.
+func partnerNorm(r record) string {
+	e, _ := r["email"].(string)
+	if src, ok := r["_norm_src"].(string); ok && src == e {
+		n, _ := r["_norm"].(string)
+		return n
+	}
+	n := normalizeEmail(e)
+	r["_norm_src"], r["_norm"] = e, n
+	return n
 }
 
 // partnersFor returns one partner per address (skipping own), creating unknown ones when asked.
