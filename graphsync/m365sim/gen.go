@@ -219,12 +219,13 @@ func (s *Sim) GenerateMailbox(upn string, n int, o GenOptions) {
 	span := o.End.Sub(o.Start)
 	step := span / time.Duration(n+1)
 	me := addr{u.DisplayName, u.UPN}
-	sampleNext := 0
+	sampleNext, sampleAt := 0, 12
 	k := 0
 	for k < n {
 		slot := o.Start.Add(step * time.Duration(k+1))
 		// every 25th slot takes a real-world sample, each sample once per mailbox
-		if sampleNext < len(samples) && k%25 == 12 {
+		if sampleNext < len(samples) && k >= sampleAt {
+			sampleAt += 25
 			sm := samples[sampleNext]
 			sampleNext++
 			m, err := parseMIME(sm.raw, slot)

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -202,4 +205,78 @@ func callRaw(t *testing.T, s *Sim, method, u string, body []byte, hdr ...string)
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	return resp{res.StatusCode, res.Header, b}
+}
+
+// pipe is a goroutine-safe buffer for Main's output.
+type pipe struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func newPipe() (*pipe, *pipe) { p := &pipe{}; return p, p }
+
+func (p *pipe) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.b.Write(b)
+}
+
+func (p *pipe) String() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.b.String()
+}
+
+func field(out, label string) string {
+	for _, line := range strings.Split(out, "\n") {
+		if i := strings.Index(line, label); i >= 0 {
+			return strings.TrimSpace(line[i+len(label):])
+		}
+	}
+	return ""
+}
+
+func clientFromPEM(t *testing.T, pem []byte) *http.Client {
+	t.Helper()
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatal("bad CA PEM")
+	}
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// formFlow signs in through the HTML consent form with a plain client and
+// redeems the code.
+func formFlow(t *testing.T, c *http.Client, authority string, q url.Values, verifier string) string {
+	t.Helper()
+	res, err := c.Get(authority + "/oauth2/v2.0/authorize?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	txn := between(string(page), `name="txn" value="`, `"`)
+	res, err = c.PostForm(authority+"/oauth2/v2.0/authorize/consent", url.Values{"txn": {txn}, "login": {q.Get("login_hint")}, "decision": {"accept"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	loc, err := url.Parse(res.Header.Get("Location"))
+	if err != nil || loc.Query().Get("code") == "" {
+		t.Fatalf("consent redirect: %d %v", res.StatusCode, res.Header)
+	}
+	res, err = c.PostForm(authority+"/oauth2/v2.0/token", url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
+		"redirect_uri": {q.Get("redirect_uri")}, "code_verifier": {verifier}, "client_id": {defaultClientID}, "client_secret": {defaultSecret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body map[string]any
+	_ = json.NewDecoder(res.Body).Decode(&body)
+	tok, _ := body["access_token"].(string)
+	if tok == "" {
+		t.Fatalf("token: %v", body)
+	}
+	return tok
 }
