@@ -381,12 +381,18 @@ type rpcEnvelope struct {
 }
 
 func decodeJSONRPC(op string, status int, ct string, data []byte, out any) error {
-	if status != http.StatusOK || !isJSON(ct) {
+	if !isJSON(ct) {
 		return httpError(op, status, data)
 	}
 	var env rpcEnvelope
 	if err := json.Unmarshal(data, &env); err != nil {
+		if status != http.StatusOK {
+			return httpError(op, status, data)
+		}
 		return &Error{Kind: KindUnknown, Op: op, HTTPStatus: status, Message: "undecodable JSON-RPC answer: " + err.Error()}
+	}
+	if env.Error == nil && status != http.StatusOK {
+		return httpError(op, status, data)
 	}
 	if env.Error != nil {
 		e := &Error{Op: op, HTTPStatus: status, Code: env.Error.Code, Message: env.Error.Message}
@@ -397,10 +403,13 @@ func decodeJSONRPC(op string, status int, ct string, data []byte, out any) error
 			}
 		}
 		e.Kind = kindForName(e.Name, e.Message)
-		if env.Error.Code == 100 {
+		switch {
+		case env.Error.Code == 100:
 			e.Kind = KindTransient // session expired
-		} else if e.Name == "" && env.Error.Code == 404 {
+		case e.Name == "" && env.Error.Code == 404:
 			e.Kind = KindMissing
+		case e.Kind == KindUnknown && !strings.HasPrefix(e.Name, "builtins.") && status != http.StatusOK:
+			e.Kind = kindForStatus(status)
 		}
 		return e
 	}
