@@ -129,6 +129,11 @@ type Options struct {
 	// addresses) and the health probes. "/healthz" exempts "/healthz" and
 	// "/healthz/…", not "/healthzz".
 	ExemptPrefixes []string
+	// AllowLoopback lets 127.0.0.0/8 and ::1 through whatever the list
+	// says: the host's own tools (`maildesk status`, `maildesk backup`, a
+	// container's health check) still need the bearer secret, and a
+	// loopback peer is on the sidecar's own host or container.
+	AllowLoopback bool
 	// OnDeny, when set, is told of each refused request (log it, count it).
 	OnDeny func(r *http.Request, peer netip.Addr)
 }
@@ -143,7 +148,7 @@ func Middleware(opts Options, next http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		peer := PeerAddr(r)
-		if opts.Allow.Allows(peer) || exempt(r.URL.Path, opts.ExemptPrefixes) {
+		if opts.Allow.Allows(peer) || (opts.AllowLoopback && peer.IsLoopback()) || exempt(r.URL.Path, opts.ExemptPrefixes) {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -165,6 +165,36 @@ func TestMiddleware(t *testing.T) {
 	}
 }
 
+func TestMiddlewareAllowLoopback(t *testing.T) {
+	allow, err := ParseAllowList("10.0.4.0/24")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	for _, c := range []struct {
+		loopback bool
+		remote   string
+		status   int
+	}{
+		{true, "127.0.0.1:1", 200},
+		{true, "127.8.9.10:1", 200},
+		{true, "[::1]:1", 200},
+		{true, "[::ffff:127.0.0.1]:1", 200},
+		{true, "10.0.5.1:1", 403},
+		{false, "127.0.0.1:1", 403},
+		{false, "[::1]:1", 403},
+	} {
+		h := Middleware(Options{Allow: allow, AllowLoopback: c.loopback}, inner)
+		r := httptest.NewRequest("POST", "/jsonrpc", nil)
+		r.RemoteAddr = c.remote
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != c.status {
+			t.Errorf("AllowLoopback=%v %s: status %d, want %d", c.loopback, c.remote, w.Code, c.status)
+		}
+	}
+}
+
 func TestMiddlewareEmptyListIsTransparent(t *testing.T) {
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
 	h := Middleware(Options{}, inner)
