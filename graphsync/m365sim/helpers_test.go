@@ -280,3 +280,37 @@ func formFlow(t *testing.T, c *http.Client, authority string, q url.Values, veri
 	}
 	return tok
 }
+
+type pageResult struct {
+	items       int
+	next, delta string
+}
+
+// callB fetches one delta page for benchmarks.
+func callB(b *testing.B, s *Sim, tok, link string, hdr ...string) pageResult {
+	u := link
+	if !strings.HasPrefix(u, "https://") {
+		u = s.GraphBaseURL() + link
+	}
+	req, _ := newReq("GET", u, tok)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Add(hdr[i], hdr[i+1])
+	}
+	res, err := s.Client().Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body struct {
+		Value []json.RawMessage `json:"value"`
+		Next  string            `json:"@odata.nextLink"`
+		Delta string            `json:"@odata.deltaLink"`
+	}
+	if res.StatusCode != 200 {
+		b.Fatalf("status %d", res.StatusCode)
+	}
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
+		b.Fatal(err)
+	}
+	return pageResult{len(body.Value), body.Next, body.Delta}
+}
