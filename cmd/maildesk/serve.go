@@ -44,6 +44,9 @@ type App struct {
 
 	// Simulate is true under `serve --simulate` (set by that feature).
 	Simulate bool
+	// Microsoft is where identity and Graph are (the simulator under
+	// --simulate); use its HTTPClient/Transport in wire functions.
+	Microsoft *Microsoft
 
 	workers []worker
 	closers []func() error
@@ -162,7 +165,7 @@ func buildApp(cfg Config, log zerolog.Logger, key []byte, secret string) (*App, 
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a := &App{Cfg: cfg, Log: log, Store: st, Registry: reg, Group: recovery.New(log, reg)}
+	a := &App{Cfg: cfg, Log: log, Store: st, Registry: reg, Group: recovery.New(log, reg), Microsoft: defaultMicrosoft()}
 	a.System = bridge.NewSystem(st, bridge.BuildInfo{Version: version, Commit: buildCommit(), GraphBase: "https://graph.microsoft.com/v1.0"})
 	a.Mailboxes = bridge.NewMailboxes(st, log)
 	a.Settings = bridge.NewSettings(st, log)
