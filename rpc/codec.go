@@ -233,7 +233,7 @@ func decodeParams(raw json.RawMessage, args any) error {
 	}
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		field := te.Field
+		field := jsonPath(te.Field)
 		if field == "" {
 			return bridge.Invalid("Params must be an object of named parameters")
 		}
@@ -248,6 +248,19 @@ func decodeParams(raw json.RawMessage, args any) error {
 		return be
 	}
 	return bridge.Invalid("Params could not be read: %s", strings.TrimPrefix(err.Error(), "json: "))
+}
+
+// jsonPath drops the Go names of embedded structs from a type error's field
+// path (MailboxFields.owner_uid → owner_uid); JSON names are lower case.
+func jsonPath(field string) string {
+	parts := strings.Split(field, ".")
+	out := parts[:0]
+	for _, p := range parts {
+		if p != "" && !(p[0] >= 'A' && p[0] <= 'Z') {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, ".")
 }
 
 // typeWord names a Go type the way an Odoo developer thinks of JSON.

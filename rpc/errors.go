@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 
@@ -110,16 +111,19 @@ func writeJSON(w http.ResponseWriter, status int, resp *Response) {
 	if resp.ID == nil {
 		resp.ID = nullID
 	}
-	var b []byte
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
 	var err error
 	if resp.success {
-		b, err = json.Marshal(successResponse{JSONRPC: resp.JSONRPC, ID: resp.ID, Result: resp.Result})
+		err = enc.Encode(successResponse{JSONRPC: resp.JSONRPC, ID: resp.ID, Result: resp.Result})
 	} else {
-		b, err = json.Marshal(resp)
+		err = enc.Encode(resp)
 	}
 	if err != nil {
 		// A result that cannot be encoded is a bug in a service.
-		b, _ = json.Marshal(&Response{JSONRPC: "2.0", ID: resp.ID, Error: errorObject(codeOdoo, "MailDesk Error", NameInternalError,
+		buf.Reset()
+		_ = enc.Encode(&Response{JSONRPC: "2.0", ID: resp.ID, Error: errorObject(codeOdoo, "MailDesk Error", NameInternalError,
 			"MailDesk hit an internal error; the sidecar's log has the details", "internal", "")})
 	}
 	h := w.Header()
@@ -127,8 +131,7 @@ func writeJSON(w http.ResponseWriter, status int, resp *Response) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_, _ = w.Write(b)
-	_, _ = w.Write([]byte("\n"))
+	_, _ = w.Write(buf.Bytes())
 }
 
 // writeTransportError answers a failure before any method runs.

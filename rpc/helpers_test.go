@@ -139,7 +139,9 @@ func (e *env) mustCall(method string, params map[string]any, out any) {
 	}
 }
 
-func ctxUID(uid int64) map[string]any { return map[string]any{"uid": uid, "lang": "en_US", "tz": "Europe/Berlin"} }
+func ctxUID(uid int64) map[string]any {
+	return map[string]any{"uid": uid, "lang": "en_US", "tz": "Europe/Berlin"}
+}
 
 func ctxAdmin() map[string]any { return map[string]any{"uid": 2, "maildesk_admin": true} }
 

@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"reflect"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -280,7 +281,7 @@ func (s *Server) serveRPC(w http.ResponseWriter, r *http.Request) {
 	r2 := r.WithContext(withCall(r.Context(), c))
 	r2.Header = r.Header.Clone()
 	r2.Header.Set("Content-Type", "application/json")
-	s.rpc.ServeHTTP(w, r2)
+	s.dispatch(w, r2, c)
 
 	label := c.method
 	if _, ok := s.methods[label]; !ok {
@@ -298,6 +299,36 @@ func (s *Server) serveRPC(w http.ResponseWriter, r *http.Request) {
 		ev = s.log.Info().Str("error_code", c.errObj.Data.Code)
 	}
 	ev.Str("method", label).Int64("uid", c.actor.UID).Dur("took", d).Msg("rpc call")
+}
+
+// dispatch runs gorilla; a panicking method answers an internal error
+// instead of a dropped connection (the panic is logged with its stack).
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, c *call) {
+	tw := &trackingWriter{ResponseWriter: w}
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.log.Error().Str("method", c.method).Interface("panic", p).Bytes("stack", debug.Stack()).Msg("rpc: method panicked")
+			c.errObj = odooError(bridge.Internal(fmt.Errorf("panic: %v", p)), false)
+			if !tw.wrote {
+				writeJSON(w, http.StatusOK, &Response{ID: c.id, Error: c.errObj})
+			}
+		}
+	}()
+	s.rpc.ServeHTTP(tw, r)
+}
+
+type trackingWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (t *trackingWriter) WriteHeader(code int) { t.wrote = true; t.ResponseWriter.WriteHeader(code) }
+func (t *trackingWriter) Write(b []byte) (int, error) {
+	t.wrote = true
+	return t.ResponseWriter.Write(b)
 }
 
 func (s *Server) writeTooLarge(w http.ResponseWriter) {
