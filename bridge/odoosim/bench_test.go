@@ -67,3 +67,40 @@ func BenchmarkIngest(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkIngestNewContacts measures the simulator's own cost (no latency) when
+// every message comes from a new sender and creates a contact, batches of 200.
+func BenchmarkIngestNewContacts(b *testing.B) {
+	s := New(Options{Version: 19, DB: "bench"})
+	if err := s.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	mbx := s.CreateMailbox("mbx_b", "me@corp.example")
+	c, err := odoo.New(odoo.Config{URL: s.URL(), DB: s.DB(), Login: s.TechLogin(), APIKey: s.APIKey()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	items := make([]odoo.IngestItem, b.N)
+	for i := range items {
+		items[i] = odoo.IngestItem{GraphID: fmt.Sprintf("g%d", i), Mailbox: "mbx_b", Folder: "inbox", Direction: "in",
+			InternetMessageID: fmt.Sprintf("<n%d@example.com>", i), ReceivedAt: "2026-11-02T09:14:03Z", Subject: "Hi",
+			From: &odoo.Address{Name: fmt.Sprint("Sender ", i), Email: fmt.Sprintf("s%d@example.com", i)}, BodyHTML: "<p>x</p>",
+			Options: odoo.IngestOptions{Mode: odoo.ModeLog, CreateContacts: true}}
+	}
+	b.ResetTimer()
+	start := time.Now()
+	for lo := 0; lo < len(items); lo += 200 {
+		res, err := c.Ingest(ctx, mbx, items[lo:min(lo+200, len(items))])
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range res {
+			if r.Status != odoo.StatusPosted {
+				b.Fatalf("%+v", r)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+}

@@ -427,17 +427,20 @@ func (d *db) partnersByEmail(norm string) []int64 {
 	if norm == "" {
 		return nil
 	}
-	var out []int64
-	for _, id := range d.sortedIDs("res.partner") {
-		r := d.tables["res.partner"].recs[id]
-		if r["active"] == false {
-			continue
+	if d.emailIdx == nil || d.emailIdxGen != d.partnerGen {
+		d.emailIdx = map[string][]int64{}
+		for _, id := range d.sortedIDs("res.partner") {
+			r := d.tables["res.partner"].recs[id]
+			if r["active"] == false {
+				continue
+			}
+			if n := partnerNorm(r); n != "" {
+				d.emailIdx[n] = append(d.emailIdx[n], id)
+			}
 		}
-		if partnerNorm(r) == norm {
-			out = append(out, id)
-		}
+		d.emailIdxGen = d.partnerGen
 	}
-	return out
+	return d.emailIdx[norm]
 }
 
 // partnerNorm is the partner's email_normalized, cached on the record until its email changes.

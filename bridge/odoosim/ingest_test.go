@@ -247,3 +247,19 @@ func TestNotify(t *testing.T) {
 		t.Errorf("notify unknown mailbox: %v", err)
 	}
 }
+
+// TestPartnerEmailChange: the partner match follows writes to res.partner.email.
+func TestPartnerEmailChange(t *testing.T) {
+	r := newRig(t, 18)
+	bob := r.s.AddPartner("Bob", "bob@old.example")
+	if res := r.ingest(item("g1", "<e1@ex>", "bob@old.example", "one")); res[0].Records[0] != ref("res.partner", bob) {
+		t.Fatalf("old address: %+v", res[0])
+	}
+	if err := r.c.Call(context.Background(), "res.partner", "write", []int64{bob}, map[string]any{"vals": map[string]any{"email": "Bob <BOB@new.example>"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	res := r.ingest(item("g2", "<e2@ex>", "bob@new.example", "two"), item("g3", "<e3@ex>", "bob@old.example", "three"))
+	if res[0].Status != odoo.StatusPosted || res[0].Records[0] != ref("res.partner", bob) || res[1].Status != odoo.StatusUnrouted {
+		t.Errorf("after email change: %+v", res)
+	}
+}

@@ -84,6 +84,10 @@ type db struct {
 	// indexes for ingest
 	byMessageID map[string][]int64 // Message-Id → mail.message ids
 	byGraphID   map[string][]int64
+	// e-mail index of active partners: valid while emailIdxGen == partnerGen
+	emailIdx    map[string][]int64
+	emailIdxGen int64
+	partnerGen  int64
 	ingest      IngestStats
 	notices     []map[string]any
 }
@@ -113,7 +117,18 @@ func (d *db) insert(model string, id int64, r record) int64 {
 	if _, ok := r["create_date"]; !ok {
 		r["create_date"] = d.now().UTC().Format("2006-01-02 15:04:05")
 	}
+	_, replaced := d.table(model).recs[id]
 	d.table(model).recs[id] = r
+	if model == "res.partner" {
+		if d.emailIdx != nil && d.emailIdxGen == d.partnerGen && !replaced && r["active"] != false {
+			// ids grow, so appending keeps each list sorted
+			if n := partnerNorm(r); n != "" {
+				d.emailIdx[n] = append(d.emailIdx[n], id)
+			}
+		} else {
+			d.partnerGen++
+		}
+	}
 	return id
 }
 
@@ -663,6 +678,9 @@ func (d *db) write(e *env, m *modelDef, ids []int64, raw map[string]any) *oerr {
 			r[k] = v
 		}
 	}
+	if m.name == "res.partner" {
+		d.partnerGen++
+	}
 	return nil
 }
 
@@ -677,6 +695,9 @@ func (d *db) unlink(e *env, m *modelDef, ids []int64) *oerr {
 	}
 	for _, id := range ids {
 		delete(d.table(m.name).recs, id)
+	}
+	if m.name == "res.partner" {
+		d.partnerGen++
 	}
 	return nil
 }
