@@ -158,7 +158,9 @@ func loadOrCreateSecret(path string) (string, bool, error) {
 
 // buildApp opens the store and builds every component, core first, then the
 // features' wire functions.
-func buildApp(cfg Config, log zerolog.Logger, key []byte, secret string) (*App, error) {
+// opts run after the core is built and before the features' wire functions
+// (demo and --simulate point App.Microsoft at the simulator there).
+func buildApp(cfg Config, log zerolog.Logger, key []byte, secret string, opts ...func(a *App) error) (*App, error) {
 	st, err := store.Open(cfg.DBPath(), key, store.Options{})
 	if err != nil {
 		return nil, err
@@ -177,7 +179,7 @@ func buildApp(cfg Config, log zerolog.Logger, key []byte, secret string) (*App, 
 		st.Close()
 		return nil, err
 	}
-	for _, wire := range wiring() {
+	for _, wire := range append(opts, wiring()...) {
 		if err := wire(a); err != nil {
 			a.close()
 			return nil, err
@@ -228,6 +230,12 @@ func (a *App) serve(ctx context.Context, stdout io.Writer) error {
 		a.close()
 		return fmt.Errorf("listen on %s: %w", a.Cfg.Listen, err)
 	}
+	return a.serveOn(ctx, ln, stdout)
+}
+
+// serveOn is serve on a listener the caller opened (the demo listens first
+// to learn its port).
+func (a *App) serveOn(ctx context.Context, ln net.Listener, stdout io.Writer) error {
 	srv := &http.Server{
 		Handler:           a.RPC.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
