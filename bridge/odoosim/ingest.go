@@ -78,6 +78,9 @@ func ingestMethod(d *db, e *env, m *modelDef, ids []int64, kw map[string]any) (a
 	d.ingest.Calls++
 	d.ingest.Items += len(items)
 	d.ingest.BatchSizes = append(d.ingest.BatchSizes, len(items))
+	if c := d.itemCost(); c > 0 && len(items) > 0 {
+		time.Sleep(c * time.Duration(len(items))) // the simulated work of a one-worker Odoo
+	}
 	out := make([]any, 0, len(items))
 	for _, raw := range items {
 		out = append(out, d.ingestOne(e, mbx, raw))

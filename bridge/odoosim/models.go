@@ -89,7 +89,9 @@ type db struct {
 	emailIdxGen int64
 	partnerGen  int64
 	ingest      IngestStats
-	notices     []map[string]any
+	// itemCost returns the simulated time per ingest item.
+	itemCost func() time.Duration
+	notices  []map[string]any
 }
 
 func (d *db) table(model string) *table {

@@ -47,8 +47,13 @@ type Options struct {
 	TechPartnerID int64
 	// Users are more users to seed.
 	Users []User
+	// Addr to listen on; "127.0.0.1:0" (a free port) when empty. Must be a loopback address.
+	Addr string
 	// Latency added to every call.
 	Latency time.Duration
+	// ItemCost is added per maildesk_ingest item while the database is held, as a
+	// one-worker Odoo spends time per message; 0 by default.
+	ItemCost time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
@@ -86,6 +91,7 @@ type Server struct {
 	failN     int
 	failKind  FaultKind
 	addr      string
+	itemCost  time.Duration
 	ln        net.Listener
 	srv       *http.Server
 	calls     int64
@@ -115,10 +121,11 @@ func New(opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{opts: opts, latency: opts.Latency, techKey: opts.APIKey}
+	s := &Server{opts: opts, latency: opts.Latency, techKey: opts.APIKey, addr: opts.Addr, itemCost: opts.ItemCost}
 	s.d = &db{version: opts.Version, now: opts.Now, tables: map[string]*table{}, seq: map[string]int64{},
 		byMessageID: map[string][]int64{}, byGraphID: map[string][]int64{}}
 	s.d.models = s.buildModels()
+	s.d.itemCost = s.currentItemCost
 	s.seed()
 	return s
 }
@@ -212,6 +219,10 @@ func (s *Server) listenLocked() error {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
+	host, _, err := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("odoosim: address %q is not a loopback IP address", addr)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("odoosim: listen %s: %w", addr, err)
@@ -273,6 +284,19 @@ func (s *Server) SetLatency(d time.Duration) {
 	s.fmu.Lock()
 	s.latency = d
 	s.fmu.Unlock()
+}
+
+// SetItemCost sets the time each maildesk_ingest item costs (see Options.ItemCost).
+func (s *Server) SetItemCost(d time.Duration) {
+	s.fmu.Lock()
+	s.itemCost = d
+	s.fmu.Unlock()
+}
+
+func (s *Server) currentItemCost() time.Duration {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	return s.itemCost
 }
 
 // SetSlow adds d on top of the latency (0 to stop): a slow Odoo, e.g. beyond a client's timeout.
