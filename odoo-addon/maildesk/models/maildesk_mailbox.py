@@ -27,6 +27,7 @@ _STATE_ALIASES = {
     "new": "draft",
     "created": "draft",
     "pending": "connecting",
+    "pending_consent": "connecting",
     "awaiting_signin": "connecting",
     "awaiting_consent": "connecting",
     "idle": "connected",
@@ -49,6 +50,7 @@ SIDECAR_FIELDS = (
     "folders",
     "backfill_days",
     "log_sent_as_activity",
+    "create_contacts",
 )
 
 
@@ -156,19 +158,24 @@ class MaildeskMailbox(models.Model):
         return self.env["maildesk.sidecar"]
 
     def _sidecar_params(self):
+        """mailbox.create/update params; unset users are left out (the sidecar wants positive ids)."""
         self.ensure_one()
-        return {
-            "email": tools.email_normalize(self.email),
+        params = {
+            "email": tools.email_normalize(self.email) or self.email,
             "kind": self.kind,
-            "owner_uid": self.owner_id.id or False,
             "user_ids": self.user_ids.ids,
-            "main_user_id": self.main_user_id.id or False,
             "mode": self.mode,
-            "gateway_model": self.gateway_model_id.model or "",
+            "gateway_model": self.gateway_model_id.model if self.mode == "gateway" else "",
             "folders": [f.strip() for f in (self.folders or "").split(",") if f.strip()],
             "backfill_days": self.backfill_days,
             "log_sent_as_activity": self.log_sent_as_activity,
+            "create_contacts": self.create_contacts,
         }
+        if self.owner_id:
+            params["owner_uid"] = self.owner_id.id
+        if self.main_user_id:
+            params["main_user_id"] = self.main_user_id.id
+        return params
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -224,6 +231,11 @@ class MaildeskMailbox(models.Model):
             if isinstance(err, dict):
                 err = err.get("message") or str(err)
             vals["error"] = err or False
+        delivery = data.get("delivery")
+        if isinstance(delivery, dict) and delivery.get("delayed") and not vals.get("error"):
+            vals["error"] = _(
+                "Delivery to Odoo is delayed: %s", delivery.get("last_error") or delivery.get("reason") or "?"
+            )
         progress = data.get("progress")
         if isinstance(progress, dict):
             vals["progress_done"] = int(progress.get("done") or 0)

@@ -39,10 +39,15 @@ class MaildeskSidecar(models.AbstractModel):
     @api.model
     def _rpc_context(self):
         user = self.env.user
+        # The sidecar lets MailDesk administrators see every mailbox; Odoo's
+        # own server-side work (cron, callback, sending) runs as superuser.
+        # (never from the context: a browser can set context keys)
+        admin = bool(self.env.su or user.has_group("maildesk.group_maildesk_admin"))
         return {
             "uid": self.env.uid,
             "lang": self.env.context.get("lang") or user.lang or "en_US",
             "tz": self.env.context.get("tz") or user.tz or "UTC",
+            "maildesk_admin": admin,
         }
 
     @api.model
