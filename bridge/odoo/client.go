@@ -4,6 +4,24 @@
 // owns the wire formats, per-call timeouts and the mapping of Odoo's errors to
 // typed Go errors (see Error and Kind). It never logs and never puts the API key
 // into an error.
+//
+// Every call takes the same path (Client.Do), so one mapping holds for both
+// protocols. How Odoo's answers become Kinds (checked against the recordings of
+// real Odoo 18 and 19 in testdata/transcripts):
+//
+//	KindAuth        AccessDenied, HTTP 401, authenticate answering false
+//	KindAccess      AccessError, HTTP 403 (private methods too)
+//	KindValidation  UserError, ValidationError, JSON-2 422, HTTP 400/415 (malformed request)
+//	KindMissing     MissingError, unknown model or method (UserError "Object x doesn't
+//	                exist" / AttributeError on /jsonrpc, 404 on JSON-2), unknown
+//	                database, 303 to /web/login (no JSON-2 before 19)
+//	KindTransient   no connection, timeout, 5xx without a Python error, 429,
+//	                psycopg2 serialization/operational errors, session expired (code 100)
+//	KindUnknown     builtins.* (Python bugs such as TypeError, ValueError), anything else
+//
+// For the pusher: an Ingest that returns an error failed as a whole (retry the
+// batch later if IsTransient, surface it on the mailbox if IsAuth); per-item
+// outcomes are in the results.
 package odoo
 
 import (
@@ -108,7 +126,7 @@ func New(cfg Config) (*Client, error) {
 	default:
 		problems = append(problems, fmt.Sprintf("protocol %q is not jsonrpc, json2 or empty", cfg.Protocol))
 	}
-	if cfg.Protocol != ProtocolJSON2 && cfg.Login == "" {
+	if cfg.Protocol == ProtocolJSONRPC && cfg.Login == "" {
 		problems = append(problems, "login is required for jsonrpc")
 	}
 	if cfg.Timeout < 0 {
@@ -192,6 +210,9 @@ func (c *Client) Authenticate(ctx context.Context) (int64, error) {
 		c.uid = cg.UID
 		c.mu.Unlock()
 		return cg.UID, nil
+	}
+	if c.cfg.Login == "" {
+		return 0, &Error{Kind: KindAuth, Op: "common.authenticate", Message: "a login is needed for /jsonrpc (Odoo before 19)"}
 	}
 	var raw json.RawMessage
 	if err := c.jsonrpc(ctx, "common.authenticate", "common", "authenticate",

@@ -277,10 +277,22 @@ func TestConfigValidation(t *testing.T) {
 	if err == nil {
 		t.Fatal("bad config accepted")
 	}
-	for _, want := range []string{"url", "db", "api key", "protocol", "login", "timeout"} {
+	for _, want := range []string{"url", "db", "api key", "protocol", "timeout"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("config error %q does not mention %s", err, want)
 		}
+	}
+	if _, err := odoo.New(odoo.Config{URL: "http://x", DB: "d", APIKey: "k", Protocol: odoo.ProtocolJSONRPC}); err == nil || !strings.Contains(err.Error(), "login") {
+		t.Errorf("jsonrpc without login: %v", err)
+	}
+	// detected protocol: the login is only needed if Odoo turns out older than 19
+	s := startSim(t, 18)
+	c, err := odoo.New(odoo.Config{URL: s.URL(), DB: s.DB(), APIKey: s.APIKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Authenticate(context.Background()); !odoo.IsAuth(err) {
+		t.Errorf("no login on 18: %v, want auth", err)
 	}
 }
 
