@@ -359,6 +359,9 @@ func (c *Connector) Forget(mailboxID string) { c.auth.Forget(mailboxID) }
 
 // AdminConsentURL is consent.admin_url: the one-click admin consent link.
 func (c *Connector) AdminConsentURL(a Actor, p AdminURLParams) (AdminURLResult, error) {
+	if !a.Admin {
+		return AdminURLResult{}, Forbidden("Only a MailDesk administrator may ask for the admin consent link")
+	}
 	u, err := c.auth.AdminConsentURL(p.Tenant)
 	if err != nil {
 		if e := notConfigured(err); e != nil {

@@ -62,6 +62,8 @@ const testRedirect = "https://127.0.0.1:8443/maildesk/oauth/callback"
 
 var admin = Actor{UID: 2}
 
+var maildeskAdmin = Actor{UID: 2, Admin: true}
+
 func newConnectEnv(t testing.TB, opts m365sim.Options) *connectEnv {
 	t.Helper()
 	sim, err := m365sim.New(opts)
@@ -577,7 +579,7 @@ func TestDisconnectErasesTokens(t *testing.T) {
 
 func TestAdminConsentURL(t *testing.T) {
 	e := newConnectEnv(t, m365sim.Options{Seed: 6})
-	res, err := e.c.AdminConsentURL(admin, AdminURLParams{})
+	res, err := e.c.AdminConsentURL(maildeskAdmin, AdminURLParams{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -585,6 +587,9 @@ func TestAdminConsentURL(t *testing.T) {
 	if u.Path != "/"+e.sim.Tenant()+"/v2.0/adminconsent" || u.Query().Get("client_id") != m365sim.DefaultApp().ClientID ||
 		u.Query().Get("redirect_uri") != testRedirect || !strings.Contains(u.Query().Get("scope"), "https://graph.microsoft.com/Mail.ReadWrite.Shared") {
 		t.Fatalf("admin url %s", res.URL)
+	}
+	if _, err := e.c.AdminConsentURL(admin, AdminURLParams{}); codeOf(err) != "forbidden" {
+		t.Fatalf("non-admin: %v", err)
 	}
 	// The simulator accepts it and redirects with admin_consent=True.
 	hc := &http.Client{Transport: e.sim.Transport(), Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -597,7 +602,7 @@ func TestAdminConsentURL(t *testing.T) {
 	if resp.StatusCode != http.StatusFound || loc.Query().Get("admin_consent") != "True" {
 		t.Fatalf("admin consent: %d %s", resp.StatusCode, loc)
 	}
-	if res, err := e.c.AdminConsentURL(admin, AdminURLParams{Tenant: "fabrikam.com"}); err != nil || !strings.Contains(res.URL, "/fabrikam.com/v2.0/adminconsent") {
+	if res, err := e.c.AdminConsentURL(maildeskAdmin, AdminURLParams{Tenant: "fabrikam.com"}); err != nil || !strings.Contains(res.URL, "/fabrikam.com/v2.0/adminconsent") {
 		t.Fatalf("tenant override: %v %v", res, err)
 	}
 }
@@ -654,7 +659,7 @@ func TestNoSecretLeaks(t *testing.T) {
 	if err == nil {
 		t.Fatal("wrong account accepted")
 	}
-	e.record(e.c.AdminConsentURL(admin, AdminURLParams{}))
+	e.record(e.c.AdminConsentURL(maildeskAdmin, AdminURLParams{}))
 	collect := func(id string) {
 		tok, err := e.c.Token(ctx, id)
 		if err == nil {

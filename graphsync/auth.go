@@ -21,9 +21,6 @@ import (
 // DefaultAuthority is Microsoft's public identity platform.
 const DefaultAuthority = "https://login.microsoftonline.com"
 
-// DefaultGraphBase is Microsoft Graph v1.0.
-const DefaultGraphBase = "https://graph.microsoft.com/v1.0"
-
 // graphResource prefixes every Graph scope.
 const graphResource = "https://graph.microsoft.com/"
 
@@ -61,7 +58,7 @@ type AuthOptions struct {
 	// tests and demos). Default: 30 s timeout, system roots.
 	HTTPClient *http.Client
 	// GraphBaseURL is where the shared-mailbox access check goes
-	// (default DefaultGraphBase; the simulator's GraphBaseURL()).
+	// (default DefaultBaseURL; the simulator's GraphBaseURL()).
 	GraphBaseURL string
 	// Log receives what happened (mailbox ids, error codes); never tokens,
 	// codes, verifiers or secrets.
@@ -114,7 +111,7 @@ func NewAuth(st *store.Store, opts AuthOptions) *Auth {
 	}
 	base := strings.TrimRight(opts.GraphBaseURL, "/")
 	if base == "" {
-		base = DefaultGraphBase
+		base = DefaultBaseURL
 	}
 	return &Auth{st: st, http: hc, base: base, log: opts.Log, clients: map[string]*mailboxClient{}}
 }
