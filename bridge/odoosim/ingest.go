@@ -319,9 +319,9 @@ func parseItem(it *inItem) (*parsed, error) {
 			}
 		}
 	}
-	p.messageID = strings.TrimSpace(it.InternetMessageID)
+	p.messageID = normalizeMsgID(it.InternetMessageID)
 	if p.messageID == "" {
-		p.messageID = strings.TrimSpace(p.headers["message-id"])
+		p.messageID = normalizeMsgID(p.headers["message-id"])
 	}
 	p.date = time.Now().UTC().Format("2006-01-02 15:04:05")
 	if it.ReceivedAt != "" {
@@ -387,27 +387,60 @@ func (d *db) recordsOf(msgIDs []int64) [][2]any {
 	return out
 }
 
-// threadOf finds the record of the newest known message named by In-Reply-To or References.
+// threadOf finds the record of the newest known message named by In-Reply-To
+// or References. A mail logged on several contacts has one copy per contact:
+// among the copies of the newest referenced mail, the sender's own contact wins.
 func (d *db) threadOf(p *parsed) ([2]any, bool) {
 	refs := msgIDTokens(p.headers["in-reply-to"] + " " + p.headers["references"])
 	best := int64(0)
+	var bestRef string
 	for _, ref := range refs {
 		for _, id := range d.byMessageID[ref] {
 			if id > best && d.get("mail.message", id) != nil {
-				best = id
+				best, bestRef = id, ref
 			}
 		}
 	}
 	if best == 0 {
 		return [2]any{}, false
 	}
-	m := d.get("mail.message", best)
+	var sender []int64
+	if p.from != nil {
+		sender = d.partnersByEmail(normalizeEmail(p.from.Email))
+	}
+	pick := best
+	for _, id := range d.byMessageID[bestRef] {
+		m := d.get("mail.message", id)
+		if m != nil && m["model"] == "res.partner" && containsID(sender, toInt(m["res_id"])) {
+			pick = id
+			break
+		}
+	}
+	m := d.get("mail.message", pick)
 	model, _ := m["model"].(string)
 	resID := toInt(m["res_id"])
 	if d.get(model, resID) == nil {
 		return [2]any{}, false
 	}
 	return [2]any{model, resID}, true
+}
+
+func containsID(l []int64, id int64) bool {
+	for _, x := range l {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+// normalizeMsgID puts a Message-Id in angle brackets, as stored by Odoo.
+func normalizeMsgID(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" || strings.HasPrefix(s, "<") {
+		return s
+	}
+	return "<" + s + ">"
 }
 
 func msgIDTokens(s string) []string {

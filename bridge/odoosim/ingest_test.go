@@ -145,6 +145,17 @@ func testIngestRules(t *testing.T, version int) {
 		t.Errorf("sent by maildesk: %+v", res[0])
 	}
 
+	// bob answers the mail sent to bob and ada: it goes on bob's contact, not ada's
+	res = r.ingest(reply("g6r", "<m6r@ex>", "bob@example.com", "Re: Offer", "<m6@corp>", "<m6@corp>"))
+	if res[0].Status != odoo.StatusPosted || len(res[0].Records) != 1 || res[0].Records[0] != ref("res.partner", bob) {
+		t.Errorf("reply to a mail logged on two contacts: %+v", res[0])
+	}
+	// a Message-Id without angle brackets is the same Message-Id
+	res = r.ingest(item("g1-bare", "m1@ex", "ada@example.com", "Hello"))
+	if res[0].Status != odoo.StatusDuplicate {
+		t.Errorf("bare Message-Id: %+v", res[0])
+	}
+
 	// target: log on a chosen record
 	tgt := item("g8", "<m8@ex>", "nobody@else.example", "Filed")
 	tgt.Target = &odoo.Target{Model: "res.partner", ResID: bob}
@@ -165,7 +176,7 @@ func testIngestRules(t *testing.T, version int) {
 		t.Errorf("bad items: %+v", res)
 	}
 	st := r.s.IngestCalls()
-	if st.Calls != 11 || st.Items != 15 {
+	if st.Calls != 13 || st.Items != 17 {
 		t.Errorf("ingest stats = %+v", st)
 	}
 }
