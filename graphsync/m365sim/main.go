@@ -62,6 +62,12 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "    %-32s %-7s %s (%d messages)\n", u.UPN, kind, u.ID, u.MessageCount())
 	}
+	if len(users) > 0 {
+		if tok, err := s.IssueToken(users[0].UPN, app.ClientID); err == nil {
+			fmt.Fprintf(stdout, "  test token for %s (simulator only, 1 h):\n    %s\n", users[0].UPN, tok)
+			fmt.Fprintf(stdout, "  try: curl --cacert CA_FILE -H 'Authorization: Bearer TOKEN' '%s/me/mailFolders/inbox/messages/delta'\n", s.GraphBaseURL())
+		}
+	}
 	<-ctx.Done()
 	return nil
 }
