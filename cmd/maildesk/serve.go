@@ -44,9 +44,14 @@ type App struct {
 
 	// Simulate is true under `serve --simulate` (set by that feature).
 	Simulate bool
+	// Pusher drains the outbox into Odoo (wirePusher).
+	Pusher *bridge.Pusher
 	// Microsoft is where identity and Graph are (the simulator under
 	// --simulate); use its HTTPClient/Transport in wire functions.
 	Microsoft *Microsoft
+	// Connector runs mailbox sign-ins and is the sync engine's TokenSource
+	// (set by wireConnect, which runs first).
+	Connector *bridge.Connector
 
 	workers []worker
 	closers []func() error
@@ -73,9 +78,9 @@ func (a *App) AddCloser(fn func() error) { a.closers = append(a.closers, fn) }
 // App. Add yours here — one line each.
 func wiring() []func(a *App) error {
 	return []func(a *App) error{
-		// wireConnect,   // bridge/connect.go: mailbox.connect, oauth.complete, /oauth/callback
+		wireConnect, // bridge/connect.go: mailbox.connect, oauth.complete, /oauth/callback
 		// wireScheduler, // bridge/scheduler.go: sync_now, backfill, folder/message reads, /graph/notify
-		// wirePusher,    // bridge/pusher.go: outbox → Odoo
+		wirePusher, // bridge/pusher.go: outbox → Odoo
 		// wireSend,      // message.send/mark_read/move/log_to_record
 	}
 }
