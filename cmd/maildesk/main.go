@@ -8,6 +8,7 @@
 //	maildesk backup FILE         consistent copy of the database, also while serve runs
 //	maildesk status              ask a running sidecar for health and mailboxes
 //	maildesk sim [flags]         run the Microsoft 365 simulator
+//	maildesk demo [flags]        simulator + sidecar + Odoo stand-in: the whole flow in one process
 package main
 
 import (
@@ -54,6 +55,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = cmdStatus(ctx, args, stdout, stderr, getenv)
 	case "sim":
 		err = cmdSim(ctx, args, stdout, stderr)
+	case "demo":
+		err = cmdDemo(ctx, args, stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		usage(stdout)
 	default:
@@ -85,6 +88,7 @@ usage:
                              (streams it from the running sidecar, or reads the file when none runs)
   maildesk status            show a running sidecar's health and mailboxes
   maildesk sim [flags]       run the Microsoft 365 simulator
+  maildesk demo [flags]      the whole flow in one process: simulator, sidecar, Odoo stand-in
 
 Run "maildesk serve -h" for the flags; every flag also reads MAILDESK_<NAME> and
 the --config file. See README.md.

@@ -1,0 +1,23 @@
+package main
+
+import (
+	"context"
+
+	"github.com/maildesk/maildesk/bridge"
+)
+
+// wirePusher starts the pusher that drains the outbox into Odoo.
+func wirePusher(a *App) error {
+	a.Pusher = bridge.NewPusher(bridge.PusherConfig{
+		Store: a.Store, Log: a.Log.With().Str("component", "pusher").Logger(),
+		Registry: a.Registry, Group: a.Group,
+	})
+	a.System.AddComponent("odoo", func(ctx context.Context) bridge.ComponentStatus {
+		if ok, reason := a.Pusher.Status(); !ok {
+			return bridge.ComponentStatus{Status: "degraded", Detail: reason}
+		}
+		return bridge.ComponentStatus{Status: "ok"}
+	})
+	a.AddWorker("pusher", a.Pusher.Run)
+	return nil
+}
