@@ -32,5 +32,8 @@
             "maildesk/static/src/inbox/*.xml",
             "maildesk/static/src/inbox/*.scss",
         ],
+        "web.assets_tests": [
+            "maildesk/static/tests/tours/*.js",
+        ],
     },
 }

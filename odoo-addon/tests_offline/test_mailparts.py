@@ -58,7 +58,8 @@ class TestMailparts(unittest.TestCase):
         self.assertNotIn("url(https://", out)
         self.assertIn('src="cid:logo"', out)
         self.assertIn("data:image/png;base64,AA", out)
-        self.assertIn('data-maildesk-src="https://t.example/p.gif"', out)
+        self.assertIn('<img data-maildesk-src="https://t.example/p.gif" width="1">', out)
+        self.assertIn('<td data-maildesk-background="http://x/b.png">', out)
         self.assertEqual(mailparts.block_remote_images(""), ("", 0))
 
     def test_bcc_goes_back_into_the_mime(self):

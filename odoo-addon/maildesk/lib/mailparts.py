@@ -118,8 +118,8 @@ _REMOTE_CSS_RE = re.compile(r"""url\(\s*(["']?)(?:https?:)?//[^)]*\)""", re.IGNO
 def block_remote_images(html):
     """Neutralise remote resources (tracking pixels) in ``html``.
 
-    ``src``/``background``/``srcset`` pointing at http(s) move to
-    ``data-maildesk-src`` and CSS ``url(http...)`` becomes ``url()``;
+    ``src``/``background``/``srcset`` pointing at http(s) are replaced by
+    ``data-maildesk-<attr>`` (so nothing loads, not even an empty ``src``) and CSS ``url(http...)`` becomes ``url()``;
     inline (``cid:``, ``data:``) images stay. Returns ``(html, count)``.
     """
     if not html:
@@ -129,7 +129,8 @@ def block_remote_images(html):
     def _attr(match):
         nonlocal count
         count += 1
-        return '%s="" data-maildesk-src="%s"' % (match.group("attr"), match.group("url").replace('"', "&quot;"))
+        attr = match.group("attr").strip().lower()
+        return ' data-maildesk-%s="%s"' % (attr, match.group("url").replace('"', "&quot;"))
 
     html = _REMOTE_SRC_RE.sub(_attr, html)
 

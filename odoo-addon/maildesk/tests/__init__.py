@@ -3,3 +3,4 @@ from . import test_mailbox
 from . import test_settings
 from . import test_mail_server
 from . import test_callback
+from . import test_inbox_ui

@@ -1,0 +1,67 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from unittest.mock import patch
+
+from odoo.tests import HttpCase, tagged
+
+from .common import FakeSidecar
+
+
+@tagged("post_install", "-at_install")
+class TestInboxUi(HttpCase):
+    """The OWL inbox in a real browser, the sidecar patched on the server side."""
+
+    def setUp(self):
+        super().setUp()
+        self.sidecar = FakeSidecar()
+        self.startPatcher(
+            patch.object(type(self.env["maildesk.sidecar"]), "_call", autospec=True, side_effect=self.sidecar)
+        )
+        admin = self.env.ref("base.user_admin")
+        self.mailbox = self.env["maildesk.mailbox"].create({"email": "tour@contoso.example", "owner_id": admin.id})
+        self.sidecar.answers.update(
+            {
+                "folder.list": [
+                    {"id": "f-inbox", "name": "Inbox", "well_known": "inbox", "unread": 1, "total": 1},
+                    {"id": "f-sent", "name": "Sent Items", "well_known": "sentitems", "unread": 0, "total": 0},
+                ],
+                "message.list": {
+                    "messages": [
+                        {
+                            "id": "AAMk-tour-1",
+                            "internet_message_id": "<tour-1@customer.example>",
+                            "subject": "Tour subject",
+                            "from": {"name": "Stranger", "email": "stranger@unknown.example"},
+                            "to": [{"email": "tour@contoso.example"}],
+                            "received_at": "2026-11-20T10:00:00Z",
+                            "is_read": False,
+                            "has_attachments": True,
+                            "snippet": "Hello from the tour",
+                        }
+                    ],
+                    "next_cursor": None,
+                },
+                "message.get": {
+                    "id": "AAMk-tour-1",
+                    "internet_message_id": "<tour-1@customer.example>",
+                    "subject": "Tour subject",
+                    "from": {"name": "Stranger", "email": "stranger@unknown.example"},
+                    "to": [{"email": "tour@contoso.example"}],
+                    "cc": [],
+                    "received_at": "2026-11-20T10:00:00Z",
+                    "body_html": '<p>Hello from the tour<img src="https://tracker.example/p.gif"></p>',
+                    "attachments": [
+                        {"id": "att1", "name": "quote.pdf", "content_type": "application/pdf", "size": 10,
+                         "is_inline": False}
+                    ],
+                },
+            }
+        )
+
+    def test_inbox_tour(self):
+        self.start_tour("/odoo/action-maildesk.maildesk_inbox_action", "maildesk_inbox_tour", login="admin")
+        methods = self.sidecar.methods()
+        self.assertIn("folder.list", methods)
+        self.assertIn("message.list", methods)
+        self.assertIn("message.mark_read", methods)
+        shown = [p for m, p in self.sidecar.calls if m == "message.get"]
+        self.assertEqual(len(shown), 2, "opened, then shown once with images")
