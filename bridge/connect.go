@@ -43,7 +43,10 @@ func NewConnector(st *store.Store, auth *graphsync.Auth, opts ConnectorOptions) 
 	return &Connector{st: st, auth: auth, log: opts.Log, now: opts.Now}
 }
 
-var _ graphsync.TokenSource = (*Connector)(nil)
+var (
+	_ graphsync.TokenSource = (*Connector)(nil)
+	_ graphsync.Invalidator = (*Connector)(nil)
+)
 
 // ConnectParams are mailbox.connect's params.
 type ConnectParams struct {

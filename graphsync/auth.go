@@ -316,6 +316,19 @@ func (a *Auth) tokenError(mailboxID string, err error) error {
 	return fmt.Errorf("graphsync: token for %s: %w", mailboxID, me)
 }
 
+// Invalidator is implemented by TokenSources that can drop a mailbox's
+// cached access token (Auth, bridge.Connector). On a Graph 401
+// InvalidAuthenticationToken, call Invalidate and retry the request once:
+// the next Token call then refreshes, or returns a *ReauthError.
+type Invalidator interface {
+	Invalidate(ctx context.Context, mailboxID string) error
+}
+
+var (
+	_ TokenSource = (*Auth)(nil)
+	_ Invalidator = (*Auth)(nil)
+)
+
 // Invalidate drops the mailbox's cached access tokens (keeping its refresh
 // token), so the next Token call asks Microsoft again. The sync engine calls
 // it when Graph answers 401 InvalidAuthenticationToken for a token MSAL
