@@ -22,7 +22,7 @@ export function buildFrameDoc(bodyHtml, allowRemote) {
         `<meta http-equiv="Content-Security-Policy" content="${csp}">` +
         `<base target="_blank">` +
         `<style>body{font-family:system-ui,sans-serif;font-size:14px;margin:8px;word-wrap:break-word}` +
-        `img{max-width:100%;height:auto}</style></head><body>${bodyHtml || ""}</body></html>`
+        `img{max-width:100%;height:auto}img[data-maildesk-src]{display:none}</style></head><body>${bodyHtml || ""}</body></html>`
     );
 }
 
