@@ -739,3 +739,47 @@ func TestNoSecretLeaks(t *testing.T) {
 	}
 	e.open(t) // Cleanup closes it again
 }
+
+// TestConcurrentTokensAndInvalidate hammers one Auth from many goroutines
+// (run with -race): silent reads, refreshes after Invalidate, and a
+// reconnect of another mailbox at the same time.
+func TestConcurrentTokensAndInvalidate(t *testing.T) {
+	e := newConnectEnv(t, m365sim.Options{Seed: 12})
+	var ids []string
+	for _, upn := range []string{"a@contoso.com", "b@contoso.com", "c@contoso.com", "d@contoso.com"} {
+		e.sim.AddUser(upn, upn)
+		m := e.mailbox(t, upn, "personal", "")
+		e.connect(t, m.ID, upn)
+		ids = append(ids, m.ID)
+	}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 10; i++ {
+				id := ids[(g+i)%len(ids)]
+				if i%3 == 0 {
+					if err := e.c.Invalidate(ctx, id); err != nil {
+						errs <- err
+					}
+				}
+				if _, err := e.c.Token(ctx, id); err != nil {
+					errs <- err
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for _, id := range ids {
+		if code, _ := e.graphGet(t, e.c, id, "/me"); code != 200 {
+			t.Fatalf("%s: Graph %d", id, code)
+		}
+	}
+}
