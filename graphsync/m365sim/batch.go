@@ -46,7 +46,7 @@ func (r *recorder) WriteHeader(s int) {
 // Requests run in order (dependsOn is honoured; a failed prerequisite
 // gives 424).
 func (s *Sim) serveBatch(w http.ResponseWriter, r *http.Request) {
-	g := &greq{w: w, r: r, reqID: newRequestID()}
+	g := &greq{sim: s, w: w, r: r, reqID: newRequestID()}
 	if r.Method != http.MethodPost {
 		g.error(405, "BadRequest", "Method not allowed.")
 		return

@@ -16,6 +16,7 @@ import (
 
 // greq is one Graph request being served.
 type greq struct {
+	sim       *Sim
 	w         http.ResponseWriter
 	r         *http.Request
 	at        *accessToken
@@ -118,7 +119,7 @@ func (s *Sim) serveGraphTop(w http.ResponseWriter, r *http.Request) {
 
 // serveGraph serves one Graph request (also the inner requests of $batch).
 func (s *Sim) serveGraph(w http.ResponseWriter, r *http.Request, inner bool) {
-	g := &greq{w: w, r: r, reqID: newRequestID(), inner: inner}
+	g := &greq{sim: s, w: w, r: r, reqID: newRequestID(), inner: inner}
 	w.Header().Set("request-id", g.reqID)
 	if c := r.Header.Get("client-request-id"); c != "" {
 		w.Header().Set("client-request-id", c)
@@ -223,7 +224,9 @@ func (g *greq) allowed(kind int) bool {
 	if own {
 		return true
 	}
+	g.sim.mu.Lock()
 	gr, has := g.target.grants[strings.ToLower(g.at.user.UPN)]
+	g.sim.mu.Unlock()
 	switch kind {
 	case accSend:
 		if !has || !(gr.SendAs || gr.SendOnBehalf) {

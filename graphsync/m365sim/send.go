@@ -244,11 +244,14 @@ func (s *Sim) mayRepresent(g *greq, from string) bool {
 // delivers it to local recipients.
 func (s *Sim) completeSend(u *User, m *message, via string, save bool, now time.Time) {
 	mb := u.mb
-	m.isRead, m.isDraft, m.sent, m.received = true, false, now, now
+	mb.mu.Lock()
+	if m.folder != nil && !m.isRead {
+		m.folder.unread--
+	}
+	m.isRead, m.isDraft, m.sent, m.received = true, false, now.Truncate(time.Second), now.Truncate(time.Second)
 	if m.convID == "" {
 		m.convID = convID(threadRoot(m))
 	}
-	mb.mu.Lock()
 	raw := s.mimeOf(mb, m)
 	if m.raw == nil {
 		m.raw = raw // freeze what was sent

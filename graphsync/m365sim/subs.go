@@ -307,11 +307,15 @@ func (s *Sim) notifyChange(u *User, f *folder, m *message, changeType string) {
 		return
 	}
 	now := time.Now()
+	type target struct {
+		sub     *subscription
+		expires time.Time
+	}
 	s.mu.Lock()
-	var targets []*subscription
+	var targets []target
 	for _, sub := range s.subs {
 		if sub.user == u && (sub.folder == nil || sub.folder == f) && sub.changeTypes[changeType] && now.Before(sub.expires) {
-			targets = append(targets, sub)
+			targets = append(targets, target{sub, sub.expires})
 		}
 	}
 	s.mu.Unlock()
@@ -321,7 +325,8 @@ func (s *Sim) notifyChange(u *User, f *folder, m *message, changeType string) {
 	u.mb.mu.Lock()
 	imm, rest, etag := m.imm, m.rest, m.changeKey()
 	u.mb.mu.Unlock()
-	for _, sub := range targets {
+	for _, tg := range targets {
+		sub := tg.sub
 		id := rest
 		if sub.immutable {
 			id = imm
@@ -330,7 +335,7 @@ func (s *Sim) notifyChange(u *User, f *folder, m *message, changeType string) {
 		payload := map[string]any{"value": []any{map[string]any{
 			"id":                             randToken("", 10),
 			"subscriptionId":                 sub.id,
-			"subscriptionExpirationDateTime": sub.expires.UTC().Format("2006-01-02T15:04:05.0000000+00:00"),
+			"subscriptionExpirationDateTime": tg.expires.UTC().Format("2006-01-02T15:04:05.0000000+00:00"),
 			"clientState":                    nilIfEmpty(sub.clientState),
 			"changeType":                     changeType,
 			"resource":                       res,
@@ -398,6 +403,10 @@ const (
 func (s *Sim) SendLifecycle(ctx context.Context, subscriptionID, event string) error {
 	s.mu.Lock()
 	sub := s.subs[subscriptionID]
+	var expires time.Time
+	if sub != nil {
+		expires = sub.expires
+	}
 	if sub != nil && event == LifecycleSubscriptionRemoved {
 		delete(s.subs, subscriptionID)
 	}
@@ -411,7 +420,7 @@ func (s *Sim) SendLifecycle(ctx context.Context, subscriptionID, event string) e
 	b, _ := json.Marshal(map[string]any{"value": []any{map[string]any{
 		"lifecycleEvent":                 event,
 		"subscriptionId":                 sub.id,
-		"subscriptionExpirationDateTime": sub.expires.UTC().Format("2006-01-02T15:04:05.0000000+00:00"),
+		"subscriptionExpirationDateTime": expires.UTC().Format("2006-01-02T15:04:05.0000000+00:00"),
 		"clientState":                    nilIfEmpty(sub.clientState),
 		"tenantId":                       s.tenant,
 	}}})

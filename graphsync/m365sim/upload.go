@@ -83,7 +83,7 @@ var contentRangeRe = regexp.MustCompile(`^bytes (\d+)-(\d+)/(\d+)$`)
 // The URL is pre-authenticated; an Authorization header is ignored.
 func (s *Sim) serveUpload(w http.ResponseWriter, r *http.Request) {
 	id := strings.TrimPrefix(r.URL.Path, "/upload/")
-	g := &greq{w: w, r: r, reqID: newRequestID()}
+	g := &greq{sim: s, w: w, r: r, reqID: newRequestID()}
 	s.mu.Lock()
 	us := s.uploads[id]
 	if us != nil && time.Now().After(us.expires) {
