@@ -567,13 +567,18 @@ func TestDisconnectErasesTokens(t *testing.T) {
 	if v := e.connect(t, anna.ID, "anna@contoso.com"); v.State != store.StateConnected {
 		t.Fatalf("reconnect: %+v", v)
 	}
-	// Delete erases the cache too (store), and the client is dropped.
+	// Delete erases the cache too (store); the sweep drops the client.
 	if err := e.st.DeleteMailbox(anna.ID); err != nil {
 		t.Fatal(err)
 	}
-	e.c.Forget(anna.ID)
-	if tok, _ := e.st.TokenCache(anna.ID); tok != nil || e.auth.Clients() != 0 {
+	if tok, _ := e.st.TokenCache(anna.ID); tok != nil {
 		t.Fatal("delete kept tokens")
+	}
+	if e.auth.Clients() != 1 {
+		t.Fatalf("%d clients before the sweep", e.auth.Clients())
+	}
+	if n, err := e.auth.Sweep(); err != nil || n != 1 || e.auth.Clients() != 0 {
+		t.Fatalf("sweep: %d %v, %d left", n, err, e.auth.Clients())
 	}
 }
 

@@ -252,6 +252,29 @@ func (a *Auth) Forget(mailboxID string) {
 	a.mu.Unlock()
 }
 
+// Sweep drops the clients of mailboxes that were deleted or lost their
+// account (disconnected elsewhere) and returns how many it dropped.
+func (a *Auth) Sweep() (int, error) {
+	all, err := a.st.Mailboxes()
+	if err != nil {
+		return 0, fmt.Errorf("graphsync: sweep MSAL clients: %w", err)
+	}
+	home := make(map[string]string, len(all))
+	for _, m := range all {
+		home[m.ID] = m.HomeAccountID
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	for id, mc := range a.clients {
+		if h, ok := home[id]; !ok || h == "" || h != mc.homeID {
+			delete(a.clients, id)
+			n++
+		}
+	}
+	return n, nil
+}
+
 // Clients is how many MSAL clients are held in memory.
 func (a *Auth) Clients() int {
 	a.mu.Lock()

@@ -12,7 +12,8 @@ import (
 // wireConnect builds the MSAL side and the Connector (the sync engine's
 // TokenSource, kept in App.Connector), registers mailbox.connect,
 // mailbox.disconnect, oauth.complete, consent.admin_url and /oauth/callback,
-// and prunes expired sign-in states.
+// prunes expired sign-in states and drops the MSAL clients of deleted
+// mailboxes every 10 minutes.
 func wireConnect(a *App) error {
 	log := a.Log.With().Str("component", "connect").Logger()
 	auth := graphsync.NewAuth(a.Store, graphsync.AuthOptions{
@@ -24,7 +25,7 @@ func wireConnect(a *App) error {
 	if err := rpc.RegisterConnect(a.RPC, a.Connector, log); err != nil {
 		return err
 	}
-	a.AddWorker("oauth-state-prune", func(ctx context.Context) {
+	a.AddWorker("connect-housekeeping", func(ctx context.Context) {
 		t := time.NewTicker(10 * time.Minute)
 		defer t.Stop()
 		for {
@@ -36,6 +37,11 @@ func wireConnect(a *App) error {
 					log.Error().Err(err).Msg("prune expired sign-in states")
 				} else if n > 0 {
 					log.Info().Int("removed", n).Msg("expired sign-in states pruned")
+				}
+				if n, err := auth.Sweep(); err != nil {
+					log.Error().Err(err).Msg("sweep MSAL clients of deleted mailboxes")
+				} else if n > 0 {
+					log.Info().Int("dropped", n).Msg("MSAL clients of deleted or disconnected mailboxes dropped")
 				}
 			}
 		}
