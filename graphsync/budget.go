@@ -48,6 +48,8 @@ type Budget struct {
 	opts  BudgetOptions
 	width time.Duration
 	sem   chan struct{}
+	// taking is a lock (capacity 1) held while taking slots.
+	taking chan struct{}
 
 	mu          sync.Mutex
 	counts      []int32 // ring of len Buckets+1
@@ -63,6 +65,7 @@ func NewBudget(opts BudgetOptions) *Budget {
 		opts:   opts,
 		width:  opts.Window / time.Duration(opts.Buckets),
 		sem:    make(chan struct{}, opts.MaxInFlight),
+		taking: make(chan struct{}, 1),
 		counts: make([]int32, opts.Buckets+1),
 		stamps: make([]int64, opts.Buckets+1),
 	}
@@ -116,6 +119,13 @@ func (b *Budget) Acquire(ctx context.Context, cost, slots int) (release func(), 
 	if err := b.waitCapacity(ctx, cost); err != nil {
 		return nil, err
 	}
+	// Slots are taken under a lock, so two requests that each need
+	// several slots cannot each hold part of them and wait forever.
+	select {
+	case b.taking <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	got := 0
 	for got < slots {
 		select {
@@ -125,9 +135,11 @@ func (b *Budget) Acquire(ctx context.Context, cost, slots int) (release func(), 
 			for ; got > 0; got-- {
 				<-b.sem
 			}
+			<-b.taking
 			return nil, ctx.Err()
 		}
 	}
+	<-b.taking
 	// A pause may have started while we waited for a slot: honour it.
 	for {
 		wait, ok := b.reserve(cost)

@@ -258,9 +258,12 @@ func (m *Mailbox) ListStart(ctx context.Context, folder string, since, until tim
 	if pageSize <= 0 {
 		pageSize = 100
 	}
+	// One bound only: the window start, or for all mail the time the delta
+	// round starts from. (A window listing may also bring mail the delta
+	// round brings; the message index makes that harmless.)
 	flt := "receivedDateTime lt " + until.UTC().Format("2006-01-02T15:04:05Z")
 	if !since.IsZero() {
-		flt = "receivedDateTime ge " + since.UTC().Format("2006-01-02T15:04:05Z") + " and " + flt
+		flt = "receivedDateTime ge " + since.UTC().Format("2006-01-02T15:04:05Z")
 	}
 	q := url.Values{
 		"$select":  {strings.Join(MessageSelect, ",")},
