@@ -47,6 +47,15 @@ func NewSystem(st *store.Store, info BuildInfo) *System {
 	return &System{st: st, info: info, comps: map[string]func(context.Context) ComponentStatus{}}
 }
 
+// SetMode records that Microsoft is the simulator (or another Graph root),
+// for system.version.
+func (s *System) SetMode(simulate bool, graphBase string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.info.Simulate = simulate
+	s.info.GraphBase = graphBase
+}
+
 // AddComponent adds (or replaces) a named component's health check. fn must
 // answer quickly (it runs on every system.health and /readyz) and must not
 // put secrets into Detail.
@@ -75,8 +84,11 @@ type OdooTarget struct {
 
 // Version answers system.version. Anyone with the shared secret may call it.
 func (s *System) Version() (VersionInfo, error) {
-	v := VersionInfo{Version: s.info.Version, Commit: s.info.Commit, Simulate: s.info.Simulate,
-		GraphBase: s.info.GraphBase, Time: time.Now().UTC().Truncate(time.Second)}
+	s.mu.Lock()
+	info := s.info
+	s.mu.Unlock()
+	v := VersionInfo{Version: info.Version, Commit: info.Commit, Simulate: info.Simulate,
+		GraphBase: info.GraphBase, Time: time.Now().UTC().Truncate(time.Second)}
 	st, err := s.st.Settings()
 	if err != nil {
 		return VersionInfo{}, Internal(err)

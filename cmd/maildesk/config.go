@@ -51,6 +51,11 @@ type Config struct {
 	ShutdownGrace time.Duration
 	// Debug puts error causes into JSON-RPC error.data.debug.
 	Debug bool
+	// Simulate runs the Microsoft 365 simulator in-process and points the
+	// sidecar at it instead of Microsoft (try the real addon without a tenant).
+	Simulate bool
+	// SimListen is the simulator's address under --simulate.
+	SimListen string
 }
 
 // DBPath is the database file.
@@ -100,6 +105,17 @@ func options() []option {
 				c.ShutdownGrace = d
 				return nil
 			}},
+		{name: "simulate", def: "false", isBool: true, usage: "run the Microsoft 365 simulator in-process and use it instead of Microsoft",
+			set: func(c *Config, v string) error {
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return fmt.Errorf("%q is not true or false", v)
+				}
+				c.Simulate = b
+				return nil
+			}},
+		{name: "sim-listen", def: "127.0.0.1:8766", usage: "the simulator's address under --simulate (TLS)",
+			set: func(c *Config, v string) error { c.SimListen = v; return nil }},
 		{name: "debug", def: "false", isBool: true, usage: "put error causes into JSON-RPC error.data.debug (never secrets)",
 			set: func(c *Config, v string) error {
 				b, err := strconv.ParseBool(v)

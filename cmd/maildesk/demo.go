@@ -201,6 +201,7 @@ func useSimulator(sim *m365sim.Sim) func(a *App) error {
 	return func(a *App) error {
 		a.Simulate = true
 		a.Microsoft = &Microsoft{GraphBaseURL: sim.GraphBaseURL(), TLS: simTLS(sim), Sim: sim}
+		a.System.SetMode(true, sim.GraphBaseURL())
 		return nil
 	}
 }

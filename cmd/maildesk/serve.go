@@ -219,7 +219,16 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err != nil {
 		return err
 	}
-	a, err := buildApp(cfg, log, key, secret)
+	var opts []func(*App) error
+	if cfg.Simulate {
+		sim, err := startSimulator(cfg, stdout)
+		if err != nil {
+			return err
+		}
+		defer sim.Close()
+		opts = append(opts, useSimulator(sim), pointSettingsAtSimulator(sim))
+	}
+	a, err := buildApp(cfg, log, key, secret, opts...)
 	if err != nil {
 		return err
 	}
