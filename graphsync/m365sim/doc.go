@@ -164,7 +164,10 @@
 //     bucket frees; a fifth concurrent request → 429 ApplicationThrottled
 //     "Application is over its MailboxConcurrency limit." (sample 55
 //     variant) with Retry-After 1 s. Throttled requests count. Other
-//     mailboxes are unaffected. Durations are divided by TimeScale.
+//     mailboxes are unaffected. Over all mailboxes an app may make 2,000
+//     requests per second (more → 429 TooManyRequests, Retry-After 1 s).
+//     Durations are divided by TimeScale. The upload limit (150 MB per
+//     5 minutes) is not enforced.
 //   - Latency (Options.Latency / TimeScale) is spent while holding the
 //     concurrency slot, so it shapes concurrency as real latency does.
 //   - Faults (InjectFaults): with probability Rate a Graph request gets

@@ -482,3 +482,18 @@ func TestListMessagesQuery(t *testing.T) {
 		break
 	}
 }
+
+func TestAppWideRateLimit(t *testing.T) {
+	s := newSim(t, Options{Throttle: true, TimeScale: 0.001}) // a "second" lasts 1000 s: no rollover during the test
+	tok, _ := token(t, s, testUser, allScopes)
+	var last resp
+	for i := 0; i <= limitAppPerSec; i++ {
+		last = call(t, s, tok, "GET", "/me", nil)
+		if last.status != 200 {
+			break
+		}
+	}
+	if last.status != 429 || last.errCode(t) != "TooManyRequests" {
+		t.Fatalf("request %d over the app limit: %d", limitAppPerSec+1, last.status)
+	}
+}

@@ -13,6 +13,7 @@ const (
 	limitRequests    = 10000
 	limitWindow      = 10 * time.Minute
 	limitConcurrency = 4
+	limitAppPerSec   = 2000 // per app over all mailboxes (FACTS.md)
 	windowBuckets    = 60
 )
 
@@ -23,6 +24,13 @@ type throttler struct {
 	mu    sync.Mutex
 	keys  map[string]*budget
 	limit int // requests per window; tests lower it
+	apps  map[string]*appRate
+}
+
+// appRate counts an app's requests in the current (scaled) second.
+type appRate struct {
+	sec   int64
+	count int
 }
 
 type budget struct {
@@ -33,7 +41,7 @@ type budget struct {
 }
 
 func newThrottler(s *Sim) *throttler {
-	return &throttler{s: s, keys: map[string]*budget{}, limit: limitRequests}
+	return &throttler{s: s, keys: map[string]*budget{}, limit: limitRequests, apps: map[string]*appRate{}}
 }
 
 func (t *throttler) bucketLen() time.Duration {
@@ -157,9 +165,20 @@ func (s *Sim) admit(g *greq) (func(), bool) {
 	if forced {
 		b.burst--
 	}
+	ar := t.apps[g.at.app.ClientID]
+	if ar == nil {
+		ar = &appRate{}
+		t.apps[g.at.app.ClientID] = ar
+	}
+	sec := now.UnixNano() / int64(max(time.Nanosecond, t.s.scaled(time.Second)))
+	if ar.sec != sec {
+		ar.sec, ar.count = sec, 0
+	}
+	ar.count++
+	appOver := s.opts.Throttle && ar.count > limitAppPerSec
 	conc := s.opts.Throttle && b.inflight >= limitConcurrency
 	over := s.opts.Throttle && total > t.limit
-	if !conc && !over && !forced && fault == "" {
+	if !conc && !over && !appOver && !forced && fault == "" {
 		b.inflight++
 		if int64(b.inflight) > st.MaxInFlight {
 			s.mu.Lock()
@@ -197,6 +216,11 @@ func (s *Sim) admit(g *greq) (func(), bool) {
 		s.count429(u)
 		g.w.Header().Set("Retry-After", retryAfter(s.scaled(time.Second)))
 		g.error(429, "ApplicationThrottled", "Application is over its MailboxConcurrency limit.")
+		return nil, false
+	case appOver:
+		s.count429(u)
+		g.w.Header().Set("Retry-After", retryAfter(s.scaled(time.Second)))
+		g.error429()
 		return nil, false
 	case over || forced:
 		s.count429(u)
