@@ -97,6 +97,9 @@ func (s *Sim) serveDelta(g *greq, f *folder) {
 	if ps > deltaMaxPage {
 		ps = deltaMaxPage
 	}
+	if g.shortPage {
+		ps = max(1, ps/3)
+	}
 	flt, err := parseFilter(st.Flt, true)
 	if err != nil {
 		g.error(400, "ErrorInvalidUrlQueryFilter", "The query filter contains one or more invalid nodes: "+err.Error())

@@ -173,7 +173,11 @@
 //   - Faults (InjectFaults): with probability Rate a Graph request gets
 //     503 ServiceUnavailable + Retry-After, a closed connection (inside a
 //     batch: 503), a 429 burst over the next BurstLen requests of the
-//     mailbox, or (delta requests only) 410 SyncStateNotFound.
+//     mailbox, or (delta requests only) 410 SyncStateNotFound or a page
+//     cut to a third of its size (FACTS.md: pages can be shorter).
+//   - No offline_access in the granted scopes, no refresh_token; the scope
+//     ".default" stands for the app's permissions (Mail.ReadWrite,
+//     Mail.Send, User.Read and the .Shared ones).
 //
 // # Seeding
 //

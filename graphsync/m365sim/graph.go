@@ -27,6 +27,7 @@ type greq struct {
 	maxPage   int
 	reqID     string
 	inner     bool
+	shortPage bool // fault: cut the delta page short
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

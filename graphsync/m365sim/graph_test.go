@@ -497,3 +497,16 @@ func TestAppWideRateLimit(t *testing.T) {
 		t.Fatalf("request %d over the app limit: %d", limitAppPerSec+1, last.status)
 	}
 }
+
+func TestShortPagesStillCompleteTheRound(t *testing.T) {
+	s := newSim(t, Options{Seed: 3})
+	tok, _ := token(t, s, testUser, allScopes)
+	for i := 0; i < 30; i++ {
+		deliver(t, s, testUser, "inbox", fmt.Sprintf("m%d", i))
+	}
+	s.InjectFaults(FaultOptions{Rate: 1, Kinds: []FaultKind{FaultShortPage}})
+	items, _, pages := round(t, s, tok, "/me/mailFolders/inbox/messages/delta", "Prefer", "odata.maxpagesize=9")
+	if len(items) != 30 || pages != 10 {
+		t.Fatalf("short pages: %d items in %d pages", len(items), pages)
+	}
+}

@@ -337,6 +337,11 @@ func normScopes(raw string) []string {
 		if l == "" {
 			continue
 		}
+		if l == ".default" {
+			// The app's configured permissions (all apps here are configured alike).
+			out = append(out, "mail.readwrite", "mail.send", "user.read", "mail.readwrite.shared", "mail.send.shared")
+			continue
+		}
 		out = append(out, l)
 	}
 	return out
@@ -694,14 +699,17 @@ func (s *Sim) issueTokens(w http.ResponseWriter, u *User, app *App, scopes []str
 		life = 2 * time.Second
 	}
 	at := randToken("sim-at.", 32)
-	rtok := randToken("sim-rt.", 48)
+	rtok := ""
 	set := map[string]bool{}
 	for _, sc := range scopes {
 		set[sc] = true
 	}
 	s.mu.Lock()
 	s.access[at] = &accessToken{user: u, app: app, scopes: set, expires: now.Add(life), issued: now}
-	s.refresh[rtok] = &refreshToken{user: u, app: app, scopes: scopes, issued: now, lastUsed: now}
+	if set["offline_access"] { // no offline_access, no refresh token (Entra ID)
+		rtok = randToken("sim-rt.", 48)
+		s.refresh[rtok] = &refreshToken{user: u, app: app, scopes: scopes, issued: now, lastUsed: now}
+	}
 	s.mu.Unlock()
 	iss := s.url + "/" + s.tenant + "/v2.0"
 	claims := map[string]any{"ver": "2.0", "iss": iss, "sub": guidFrom(s.opts.Seed, "sub", u.ID, app.ClientID),
@@ -721,8 +729,10 @@ func (s *Sim) issueTokens(w http.ResponseWriter, u *User, app *App, scopes []str
 		"expires_in":     int(life / time.Second),
 		"ext_expires_in": int(life / time.Second),
 		"access_token":   at,
-		"refresh_token":  rtok,
 		"id_token":       idt,
+	}
+	if rtok != "" {
+		body["refresh_token"] = rtok
 	}
 	if clientInfo {
 		body["client_info"] = b64json(map[string]string{"uid": u.ID, "utid": s.tenant})

@@ -128,3 +128,20 @@ func TestAdminConsent(t *testing.T) {
 		t.Fatalf("auto approve: %d %v", res.StatusCode, res.Header)
 	}
 }
+
+func TestNoOfflineAccessNoRefreshToken(t *testing.T) {
+	s := newSim(t, Options{})
+	v, c := pkcePair()
+	loc, err := s.SignIn(context.Background(), authURL(s, "https://graph.microsoft.com/.default", c, "s"), testUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, body := redeem(t, s, url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {testRedirect}, "code_verifier": {v}})
+	if st != 200 || body["refresh_token"] != nil {
+		t.Fatalf("token: %d %v", st, body)
+	}
+	// .default grants the app's mail permissions.
+	if r := call(t, s, body["access_token"].(string), "GET", "/me/mailFolders/inbox/messages", nil); r.status != 200 {
+		t.Fatalf(".default token: %d", r.status)
+	}
+}

@@ -148,10 +148,11 @@ type FaultKind string
 
 // Fault kinds.
 const (
-	Fault5xx          FaultKind = "5xx"      // 503 ServiceUnavailable with Retry-After
-	FaultReset        FaultKind = "reset"    // the TCP connection is closed without an answer
-	Fault429Burst     FaultKind = "429burst" // this and the next BurstLen-1 requests of the mailbox get 429
-	FaultExpiredDelta FaultKind = "delta410" // a delta request gets 410 SyncStateNotFound
+	Fault5xx          FaultKind = "5xx"       // 503 ServiceUnavailable with Retry-After
+	FaultReset        FaultKind = "reset"     // the TCP connection is closed without an answer
+	Fault429Burst     FaultKind = "429burst"  // this and the next BurstLen-1 requests of the mailbox get 429
+	FaultExpiredDelta FaultKind = "delta410"  // a delta request gets 410 SyncStateNotFound
+	FaultShortPage    FaultKind = "shortpage" // a delta page carries a third of its items (Outlook internal timeout)
 )
 
 // Stats count what one mailbox (or all of them) received.

@@ -130,11 +130,16 @@ func (s *Sim) admit(g *greq) (func(), bool) {
 	if s.faults.Rate > 0 && s.rng.Float64() < s.faults.Rate {
 		kinds := s.faults.Kinds
 		if len(kinds) == 0 {
-			kinds = []FaultKind{Fault5xx, FaultReset, Fault429Burst, FaultExpiredDelta}
+			kinds = []FaultKind{Fault5xx, FaultReset, Fault429Burst, FaultExpiredDelta, FaultShortPage}
 		}
 		fault = kinds[s.rng.Intn(len(kinds))]
-		if fault == FaultExpiredDelta && !isDelta {
+		if (fault == FaultExpiredDelta || fault == FaultShortPage) && !isDelta {
 			fault = ""
+		}
+		if fault == FaultShortPage {
+			g.shortPage, fault = true, ""
+			st.Faults++
+			s.total.Faults++
 		}
 		if fault == FaultReset && g.inner {
 			fault = Fault5xx
