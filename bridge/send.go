@@ -52,8 +52,8 @@ type Sender struct {
 	cfg SenderConfig
 
 	mu       sync.Mutex
-	inflight map[string]bool      // mailbox/request id of sends under way
-	rights   map[string]rightMemo // by mailbox id
+	inflight map[string]chan struct{} // mailbox/request id of sends under way; closed when done
+	rights   map[string]rightMemo     // by mailbox id
 }
 
 // rightMemo is what Exchange said about a delegate's rights on a shared
@@ -83,7 +83,7 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Minute
 	}
-	return &Sender{cfg: cfg, inflight: map[string]bool{}, rights: map[string]rightMemo{}}, nil
+	return &Sender{cfg: cfg, inflight: map[string]chan struct{}{}, rights: map[string]rightMemo{}}, nil
 }
 
 // SendAttachment is an attachment of a structured message.send.
@@ -160,17 +160,27 @@ func (s *Sender) Send(ctx context.Context, a Actor, p SendParams) (SendResult, e
 	// Idempotency: one send per request id.
 	key := m.ID + "/" + p.RequestID
 	if p.RequestID != "" {
-		s.mu.Lock()
-		busy := s.inflight[key]
-		if !busy {
-			s.inflight[key] = true
-		}
-		s.mu.Unlock()
-		if busy {
-			return SendResult{}, Errorf(KindUser, "send_in_progress", "This message (request %s) is being sent right now; wait for that attempt to finish", p.RequestID)
+		// A concurrent call with the same request id waits for the first
+		// one, then answers what it answered.
+		for {
+			s.mu.Lock()
+			wait, busy := s.inflight[key]
+			if !busy {
+				s.inflight[key] = make(chan struct{})
+			}
+			s.mu.Unlock()
+			if !busy {
+				break
+			}
+			select {
+			case <-wait:
+			case <-ctx.Done():
+				return SendResult{}, Errorf(KindUser, "send_in_progress", "This message (request %s) is being sent right now; wait for that attempt to finish", p.RequestID)
+			}
 		}
 		defer func() {
 			s.mu.Lock()
+			close(s.inflight[key])
 			delete(s.inflight, key)
 			s.mu.Unlock()
 		}()
@@ -457,6 +467,7 @@ func newMessageID(email string) string {
 // buildMIME turns structured params into MIME, From the mailbox.
 func buildMIME(m store.Mailbox, p SendParams) ([]byte, error) {
 	b := enmime.Builder().From("", m.Email).Subject(p.Subject).HTML([]byte(p.BodyHTML))
+	var bcc []string // enmime leaves Bcc out of the header; Graph's MIME send reads it there
 	for _, list := range []struct {
 		name string
 		in   []string
@@ -472,7 +483,13 @@ func buildMIME(m store.Mailbox, p SendParams) ([]byte, error) {
 				return nil, Invalid("%q in %s is not a valid e-mail address", s, list.name)
 			}
 			b = list.add(b, a.Name, a.Address)
+			if list.name == "bcc" {
+				bcc = append(bcc, a.String())
+			}
 		}
+	}
+	if len(bcc) > 0 {
+		b = b.Header("Bcc", strings.Join(bcc, ", "))
 	}
 	for i, a := range p.Attachments {
 		data, err := base64.StdEncoding.DecodeString(strings.Map(dropSpace, a.DataBase64))
