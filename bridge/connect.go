@@ -247,13 +247,13 @@ func (c *Connector) Complete(ctx context.Context, a Actor, p CompleteParams) (Ma
 		mb.HomeAccountID = si.HomeAccountID
 		mb.ConnectedAs = si.Username
 		mb.ConnectedAt = now
-		mb.ReauthNoticePending = false
 		mb.Failures = 0
 	})
 	if err != nil {
 		c.restoreTokens(m.ID, old)
 		return MailboxView{}, AsError(err)
 	}
+	c.dropReauthNotices(m.ID)
 	c.audit(a, "mailbox.connected", m.ID, map[string]any{"connected_as": si.Username, "kind": m.Kind})
 	c.log.Info().Str("mailbox", m.ID).Str("connected_as", si.Username).Msg("mailbox connected")
 	return ViewOf(updated), nil
@@ -346,7 +346,6 @@ func (c *Connector) Disconnect(ctx context.Context, a Actor, p ConnectParams) (M
 	c.auth.Forget(m.ID)
 	updated, err := Transition(c.st, a, m.ID, store.StateDisconnected, "", "", func(mb *store.Mailbox) {
 		mb.HomeAccountID = ""
-		mb.ReauthNoticePending = false
 	})
 	if err != nil {
 		return MailboxView{}, AsError(err)
@@ -398,8 +397,8 @@ func (c *Connector) Invalidate(ctx context.Context, mailboxID string) error {
 
 // MarkReauth moves a connected (or syncing, or failing) mailbox to
 // reauth_required with Microsoft's reason, and queues the notice for its
-// main user (Mailbox.ReauthNoticePending; the pusher turns it into Odoo's
-// maildesk_notify and clears it). The scheduler skips the mailbox from then
+// main user (store.QueueNotice kind "reauth_required"; the pusher turns it
+// into Odoo's maildesk_notify, an activity "Sign in again"). The scheduler skips the mailbox from then
 // on; other mailboxes carry on. A mailbox already reauth_required, or not
 // connected at all, is left alone. cause should be a *graphsync.ReauthError.
 func (c *Connector) MarkReauth(ctx context.Context, mailboxID string, cause error) error {
@@ -423,9 +422,7 @@ func (c *Connector) MarkReauth(ctx context.Context, mailboxID string, cause erro
 		}
 	}
 	msg := fmt.Sprintf("Mailbox %s needs its owner to sign in again (Connect). %s", m.Email, reason)
-	_, err = Transition(c.st, Actor{}, mailboxID, store.StateReauthRequired, "reauth_required", msg, func(mb *store.Mailbox) {
-		mb.ReauthNoticePending = true
-	})
+	_, err = Transition(c.st, Actor{}, mailboxID, store.StateReauthRequired, "reauth_required", msg, nil)
 	if err != nil {
 		var be *Error
 		if errors.As(err, &be) && be.Code == "invalid_state" {
@@ -433,9 +430,29 @@ func (c *Connector) MarkReauth(ctx context.Context, mailboxID string, cause erro
 		}
 		return fmt.Errorf("bridge: mark %s reauth_required: %w", mailboxID, err)
 	}
+	if err := c.st.QueueNotice(store.Notice{MailboxID: mailboxID, Kind: "reauth_required", Reason: reason}); err != nil {
+		c.log.Error().Err(err).Str("mailbox", mailboxID).Msg("could not queue the sign-in-again notice for Odoo")
+	}
 	c.auditActor("sidecar", Actor{}, "mailbox.reauth_required", mailboxID, detail)
 	c.log.Warn().Str("mailbox", mailboxID).Interface("detail", detail).Msg("mailbox needs its owner to sign in again; syncing it stops")
 	return nil
+}
+
+// dropReauthNotices removes sign-in-again notices Odoo has not received
+// yet: the mailbox was reconnected, the activity would be stale.
+func (c *Connector) dropReauthNotices(mailboxID string) {
+	ns, err := c.st.Notices()
+	if err != nil {
+		c.log.Error().Err(err).Str("mailbox", mailboxID).Msg("read waiting notices")
+		return
+	}
+	for _, n := range ns {
+		if n.MailboxID == mailboxID && n.Kind == "reauth_required" {
+			if err := c.st.DeleteNotice(n.Seq); err != nil {
+				c.log.Error().Err(err).Str("mailbox", mailboxID).Msg("drop a stale sign-in-again notice")
+			}
+		}
+	}
 }
 
 func (c *Connector) audit(a Actor, action, mailboxID string, detail map[string]any) {

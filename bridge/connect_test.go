@@ -471,8 +471,12 @@ func TestRevokedUserNeedsReauthAndReconnectKeepsCursors(t *testing.T) {
 		t.Fatalf("token after revoke: %v", err)
 	}
 	m, _ := e.st.Mailbox(anna.ID)
-	if m.State != store.StateReauthRequired || m.ErrorCode != "reauth_required" || !m.ReauthNoticePending || !strings.Contains(m.Error, "sign in again") {
+	if m.State != store.StateReauthRequired || m.ErrorCode != "reauth_required" || !strings.Contains(m.Error, "sign in again") || !strings.Contains(m.Error, "AADSTS50173") {
 		t.Fatalf("after revoke: %+v", m)
+	}
+	notices, _ := e.st.Notices()
+	if len(notices) != 1 || notices[0].MailboxID != anna.ID || notices[0].Kind != "reauth_required" || !strings.Contains(notices[0].Reason, "AADSTS50173") {
+		t.Fatalf("notices after revoke: %+v", notices)
 	}
 	// Later calls do not hit Microsoft again and say the same.
 	if _, err := e.c.Token(ctx, anna.ID); !graphsync.IsReauth(err) {
@@ -495,8 +499,8 @@ func TestRevokedUserNeedsReauthAndReconnectKeepsCursors(t *testing.T) {
 	if err != nil || got.DeltaLink != cur.DeltaLink || got.Rounds != 7 {
 		t.Fatalf("cursor after reconnect: %+v %v", got, err)
 	}
-	if m, _ := e.st.Mailbox(anna.ID); m.ReauthNoticePending {
-		t.Error("notice still pending after reconnect")
+	if ns, _ := e.st.Notices(); len(ns) != 0 {
+		t.Errorf("stale notice kept after reconnect: %+v", ns)
 	}
 	if code, _ := e.graphGet(t, e.c, anna.ID, "/me"); code != 200 {
 		t.Fatalf("Graph after reconnect: %d", code)

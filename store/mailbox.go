@@ -49,10 +49,6 @@ type Mailbox struct {
 	HomeAccountID string    `json:"home_account_id,omitempty"` // MSAL account (uid.utid)
 	ConnectedAs   string    `json:"connected_as,omitempty"`    // UPN that signed in
 	ConnectedAt   time.Time `json:"connected_at,omitempty"`
-	// ReauthNoticePending: the mailbox became reauth_required and its main
-	// user has not been told yet. The pusher sends Odoo's maildesk_notify
-	// (kind "reauth_required") and clears it.
-	ReauthNoticePending bool `json:"reauth_notice_pending,omitempty"`
 
 	LastSyncAt    time.Time `json:"last_sync_at,omitempty"`
 	LastSuccessAt time.Time `json:"last_success_at,omitempty"`
