@@ -1,10 +1,12 @@
 package m365sim
 
 import (
+	"bufio"
 	"compress/gzip"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -99,7 +101,45 @@ func parsePrefer(h http.Header) map[string]string {
 	return out
 }
 
+// statusWriter records the status for the debug log; it keeps Hijack
+// (the reset fault needs it).
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(s int) {
+	if w.status == 0 {
+		w.status = s
+	}
+	w.ResponseWriter.WriteHeader(s)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = 200
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if hj, ok := w.ResponseWriter.(http.Hijacker); ok {
+		return hj.Hijack()
+	}
+	return nil, nil, fmt.Errorf("hijack not supported")
+}
+
 func (s *Sim) serveGraphTop(w http.ResponseWriter, r *http.Request) {
+	if s.log.Debug().Enabled() {
+		sw := &statusWriter{ResponseWriter: w}
+		start := time.Now()
+		defer func() {
+			// Path only: query strings carry no secrets here, but keep logs short.
+			s.log.Debug().Str("method", r.Method).Str("path", r.URL.Path).Int("status", sw.status).
+				Dur("took", time.Since(start)).Msg("m365sim: graph request")
+		}()
+		w = sw
+	}
 	// The SDK's compression middleware gzips request bodies; Graph accepts that.
 	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {
 		zr, err := gzip.NewReader(r.Body)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jhillyerd/enmime"
+	"github.com/rs/zerolog"
 )
 
 func deliver(t *testing.T, s *Sim, upn, folder, subject string) string {
@@ -412,7 +413,9 @@ func TestDraftUploadSessionAndSend(t *testing.T) {
 }
 
 func TestFaultInjection(t *testing.T) {
-	s := newSim(t, Options{})
+	logs, _ := newPipe()
+	lg := zerolog.New(logs).Level(zerolog.DebugLevel)
+	s := newSim(t, Options{Logger: &lg}) // debug log on: the reset fault must hijack through the log wrapper
 	tok, _ := token(t, s, testUser, allScopes)
 	s.InjectFaults(FaultOptions{Rate: 1, Kinds: []FaultKind{Fault5xx}})
 	if r := call(t, s, tok, "GET", "/me", nil); r.status != 503 || r.header.Get("Retry-After") == "" {
@@ -442,6 +445,9 @@ func TestFaultInjection(t *testing.T) {
 	req, _ := newReq("GET", s.GraphBaseURL()+"/me", tok)
 	if _, err := s.Client().Do(req); err == nil {
 		t.Fatal("reset: request succeeded")
+	}
+	if !strings.Contains(logs.String(), `"status":503`) || strings.Contains(logs.String(), tok) {
+		t.Fatalf("debug log: %s", logs.String())
 	}
 	if st := s.Stats(""); st.Faults < 5 {
 		t.Fatalf("faults counted %d", st.Faults)

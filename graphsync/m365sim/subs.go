@@ -353,7 +353,13 @@ func (s *Sim) notifyChange(u *User, f *folder, m *message, changeType string) {
 
 func (s *Sim) post(target string, payload any) {
 	b, _ := json.Marshal(payload)
+	s.mu.Lock() // Close takes s.mu before it waits: no Add after Wait
+	if s.closed.Load() {
+		s.mu.Unlock()
+		return
+	}
 	s.bg.Add(1)
+	s.mu.Unlock()
 	go func() {
 		defer s.bg.Done()
 		defer s.recoverBG()
