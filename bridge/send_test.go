@@ -527,7 +527,8 @@ func TestSendSharedMailboxRights(t *testing.T) {
 	// The admin grants Send As; the sidecar is told to forget.
 	e.sim.Grant("sales@contoso.com", m365sim.Grant{User: "anna@contoso.com", FullAccess: true, SendAs: true})
 	e.sender.Forget(m.ID)
-	res, err := e.sender.Send(ctx, anna, bridge.SendParams{MailboxID: m.ID, RequestID: "x3", MIMEBase64: mime(3)})
+	// The request that failed may be retried under its id.
+	res, err := e.sender.Send(ctx, anna, bridge.SendParams{MailboxID: m.ID, RequestID: "x1", MIMEBase64: mime(1)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -546,5 +547,19 @@ func TestSendSharedMailboxRights(t *testing.T) {
 	_, err = e.sender.Send(ctx, anna, bridge.SendParams{MailboxID: m.ID, MIMEBase64: b64(odooReply("anna@contoso.com", "carl@customer.example", "<x@y.example>", nil))})
 	if codeOfErr(err) != "sender_not_allowed" {
 		t.Fatalf("From the delegate: %v", err)
+	}
+}
+
+func TestSendInterruptedRequestIsNotResent(t *testing.T) {
+	e := newSendEnv(t)
+	m := e.mailbox("anna@contoso.com", "personal", "anna@contoso.com", 0)
+	// The sidecar stopped while a send was under way.
+	if _, _, err := e.st.ClaimSend(m.ID, store.SendRecord{RequestID: "r-9", InternetMessageID: "<m9@odoo.contoso.com>", Status: "sending"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.sender.Send(context.Background(), anna, bridge.SendParams{MailboxID: m.ID, RequestID: "r-9",
+		MIMEBase64: b64(odooReply("anna@contoso.com", "carl@customer.example", "<m9@odoo.contoso.com>", nil))})
+	if codeOfErr(err) != "send_interrupted" || !strings.Contains(err.Error(), "Sent Items") || e.rt.count() != 0 {
+		t.Fatalf("interrupted: %v (%d requests)", err, e.rt.count())
 	}
 }
