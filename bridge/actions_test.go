@@ -89,13 +89,34 @@ func TestMarkReadAndMove(t *testing.T) {
 	// Refusals change nothing and call nobody.
 	before = e.rt.count()
 	for name, call := range map[string]func() error{
-		"other user":   func() error { _, err := e.actions.MarkRead(ctx, bridge.Actor{UID: 99}, bridge.MarkReadParams{MailboxID: m.ID, MessageIDs: ids}); return err },
-		"unknown id":   func() error { _, err := e.actions.MarkRead(ctx, anna, bridge.MarkReadParams{MailboxID: m.ID, MessageIDs: []string{"nope"}}); return err },
-		"no ids":       func() error { _, err := e.actions.Move(ctx, anna, bridge.MoveParams{MailboxID: m.ID, Folder: "inbox"}); return err },
-		"bad folder":   func() error { _, err := e.actions.Move(ctx, anna, bridge.MoveParams{MailboxID: m.ID, MessageIDs: ids, Folder: "../x"}); return err },
-		"bad model":    func() error { _, err := e.actions.LogToRecord(ctx, anna, bridge.LogParams{MailboxID: m.ID, MessageID: ids[5], Model: "Res Partner", ResID: 7}); return err },
-		"bad res_id":   func() error { _, err := e.actions.LogToRecord(ctx, anna, bridge.LogParams{MailboxID: m.ID, MessageID: ids[5], Model: "res.partner"}); return err },
-		"other logger": func() error { _, err := e.actions.LogToRecord(ctx, bridge.Actor{UID: 99}, bridge.LogParams{MailboxID: m.ID, MessageID: ids[5], Model: "res.partner", ResID: 7}); return err },
+		"other user": func() error {
+			_, err := e.actions.MarkRead(ctx, bridge.Actor{UID: 99}, bridge.MarkReadParams{MailboxID: m.ID, MessageIDs: ids})
+			return err
+		},
+		"unknown id": func() error {
+			_, err := e.actions.MarkRead(ctx, anna, bridge.MarkReadParams{MailboxID: m.ID, MessageIDs: []string{"nope"}})
+			return err
+		},
+		"no ids": func() error {
+			_, err := e.actions.Move(ctx, anna, bridge.MoveParams{MailboxID: m.ID, Folder: "inbox"})
+			return err
+		},
+		"bad folder": func() error {
+			_, err := e.actions.Move(ctx, anna, bridge.MoveParams{MailboxID: m.ID, MessageIDs: ids, Folder: "../x"})
+			return err
+		},
+		"bad model": func() error {
+			_, err := e.actions.LogToRecord(ctx, anna, bridge.LogParams{MailboxID: m.ID, MessageID: ids[5], Model: "Res Partner", ResID: 7})
+			return err
+		},
+		"bad res_id": func() error {
+			_, err := e.actions.LogToRecord(ctx, anna, bridge.LogParams{MailboxID: m.ID, MessageID: ids[5], Model: "res.partner"})
+			return err
+		},
+		"other logger": func() error {
+			_, err := e.actions.LogToRecord(ctx, bridge.Actor{UID: 99}, bridge.LogParams{MailboxID: m.ID, MessageID: ids[5], Model: "res.partner", ResID: 7})
+			return err
+		},
 	} {
 		if err := call(); err == nil {
 			t.Errorf("%s: accepted", name)
