@@ -516,3 +516,23 @@ func TestShortPagesStillCompleteTheRound(t *testing.T) {
 		t.Fatalf("short pages: %d items in %d pages", len(items), pages)
 	}
 }
+
+func TestMIMEDraftKeepsHeadersThroughSend(t *testing.T) {
+	s := newSim(t, Options{})
+	tok, _ := token(t, s, testUser, allScopes)
+	raw := "From: Anna <anna@contoso.com>\r\nTo: cust@example.com\r\nSubject: Re: Angebot\r\nMessage-ID: <draft.1@odoo.example>\r\nIn-Reply-To: <q.1@example.com>\r\nReferences: <q.0@example.com>\r\n <q.1@example.com>\r\nX-Odoo-Objects: crm.lead-7\r\nAuto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHallo\r\n"
+	d := call(t, s, tok, "POST", "/me/messages", base64.StdEncoding.EncodeToString([]byte(raw)), "Prefer", immutable)
+	if d.status != 201 {
+		t.Fatalf("MIME draft: %d %s", d.status, d.body)
+	}
+	id := d.json(t)["id"].(string)
+	if r := call(t, s, tok, "POST", "/me/messages/"+id+"/send", nil); r.status != 202 {
+		t.Fatalf("send: %d %s", r.status, r.body)
+	}
+	sent := s.Sent(testUser)[0]
+	h := sent.Header
+	if sent.InternetMessageID != "<draft.1@odoo.example>" || h.Get("X-Odoo-Objects") != "crm.lead-7" || h.Get("Auto-Submitted") != "auto-generated" ||
+		h.Get("In-Reply-To") != "<q.1@example.com>" || h.Get("References") != "<q.0@example.com> <q.1@example.com>" {
+		t.Fatalf("sent headers: %v", h)
+	}
+}

@@ -166,6 +166,47 @@ func (s *Sim) ensureMessageID(raw []byte) []byte {
 	return append([]byte("Message-ID: "+s.newMessageID()+"\r\n"), raw...)
 }
 
+// customHeaders keeps the headers of a MIME draft that buildMIME does not
+// write itself (X-*, Auto-Submitted, List-*, ...), in order, values as sent.
+func customHeaders(raw []byte) []hdr {
+	own := map[string]bool{"From": true, "To": true, "Cc": true, "Bcc": true, "Reply-To": true, "Subject": true, "Date": true,
+		"Message-Id": true, "In-Reply-To": true, "References": true, "Mime-Version": true, "Importance": true}
+	end := bytes.Index(raw, []byte("\r\n\r\n"))
+	if end < 0 {
+		end = bytes.Index(raw, []byte("\n\n"))
+	}
+	if end < 0 {
+		return nil
+	}
+	var out []hdr
+	for _, line := range strings.Split(strings.ReplaceAll(string(raw[:end]), "\r\n", "\n"), "\n") {
+		if line == "" {
+			continue
+		}
+		if (line[0] == ' ' || line[0] == '\t') && len(out) > 0 {
+			out[len(out)-1].Value += " " + strings.TrimSpace(line)
+			continue
+		}
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		ck := textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(k))
+		if own[ck] || strings.HasPrefix(ck, "Content-") {
+			out = append(out, hdr{}) // placeholder keeps continuation lines attached to the right header
+			continue
+		}
+		out = append(out, hdr{Name: strings.TrimSpace(k), Value: strings.TrimSpace(v)})
+	}
+	kept := out[:0]
+	for _, h := range out {
+		if h.Name != "" {
+			kept = append(kept, h)
+		}
+	}
+	return kept
+}
+
 func headerOf(raw []byte) textproto.MIMEHeader {
 	tp := textproto.NewReader(bufio.NewReader(bytes.NewReader(raw)))
 	h, _ := tp.ReadMIMEHeader()
@@ -325,6 +366,7 @@ func (s *Sim) createDraft(g *greq, f *folder) {
 			g.error(400, "ErrorMimeContentInvalid", "The MIME content is invalid: "+err.Error())
 			return
 		}
+		pm.extraHeaders = customHeaders(raw)
 		pm.raw = nil // a draft is rebuilt from its fields when sent (attachments may be added)
 		pm.created, pm.received = now, now
 		if pm.msgID == "" {
