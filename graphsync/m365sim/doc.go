@@ -59,7 +59,11 @@
 //
 // # Graph v1.0 (base URL()/v1.0)
 //
+//   - Request bodies may be gzip-compressed (Content-Encoding: gzip): the
+//     SDK's compression middleware sends them so.
 //   - Every response carries request-id and client-request-id (echoed).
+//     With Options.Logger at debug level each Graph request is logged
+//     (method, path, status, duration; never tokens).
 //     Errors use {"error":{"code","message","innerError":{"date",
 //     "request-id","client-request-id"}}} (samples 56, 57).
 //   - Authentication: missing, unknown, expired or revoked bearer → 401
@@ -126,7 +130,9 @@
 //   - Drafts: POST /messages (JSON or base64 MIME) → 201 in Drafts with
 //     isDraft, an internetMessageId, and the body wrapped in an html
 //     document (sample 44); POST /messages/{id}/send → 202, the message
-//     moves to Sent Items keeping its immutable id (sample 45).
+//     moves to Sent Items keeping its immutable id (sample 45). A MIME
+//     draft keeps Message-ID, In-Reply-To, References and its custom
+//     headers (X-*, Auto-Submitted ...) when it is sent.
 //   - Upload sessions: createUploadSession on a draft ({AttachmentItem:
 //     {attachmentType, name, size}}, ≤ 150 MB) → 201 uploadSession with an
 //     opaque uploadUrl on the simulator, expirationDateTime,
