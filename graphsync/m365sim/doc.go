@@ -28,7 +28,9 @@
 //     error=access_denied and AADSTS65004 (sample 74). response_mode
 //     query (default), fragment and form_post are honoured. SignIn and
 //     SignInDeny play the browser. Options.AutoApprove skips the page for a
-//     login_hint user who already consented.
+//     login_hint user who already consented. prompt=none redirects with a
+//     code for such a user and with error=login_required (AADSTS50058)
+//     otherwise.
 //   - POST {authority}/oauth2/v2.0/token (samples 75, 76): client secret
 //     (form or Basic; AADSTS7000215 on mismatch). authorization_code: code
 //     single-use (replay: invalid_grant AADSTS54005), lives 10 minutes

@@ -428,6 +428,19 @@ func (s *Sim) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mu.Unlock()
+	if q.Get("prompt") == "none" {
+		// No browser session exists here: silent sign-in works only for a
+		// login_hint user who already consented.
+		if !consented {
+			s.mu.Lock()
+			delete(s.txns, id)
+			s.mu.Unlock()
+			fail("login_required", "AADSTS50058: A silent sign-in request was sent but no user is signed in.")
+			return
+		}
+		s.finishAuth(w, id, hinted.UPN, true)
+		return
+	}
 	if s.opts.AutoApprove && consented && q.Get("prompt") != "consent" {
 		s.finishAuth(w, id, hinted.UPN, true)
 		return

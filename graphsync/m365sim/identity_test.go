@@ -145,3 +145,20 @@ func TestNoOfflineAccessNoRefreshToken(t *testing.T) {
 		t.Fatalf(".default token: %d", r.status)
 	}
 }
+
+func TestPromptNone(t *testing.T) {
+	s := newSim(t, Options{})
+	_, c := pkcePair()
+	u := authURL(s, allScopes, c, "p") + "&prompt=none&login_hint=" + url.QueryEscape(testUser)
+	loc, err := s.SignIn(context.Background(), u, testUser)
+	if err != nil || loc.Query().Get("error") != "login_required" {
+		t.Fatalf("prompt=none before consent: %v %v", loc, err)
+	}
+	if _, err := s.SignIn(context.Background(), authURL(s, allScopes, c, "p"), testUser); err != nil {
+		t.Fatal(err)
+	}
+	loc, err = s.SignIn(context.Background(), u, testUser)
+	if err != nil || loc.Query().Get("code") == "" {
+		t.Fatalf("prompt=none after consent: %v %v", loc, err)
+	}
+}
