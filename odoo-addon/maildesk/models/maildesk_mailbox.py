@@ -1,4 +1,5 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import datetime
 import logging
 
 from markupsafe import Markup
@@ -217,8 +218,14 @@ class MaildeskMailbox(models.Model):
     def _apply_sidecar(self, data):
         """Copy a sidecar mailbox object (create/get/update answers) onto the record."""
         self.ensure_one()
+        vals = self._sidecar_vals(data)
+        changed = {k: v for k, v in vals.items() if self[k] != v}
+        if changed:
+            self.with_context(maildesk_from_sidecar=True).write(changed)
+
+    def _sidecar_vals(self, data):
         if not isinstance(data, dict):
-            return
+            return {}
         vals = {}
         if data.get("id"):
             vals["sidecar_id"] = data["id"]
@@ -244,9 +251,7 @@ class MaildeskMailbox(models.Model):
         counts = data.get("counts")
         if isinstance(counts, dict) and "unread" in counts:
             vals["unread_count"] = int(counts.get("unread") or 0)
-        changed = {k: v for k, v in vals.items() if self[k] != v}
-        if changed:
-            self.with_context(maildesk_from_sidecar=True).write(changed)
+        return vals
 
     @api.model
     def _map_state(self, state):
@@ -284,13 +289,33 @@ class MaildeskMailbox(models.Model):
             mailbox.sudo()._apply_sidecar(data)
 
     def web_read(self, specification):
-        # "State refreshed on open": the form's action sets this context key.
-        if len(self) == 1 and self.env.context.get("maildesk_refresh_on_open") and self.sidecar_id:
-            try:
-                self._refresh_from_sidecar()
-            except (UserError, AccessError) as exc:
-                _logger.info("MailDesk: could not refresh %s on open: %s", self.email, exc)
-        return super().web_read(specification)
+        """"State refreshed on open": the form's action sets ``maildesk_refresh_on_open``.
+
+        web_read runs in a read-only transaction in Odoo 18, so the fresh
+        state is laid over the answer (and stored only when the cursor may
+        write; the cron stores it anyway).
+        """
+        result = super().web_read(specification)
+        if len(self) != 1 or not self.env.context.get("maildesk_refresh_on_open") or not self.sidecar_id:
+            return result
+        try:
+            data = self._sidecar()._call("mailbox.get", mailbox_id=self.sidecar_id)
+        except (UserError, AccessError) as exc:
+            _logger.info("MailDesk: could not refresh %s on open: %s", self.email, exc)
+            return result
+        vals = self._sidecar_vals(data)
+        vals.pop("sidecar_id", None)
+        row = result[0]
+        for name, value in vals.items():
+            if name in specification:
+                if isinstance(value, datetime.datetime):
+                    value = fields.Datetime.to_string(value)
+                row[name] = value
+        if "progress" in specification and vals.get("progress_total"):
+            row["progress"] = min(100.0, 100.0 * vals.get("progress_done", 0) / vals["progress_total"])
+        if not getattr(self.env.cr, "readonly", False):
+            self.sudo()._apply_sidecar(data)
+        return result
 
     @api.model
     def _cron_refresh_state(self):

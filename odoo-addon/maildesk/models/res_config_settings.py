@@ -35,10 +35,14 @@ class ResConfigSettings(models.TransientModel):
     maildesk_redirect_uri = fields.Char("Redirect URI", compute="_compute_maildesk_redirect_uri")
     maildesk_bridge_user_id = fields.Many2one("res.users", compute="_compute_maildesk_bridge_user_id")
 
+    # company_id: any dependency, so the settings form's onchange computes it
+    @api.depends("company_id")
     def _compute_maildesk_redirect_uri(self):
         for settings in self:
             settings.maildesk_redirect_uri = settings.get_base_url().rstrip("/") + CALLBACK_PATH
 
+    # company_id: any dependency, so the settings form's onchange computes it
+    @api.depends("company_id")
     def _compute_maildesk_bridge_user_id(self):
         user = self.env["res.users"].sudo().with_context(active_test=False).search(
             [("login", "=", BRIDGE_LOGIN)], limit=1
@@ -56,6 +60,8 @@ class ResConfigSettings(models.TransientModel):
             _logger.info("MailDesk: settings.get failed: %s", exc)
             return {}
 
+    # company_id: any dependency, so the settings form's onchange computes it
+    @api.depends("company_id")
     def _compute_maildesk_azure(self):
         azure = (self._maildesk_sidecar_settings().get("azure") or {}) if self else {}
         secret = azure.get("client_secret")

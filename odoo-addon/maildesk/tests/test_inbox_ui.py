@@ -65,3 +65,14 @@ class TestInboxUi(HttpCase):
         self.assertIn("message.mark_read", methods)
         shown = [p for m, p in self.sidecar.calls if m == "message.get"]
         self.assertEqual(len(shown), 2, "opened, then shown once with images")
+
+    def test_settings_and_mailbox_form_render(self):
+        self.sidecar.answers["settings.get"] = {"azure": {"tenant": "t1", "client_id": "c1",
+                                                          "client_secret": {"set": True}}}
+        self.env["ir.config_parameter"].sudo().set_param("maildesk.sidecar_url", "http://127.0.0.1:9")
+        self.start_tour("/odoo/action-maildesk.maildesk_settings_action", "maildesk_settings_tour", login="admin")
+        box = self.env["maildesk.mailbox"].create({"email": "form@contoso.example"})
+        self.start_tour(
+            "/odoo/action-maildesk.maildesk_mailbox_action/%s" % box.id, "maildesk_mailbox_form_tour", login="admin"
+        )
+        self.assertIn("mailbox.get", self.sidecar.methods(), "the form refreshes the state on open")

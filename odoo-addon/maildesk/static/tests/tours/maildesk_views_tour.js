@@ -1,0 +1,27 @@
+/** @odoo-module **/
+// Opens the settings page and a mailbox form: the views must render.
+import { registry } from "@web/core/registry";
+
+registry.category("web_tour.tours").add("maildesk_settings_tour", {
+    steps: () => [
+        { trigger: ".app_settings_block[data-key='maildesk'], .o_settings_container" },
+        { trigger: "button[name='action_maildesk_pair']" },
+        { trigger: "button[name='action_maildesk_test_connection']" },
+        { trigger: "button[name='action_maildesk_admin_consent']" },
+        { trigger: "div[name='maildesk_redirect_uri']:contains(/maildesk/oauth/callback)" },
+        { trigger: "div[name='maildesk_azure_client_id'] input:value(c1)" },
+        { trigger: "div:contains(A client secret is set in the sidecar)" },
+    ],
+});
+
+registry.category("web_tour.tours").add("maildesk_mailbox_form_tour", {
+    steps: () => [
+        { trigger: ".o_form_view div[name='email']:contains(form@contoso.example), .o_form_view input#email_0" },
+        { trigger: ".o_form_view .o_statusbar_status" },
+        // the patched sidecar says "connected": refreshed on open
+        { trigger: ".o_form_view .o_statusbar_status button.o_arrow_button_current:contains(Connected)" },
+        { trigger: ".o_form_view button[name='action_sync_now']" },
+        { trigger: ".o_form_view .o_field_progressbar" },
+        { trigger: ".o_form_view .o-mail-Chatter" },
+    ],
+});
