@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -314,4 +315,108 @@ func Backoff(base, maxD time.Duration, n int) time.Duration {
 		d = maxD
 	}
 	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+// SyncControl serves mailbox.sync_now and mailbox.backfill.
+type SyncControl struct {
+	st    *store.Store
+	boxes *Mailboxes
+	sched *Scheduler
+	now   func() time.Time
+}
+
+// NewSyncControl builds the sync_now/backfill service.
+func NewSyncControl(st *store.Store, boxes *Mailboxes, sched *Scheduler) *SyncControl {
+	return &SyncControl{st: st, boxes: boxes, sched: sched, now: time.Now}
+}
+
+// Queued is the answer of sync_now and backfill.
+type Queued struct {
+	Queued bool `json:"queued"`
+}
+
+// BackfillParams are mailbox.backfill's params: since is a date
+// (YYYY-MM-DD) or an RFC 3339 time; "" or "all" means all mail.
+type BackfillParams struct {
+	MailboxID string `json:"mailbox_id"`
+	Since     string `json:"since"`
+}
+
+func (c *SyncControl) syncable(a Actor, id string) (store.Mailbox, error) {
+	m, err := c.boxes.Load(a, id)
+	if err != nil {
+		return m, err
+	}
+	if !Syncable(m.State) {
+		return m, Errorf(KindUser, "not_connected", "Mailbox %s is %s, not connected: connect it first", m.Email, m.State)
+	}
+	return m, nil
+}
+
+// SyncNow makes the mailbox due at once.
+func (c *SyncControl) SyncNow(a Actor, p MailboxRef) (Queued, error) {
+	m, err := c.syncable(a, p.MailboxID)
+	if err != nil {
+		return Queued{}, err
+	}
+	if err := c.sched.Kick(m.ID); err != nil {
+		return Queued{}, Internal(err)
+	}
+	return Queued{Queued: true}, nil
+}
+
+// Backfill widens the backfill window to since and queues a round. Mail
+// already in the index is not queued again; the listing restarts from the
+// newest message so progress counts the whole new window.
+func (c *SyncControl) Backfill(a Actor, p BackfillParams) (Queued, error) {
+	m, err := c.syncable(a, p.MailboxID)
+	if err != nil {
+		return Queued{}, err
+	}
+	var since time.Time
+	switch s := strings.TrimSpace(p.Since); s {
+	case "", "all":
+	default:
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			t, err = time.Parse("2006-01-02", s)
+		}
+		if err != nil {
+			return Queued{}, Invalid("since must be a date (YYYY-MM-DD), an RFC 3339 time or \"all\", not %q", p.Since)
+		}
+		if t.After(c.now()) {
+			return Queued{}, Invalid("since %q is in the future", p.Since)
+		}
+		since = t.UTC()
+	}
+	days := 0
+	if !since.IsZero() {
+		days = int(c.now().Sub(since).Hours()/24) + 1
+	}
+	if _, err := c.st.UpdateMailbox(m.ID, func(mb *store.Mailbox) error {
+		if mb.BackfillDays != 0 && (days == 0 || days > mb.BackfillDays) {
+			mb.BackfillDays = days
+		}
+		mb.Progress = store.Progress{}
+		return nil
+	}); err != nil {
+		return Queued{}, Internal(err)
+	}
+	for _, f := range m.Folders {
+		cur, err := c.st.Cursor(m.ID, f)
+		if err != nil {
+			continue // no cursor yet: the first round uses the mailbox's window
+		}
+		if !cur.BackfillSince.IsZero() && (since.IsZero() || since.Before(cur.BackfillSince)) {
+			cur.BackfillSince = since
+		}
+		cur.BackfillLink, cur.Backfill, cur.Seen = "", false, 0
+		if err := c.st.PutCursor(m.ID, cur); err != nil {
+			return Queued{}, Internal(err)
+		}
+	}
+	if err := c.sched.Kick(m.ID); err != nil {
+		return Queued{}, Internal(err)
+	}
+	return Queued{Queued: true}, nil
 }

@@ -78,9 +78,9 @@ func (a *App) AddCloser(fn func() error) { a.closers = append(a.closers, fn) }
 // App. Add yours here — one line each.
 func wiring() []func(a *App) error {
 	return []func(a *App) error{
-		wireConnect, // bridge/connect.go: mailbox.connect, oauth.complete, /oauth/callback
-		// wireScheduler, // bridge/scheduler.go: sync_now, backfill, folder/message reads, /graph/notify
-		wirePusher, // bridge/pusher.go: outbox → Odoo
+		wireConnect,   // bridge/connect.go: mailbox.connect, oauth.complete, /oauth/callback
+		wireScheduler, // bridge/scheduler.go: sync_now, backfill, folder/message reads, /graph/notify
+		wirePusher,    // bridge/pusher.go: outbox → Odoo
 		// wireSend,      // message.send/mark_read/move/log_to_record
 	}
 }

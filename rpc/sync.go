@@ -1,0 +1,70 @@
+package rpc
+
+import (
+	"net/http"
+
+	"github.com/maildesk/maildesk/bridge"
+)
+
+// SyncService serves mailbox.sync_now and mailbox.backfill.
+type SyncService struct{ Control *bridge.SyncControl }
+
+// SyncNow answers mailbox.sync_now with {queued: true}.
+func (s *SyncService) SyncNow(r *http.Request, p *bridge.MailboxRef, out *bridge.Queued) error {
+	v, err := s.Control.SyncNow(ActorOf(r), *p)
+	*out = v
+	return err
+}
+
+// Backfill answers mailbox.backfill with {queued: true}.
+func (s *SyncService) Backfill(r *http.Request, p *bridge.BackfillParams, out *bridge.Queued) error {
+	v, err := s.Control.Backfill(ActorOf(r), *p)
+	*out = v
+	return err
+}
+
+// FolderService serves folder.list.
+type FolderService struct{ Messages *bridge.Messages }
+
+// List answers folder.list.
+func (s *FolderService) List(r *http.Request, p *bridge.FolderListParams, out *[]bridge.FolderView) error {
+	v, err := s.Messages.FolderList(ActorOf(r), *p)
+	*out = v
+	return err
+}
+
+// MessageReadService serves message.list, message.get and message.attachment.
+type MessageReadService struct{ Messages *bridge.Messages }
+
+// List answers message.list.
+func (s *MessageReadService) List(r *http.Request, p *bridge.MessageListParams, out *bridge.MessageListResult) error {
+	v, err := s.Messages.MessageList(ActorOf(r), *p)
+	*out = v
+	return err
+}
+
+// Get answers message.get.
+func (s *MessageReadService) Get(r *http.Request, p *bridge.MessageGetParams, out *bridge.MessageDetail) error {
+	v, err := s.Messages.MessageGet(r.Context(), ActorOf(r), *p)
+	*out = v
+	return err
+}
+
+// Attachment answers message.attachment.
+func (s *MessageReadService) Attachment(r *http.Request, p *bridge.MessageAttachmentParams, out *bridge.AttachmentData) error {
+	v, err := s.Messages.MessageAttachment(r.Context(), ActorOf(r), *p)
+	*out = v
+	return err
+}
+
+// RegisterSync adds mailbox.sync_now, mailbox.backfill, folder.list,
+// message.list, message.get and message.attachment.
+func RegisterSync(s *Server, ctl *bridge.SyncControl, msgs *bridge.Messages) error {
+	if err := s.Register("mailbox", &SyncService{Control: ctl}); err != nil {
+		return err
+	}
+	if err := s.Register("folder", &FolderService{Messages: msgs}); err != nil {
+		return err
+	}
+	return s.Register("message", &MessageReadService{Messages: msgs})
+}
