@@ -111,6 +111,7 @@ class MaildeskMailbox(models.Model):
     )
     create_contacts = fields.Boolean(help="Create a contact for unknown correspondents (log mode).")
     send_through_maildesk = fields.Boolean(
+        "Send through MailDesk",
         default=True,
         help="Odoo mail from this address is sent through Microsoft 365 instead of SMTP.",
     )
@@ -541,8 +542,10 @@ class MaildeskMailbox(models.Model):
         out = {}
         for row in rows:
             entry = {"model": row["model"], "res_id": row["res_id"], "name": row["record_name"] or row["model"]}
-            if entry not in out.setdefault(row["message_id"], []):
-                out[row["message_id"]].append(entry)
+            entries = out.setdefault(row["message_id"], [])
+            if not any((e["model"], e["res_id"]) == (entry["model"], entry["res_id"]) for e in entries):
+                entry["message"] = row["id"]
+                entries.append(entry)
         return out
 
     def _sender_is_known(self, address):
@@ -652,21 +655,25 @@ class MaildeskMailbox(models.Model):
         if not subject.lower().startswith(prefix.lower().strip()):
             subject = prefix + subject
         quoted = Markup("<br/><br/><blockquote>%s</blockquote>") % Markup(data.get("body_html") or "")
+        context = {
+            "default_model": model,
+            "default_res_ids": [res_id],
+            "default_composition_mode": "comment",
+            "default_subject": subject,
+            "default_body": quoted,
+            "default_partner_ids": partners.ids,
+            "default_email_from": tools.formataddr((self.env.user.name, self.email)),
+            "default_message_type": "comment",
+            "default_subtype_xmlid": "mail.mt_comment",
+        }
+        if linked and mode != "forward" and linked[0].get("message"):
+            # Odoo then sends References/In-Reply-To: the reply threads at the recipient.
+            context["default_parent_id"] = linked[0]["message"]
         return {
             "type": "ir.actions.act_window",
             "res_model": "mail.compose.message",
             "view_mode": "form",
             "views": [(False, "form")],
             "target": "new",
-            "context": {
-                "default_model": model,
-                "default_res_ids": [res_id],
-                "default_composition_mode": "comment",
-                "default_subject": subject,
-                "default_body": quoted,
-                "default_partner_ids": partners.ids,
-                "default_email_from": tools.formataddr((self.env.user.name, self.email)),
-                "default_message_type": "comment",
-                "default_subtype_xmlid": "mail.mt_comment",
-            },
+            "context": context,
         }

@@ -181,6 +181,31 @@ class TestMailbox(MaildeskCase):
         self.assertEqual(ctx["default_subject"], "Re: Question")
         self.assertEqual(len(ctx["default_partner_ids"]), 2)
         self.assertIn("anna@contoso.example", ctx["default_email_from"])
+        self.assertNotIn("default_parent_id", ctx)
+
+    def test_reply_to_a_message_odoo_holds_threads_on_it(self):
+        res = self.ingest([self.item("g-reply", message_id="<held@customer.example>")])
+        self.sidecar.answers["message.get"] = {
+            "id": "m4", "subject": "Quote", "internet_message_id": "<held@customer.example>",
+            "from": {"email": "carl@customer.example"}, "body_html": "<p>x</p>",
+        }
+        ctx = self.mailbox.with_user(self.anna).maildesk_compose_action("m4")["context"]
+        self.assertEqual(ctx["default_parent_id"], res[0]["odoo_message_ids"][0])
+        self.assertEqual((ctx["default_model"], ctx["default_res_ids"]), ("res.partner", [self.customer.id]))
+        # Odoo's own composer takes these defaults and posts the reply.
+        self.anna.groups_id = [(4, self.env.ref("base.group_partner_manager").id)]
+        composer = self.env["mail.compose.message"].with_user(self.anna).with_context(ctx, mail_notify_force_send=False).create({})
+        self.assertEqual(composer.subject, "Re: Quote")
+        self.assertEqual(composer.parent_id.id, ctx["default_parent_id"])
+        composer._action_send_mail()
+        reply = self.env["mail.message"].search(
+            [("model", "=", "res.partner"), ("res_id", "=", self.customer.id), ("subject", "=", "Re: Quote")]
+        )
+        self.assertEqual(len(reply), 1)
+        self.assertEqual(reply.parent_id.id, ctx["default_parent_id"])
+        self.assertIn("anna@contoso.example", reply.email_from)
+        mail = self.env["mail.mail"].sudo().search([("mail_message_id", "=", reply.id)])
+        self.assertIn("<held@customer.example>", mail.references or "")
 
     def test_log_to_record_checks_access(self):
         self.sidecar.answers["message.log_to_record"] = {"odoo_message_id": 1}
