@@ -16,7 +16,9 @@ import (
 
 type noTokens struct{}
 
-func (noTokens) Token(context.Context, string) (string, error) { return "", fmt.Errorf("no tokens in this test") }
+func (noTokens) Token(context.Context, string) (string, error) {
+	return "", fmt.Errorf("no tokens in this test")
+}
 
 // TestSendServiceOverJSONRPC checks the wire: params decode, refusals come
 // back as Odoo exceptions, and nothing reaches Graph (no Graph server exists).
