@@ -229,9 +229,16 @@ func (c *Connector) Complete(ctx context.Context, a Actor, p CompleteParams) (Ma
 			return MailboxView{}, c.fail(a, m, &Error{Kind: KindUser, Code: "graph_error", Err: err,
 				Message: fmt.Sprintf("MailDesk could not check that %s can open %s; try the connection again in a minute", si.Username, m.Email)})
 		}
-	case !strings.EqualFold(si.Username, m.Email):
-		return MailboxView{}, c.fail(a, m, Errorf(KindUser, "wrong_account",
-			"%s signed in, but this mailbox is %s. Start the connection again and sign in as %s (use another browser profile if the wrong account is remembered).", si.Username, m.Email, m.Email))
+	default:
+		ok, err := si.IsAccount(ctx, m.Email)
+		if err != nil {
+			return MailboxView{}, c.fail(a, m, &Error{Kind: KindUser, Code: "graph_error", Err: err,
+				Message: fmt.Sprintf("MailDesk could not check that %s is %s; try the connection again in a minute", si.Username, m.Email)})
+		}
+		if !ok {
+			return MailboxView{}, c.fail(a, m, Errorf(KindUser, "wrong_account",
+				"%s signed in, but this mailbox is %s. Start the connection again and sign in as %s (use another browser profile if the wrong account is remembered).", si.Username, m.Email, m.Email))
+		}
 	}
 	// Keep the old cache until the new state is written, so a failure below
 	// leaves the mailbox exactly as it was.

@@ -186,6 +186,39 @@ func (s *SignIn) CheckMailboxAccess(ctx context.Context, address string) error {
 	}
 }
 
+// IsAccount reports whether the account that signed in is address: its
+// preferred_username, or else (an alias, a renamed UPN) the mail or
+// userPrincipalName Graph gives for /me with the new token.
+func (s *SignIn) IsAccount(ctx context.Context, address string) (bool, error) {
+	if strings.EqualFold(s.Username, address) {
+		return true, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.a.base+"/me?$select=mail,userPrincipalName", nil)
+	if err != nil {
+		return false, fmt.Errorf("graphsync: account check: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	resp, err := s.a.http.Do(req)
+	if err != nil {
+		return false, fmt.Errorf("graphsync: account check: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusOK {
+		return false, fmt.Errorf("graphsync: account check: Graph answered %d %s", resp.StatusCode, graphErrorCode(body))
+	}
+	var me struct {
+		Mail string `json:"mail"`
+		UPN  string `json:"userPrincipalName"`
+	}
+	if err := json.Unmarshal(body, &me); err != nil {
+		return false, fmt.Errorf("graphsync: account check: %w", err)
+	}
+	return strings.EqualFold(me.Mail, address) || strings.EqualFold(me.UPN, address), nil
+}
+
 // graphErrorCode pulls error.code out of a Graph error body.
 func graphErrorCode(body []byte) string {
 	var e struct {
