@@ -48,6 +48,7 @@ type Scheduler struct {
 
 	mu       sync.Mutex
 	busy     map[string]bool
+	again    map[string]bool // kicked while busy
 	interval time.Duration
 	lastScan time.Time
 }
@@ -72,13 +73,20 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 	if cfg.Recovery == nil {
 		cfg.Recovery = recovery.New(cfg.Log, nil)
 	}
-	return &Scheduler{cfg: cfg, st: cfg.Store, kick: make(chan struct{}, 1), busy: map[string]bool{}}, nil
+	return &Scheduler{cfg: cfg, st: cfg.Store, kick: make(chan struct{}, 1), busy: map[string]bool{}, again: map[string]bool{}}, nil
 }
 
 // Kick makes a mailbox due now (sync_now, a change notification, a fresh
 // connection) and wakes the loop. An empty id only wakes the loop.
 func (s *Scheduler) Kick(mailboxID string) error {
 	if mailboxID != "" {
+		s.mu.Lock()
+		if s.busy[mailboxID] {
+			// The running round may have read Graph before the change:
+			// run again when it ends.
+			s.again[mailboxID] = true
+		}
+		s.mu.Unlock()
 		if err := s.st.SetDue(mailboxID, s.cfg.Now()); err != nil {
 			return err
 		}
@@ -294,6 +302,14 @@ func (s *Scheduler) runOne(ctx context.Context, id string) {
 	default:
 		at = now.Add(s.intervalFor(id, res.Queued > 0))
 	}
+	s.mu.Lock()
+	if s.again[id] {
+		delete(s.again, id)
+		if !res.Skipped && err == nil {
+			at = now
+		}
+	}
+	s.mu.Unlock()
 	if serr := s.st.SetDue(id, at); serr != nil {
 		s.cfg.Log.Error().Err(serr).Str("mailbox", id).Msg("scheduler: set due")
 	}
