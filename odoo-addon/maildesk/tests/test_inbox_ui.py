@@ -18,10 +18,11 @@ class TestInboxUi(HttpCase):
         )
         admin = self.env.ref("base.user_admin")
         self.mailbox = self.env["maildesk.mailbox"].create({"email": "tour@contoso.example", "owner_id": admin.id})
+        self.mailbox.with_context(maildesk_from_sidecar=True).unread_count = 3
         self.sidecar.answers.update(
             {
                 "folder.list": [
-                    {"id": "f-inbox", "name": "Inbox", "well_known": "inbox", "unread": 1, "total": 1},
+                    {"id": "f-inbox", "name": "Inbox", "well_known": "inbox", "unread": 3, "total": 3},
                     {"id": "f-sent", "name": "Sent Items", "well_known": "sentitems", "unread": 0, "total": 0},
                 ],
                 "message.list": {

@@ -5,6 +5,7 @@ import { registry } from "@web/core/registry";
 registry.category("web_tour.tours").add("maildesk_inbox_tour", {
     steps: () => [
         { trigger: ".o_maildesk_mailbox:contains(tour@contoso.example)" },
+        { trigger: ".o_maildesk_systray .o_maildesk_systray_counter:contains(3)" },
         { trigger: ".o_maildesk_folder:contains(Inbox)" },
         { trigger: ".o_maildesk_row.fw-bold:contains(Tour subject)", run: "click" },
         { trigger: ".o_maildesk_reader h4:contains(Tour subject)" },
