@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/maildesk/maildesk/store"
@@ -63,6 +64,8 @@ type AuthOptions struct {
 	// Log receives what happened (mailbox ids, error codes); never tokens,
 	// codes, verifiers or secrets.
 	Log zerolog.Logger
+	// Registerer receives the token metrics (nil: not registered).
+	Registerer prometheus.Registerer
 }
 
 // Auth is the MSAL side of MailDesk: one confidential client per mailbox,
@@ -77,6 +80,9 @@ type Auth struct {
 	mu      sync.Mutex
 	cfg     *authConfig // nil until read; dropped when settings change
 	clients map[string]*mailboxClient
+
+	tokens *prometheus.CounterVec
+	held   prometheus.GaugeFunc
 }
 
 // authConfig is the Azure app as the settings describe it.
@@ -113,7 +119,20 @@ func NewAuth(st *store.Store, opts AuthOptions) *Auth {
 	if base == "" {
 		base = DefaultBaseURL
 	}
-	return &Auth{st: st, http: hc, base: base, log: opts.Log, clients: map[string]*mailboxClient{}}
+	a := &Auth{st: st, http: hc, base: base, log: opts.Log, clients: map[string]*mailboxClient{}}
+	a.tokens = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "maildesk_token_acquisitions_total",
+		Help: "Silent token acquisitions by outcome: ok, reauth (the owner must sign in again), error (transient or app problem).",
+	}, []string{"outcome"})
+	a.held = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "maildesk_msal_clients",
+		Help: "MSAL clients (one per connected mailbox in use) held in memory.",
+	}, func() float64 { return float64(a.Clients()) })
+	if opts.Registerer != nil {
+		_ = opts.Registerer.Register(a.tokens)
+		_ = opts.Registerer.Register(a.held)
+	}
+	return a
 }
 
 // ErrNotConfigured means the settings lack the Azure app (client id, tenant,
@@ -315,9 +334,22 @@ func (a *Auth) Token(ctx context.Context, mailboxID string) (string, error) {
 	}
 	res, err := mc.client.AcquireTokenSilent(ctx, Scopes(m.Kind), confidential.WithSilentAccount(acct))
 	if err != nil {
-		return "", a.tokenError(mailboxID, err)
+		err = a.tokenError(mailboxID, err)
+		if IsReauth(err) {
+			a.count("reauth")
+		} else {
+			a.count("error")
+		}
+		return "", err
 	}
+	a.count("ok")
 	return res.AccessToken, nil
+}
+
+func (a *Auth) count(outcome string) {
+	if a.tokens != nil {
+		a.tokens.WithLabelValues(outcome).Inc()
+	}
 }
 
 // tokenError classifies a failed silent acquisition.

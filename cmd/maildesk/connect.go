@@ -20,6 +20,7 @@ func wireConnect(a *App) error {
 		HTTPClient:   a.Microsoft.HTTPClient(30 * time.Second),
 		GraphBaseURL: a.Microsoft.GraphBaseURL,
 		Log:          log,
+		Registerer:   a.Registry,
 	})
 	a.Connector = bridge.NewConnector(a.Store, auth, bridge.ConnectorOptions{Log: log})
 	if err := rpc.RegisterConnect(a.RPC, a.Connector, log); err != nil {
