@@ -11,4 +11,6 @@ class MailMessage(models.Model):
     )
     maildesk_mailbox_id = fields.Many2one(
         "maildesk.mailbox", "MailDesk mailbox", index="btree_not_null", readonly=True, ondelete="set null",
+        # users who may not see the mailbox must not meet it on a message either
+        groups="maildesk.group_maildesk_admin",
     )

@@ -19,6 +19,7 @@ class TestInboxUi(HttpCase):
         admin = self.env.ref("base.user_admin")
         self.mailbox = self.env["maildesk.mailbox"].create({"email": "tour@contoso.example", "owner_id": admin.id})
         self.mailbox.with_context(maildesk_from_sidecar=True).unread_count = 3
+        self.customer = self.env["res.partner"].create({"name": "Tour Customer", "email": "tc@customer.example"})
         self.sidecar.answers.update(
             {
                 "folder.list": [
@@ -64,8 +65,11 @@ class TestInboxUi(HttpCase):
         self.assertIn("folder.list", methods)
         self.assertIn("message.list", methods)
         self.assertIn("message.mark_read", methods)
+        logged = [p for m, p in self.sidecar.calls if m == "message.log_to_record"]
+        self.assertEqual(logged, [{"mailbox_id": self.mailbox.sidecar_id, "message_id": "AAMk-tour-1",
+                                   "model": "res.partner", "res_id": self.customer.id}])
         shown = [p for m, p in self.sidecar.calls if m == "message.get"]
-        self.assertEqual(len(shown), 2, "opened, then shown once with images")
+        self.assertEqual(len(shown), 3, "opened, shown once with images, reopened after logging")
 
     def test_settings_and_mailbox_form_render(self):
         self.sidecar.answers["settings.get"] = {"azure": {"tenant": "t1", "client_id": "c1",

@@ -137,6 +137,7 @@ export class MailDeskInbox extends Component {
             show_images: showImages,
         });
         detail.id = message.id;
+        await this.prepareLog();
         detail.frameDoc = buildFrameDoc(detail.body_html, showImages || detail.sender_trusted);
         this.state.selected = detail;
         if (!message.is_read) {

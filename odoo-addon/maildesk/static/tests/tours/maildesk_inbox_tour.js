@@ -27,5 +27,8 @@ registry.category("web_tour.tours").add("maildesk_inbox_tour", {
         { trigger: ".o_maildesk_row:not(.fw-bold):contains(Tour subject)" },
         { trigger: ".o_maildesk_reader button:contains(Show once)", run: "click" },
         { trigger: ".o_maildesk_reader:not(:has(.alert:contains(remote images were blocked)))" },
+        { trigger: "select.o_maildesk_log", run: "select res.partner" },
+        { trigger: ".modal .o_data_row .o_data_cell:contains(Tour Customer)", run: "click" },
+        { trigger: ".o_notification:contains(Logged on the record's chatter)" },
     ],
 });
