@@ -210,6 +210,7 @@ func (s *Sender) Send(ctx context.Context, a Actor, p SendParams) (SendResult, e
 		if err != nil {
 			rec.Status, rec.Error = "failed", AsError(err).Code
 		} else {
+			rec.InternetMessageID = res.InternetMessageID
 			rec.QueuedAt, _ = time.Parse(time.RFC3339Nano, res.QueuedAt)
 		}
 		if perr := s.cfg.Store.PutSend(m.ID, rec); perr != nil && err == nil {
@@ -265,6 +266,16 @@ func (s *Sender) deliver(ctx context.Context, a Actor, m store.Mailbox, requestI
 		return SendResult{}, e
 	}
 	res := SendResult{InternetMessageID: msg.msgID, QueuedAt: s.cfg.Now().UTC().Format(time.RFC3339), SentAs: SentAsSelf}
+	if id := st.DraftInternetID; id != "" && id != msg.msgID {
+		// Exchange gave the draft a Message-Id of its own: recipients see
+		// that one, so answer it and recognise its Sent Items copy too.
+		if err := s.cfg.Store.MarkSentByUs(m.ID, id); err != nil {
+			s.cfg.Log.Error().Err(err).Str("mailbox", m.ID).Msg("send: mark the rewritten Message-Id")
+		}
+		s.cfg.Log.Warn().Str("mailbox", m.ID).Str("ours", msg.msgID).Str("graph", id).Msg("send: Microsoft 365 replaced the message's Message-Id")
+		detail["message_id_rewritten_to"] = id
+		res.InternetMessageID = id
+	}
 	if m.Kind == "shared" {
 		res.SentAs = SentAsUnknown
 		if known {

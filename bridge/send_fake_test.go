@@ -79,7 +79,7 @@ func TestSendSharedOnBehalfIsReported(t *testing.T) {
 		case r.Method == http.MethodPost && strings.HasSuffix(p, "/users/sales@contoso.com/messages"):
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(201)
-			_, _ = w.Write([]byte(`{"id":"AAMkDraft1"}`))
+			_, _ = w.Write([]byte(`{"id":"AAMkDraft1","internetMessageId":"<EX1@prod.outlook.com>"}`))
 		case r.Method == http.MethodPost && strings.HasSuffix(p, "/messages/AAMkDraft1/send"),
 			r.Method == http.MethodPost && strings.HasSuffix(p, "/users/sales@contoso.com/sendMail"):
 			w.WriteHeader(202)
@@ -101,6 +101,11 @@ func TestSendSharedOnBehalfIsReported(t *testing.T) {
 		}
 		if res.SentAs != bridge.SentAsOnBehalf {
 			t.Fatalf("send %d: sent_as %q, want on_behalf", i, res.SentAs)
+		}
+		// The draft came back with a Message-Id of Exchange's: answered
+		// (recipients see it); sendMail keeps ours.
+		if wantID := map[int]string{0: "<EX1@prod.outlook.com>", 1: "<ob@odoo.contoso.com>"}[i]; res.InternetMessageID != wantID {
+			t.Fatalf("send %d: internet_message_id %q, want %q", i, res.InternetMessageID, wantID)
 		}
 		if n := len(fg.requests()) - before; n != want {
 			t.Fatalf("send %d: %d requests %v, want %d", i, n, fg.requests()[before:], want)

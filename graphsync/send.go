@@ -285,12 +285,15 @@ func decodeTransfer(b []byte, cte string) ([]byte, error) {
 
 // SendStats says how a message went out.
 type SendStats struct {
-	Path     string // "sendMail" or "draft"
-	DraftID  string // immutable id of the draft (the Sent Items copy keeps it)
-	Requests int    // Graph requests made (upload PUTs included)
-	Chunks   int    // upload-session PUTs
-	MaxChunk int    // largest PUT body
-	Uploaded int64  // attachment bytes uploaded
+	Path    string // "sendMail" or "draft"
+	DraftID string // immutable id of the draft (the Sent Items copy keeps it)
+	// DraftInternetID is the internetMessageId Graph gave the draft ("" when
+	// it did not say); a MIME draft should keep the message's own.
+	DraftInternetID string
+	Requests        int   // Graph requests made (upload PUTs included)
+	Chunks          int   // upload-session PUTs
+	MaxChunk        int   // largest PUT body
+	Uploaded        int64 // attachment bytes uploaded
 }
 
 // Send sends out: one MIME sendMail when nothing is large, otherwise a MIME
@@ -307,7 +310,8 @@ func (m *Mailbox) Send(ctx context.Context, out Outgoing, up *UploadBudget) (Sen
 	}
 	st := SendStats{Path: "draft"}
 	var draft struct {
-		ID string `json:"id"`
+		ID                string `json:"id"`
+		InternetMessageID string `json:"internetMessageId"`
 	}
 	st.Requests++
 	if err := m.postMIME(ctx, m.url("messages", nil), out.MIME, &draft); err != nil {
@@ -316,7 +320,7 @@ func (m *Mailbox) Send(ctx context.Context, out Outgoing, up *UploadBudget) (Sen
 	if draft.ID == "" {
 		return st, fmt.Errorf("graphsync: create draft for %s: no id in the answer", m.id)
 	}
-	st.DraftID = draft.ID
+	st.DraftID, st.DraftInternetID = draft.ID, draft.InternetMessageID
 	fail := func(err error) (SendStats, error) {
 		// Best effort, on a context of its own: the caller's may be done.
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
