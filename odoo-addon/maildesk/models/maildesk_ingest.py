@@ -11,8 +11,10 @@ import base64
 import binascii
 import datetime
 import email
+import email.message
 import email.parser
 import email.policy
+import email.utils
 import logging
 import re
 
@@ -45,23 +47,27 @@ class MaildeskIngest(models.AbstractModel):
             items = []
         prepared = [self._prepare(mailbox, item, options) for item in items]
 
-        # One duplicate search for the whole batch.
+        # One duplicate search for the whole batch; duplicates answer with
+        # the messages and records Odoo already holds.
         graph_ids = [p["graph_id"] for p in prepared if p.get("graph_id")]
         msg_ids = [p["message_id"] for p in prepared if p.get("message_id")]
-        known_graph, known_msgid = set(), set()
+        known_graph, known_msgid = {}, {}
         if graph_ids or msg_ids:
-            domain = []
             if graph_ids and msg_ids:
                 domain = ["|", ("maildesk_graph_id", "in", graph_ids), ("message_id", "in", msg_ids)]
             elif graph_ids:
                 domain = [("maildesk_graph_id", "in", graph_ids)]
             else:
                 domain = [("message_id", "in", msg_ids)]
-            for row in self.env["mail.message"].sudo().search_read(domain, ["maildesk_graph_id", "message_id"]):
+            rows = self.env["mail.message"].sudo().search_read(
+                domain, ["maildesk_graph_id", "message_id", "model", "res_id"], order="id"
+            )
+            for row in rows:
+                ref = (row["id"], row["model"], row["res_id"])
                 if row["maildesk_graph_id"]:
-                    known_graph.add(row["maildesk_graph_id"])
+                    known_graph.setdefault(row["maildesk_graph_id"], []).append(ref)
                 if row["message_id"]:
-                    known_msgid.add(row["message_id"])
+                    known_msgid.setdefault(row["message_id"], []).append(ref)
 
         # One search for every address and every replied Message-Id of the batch.
         addresses, refs = set(), set()
@@ -86,10 +92,13 @@ class MaildeskIngest(models.AbstractModel):
                 result["error"] = p["error"]
                 results.append(result)
                 continue
-            if (p["graph_id"] and p["graph_id"] in known_graph) or (
-                p["message_id"] and p["message_id"] in known_msgid
-            ):
+            known = known_graph.get(p["graph_id"]) or (p["message_id"] and known_msgid.get(p["message_id"]))
+            if known:
                 result["status"] = "duplicate"
+                result["odoo_message_ids"] = [ref[0] for ref in known]
+                result["records"] = [
+                    list(r) for r in dict.fromkeys((ref[1], ref[2]) for ref in known if ref[1] and ref[2])
+                ]
                 results.append(result)
                 continue
             try:
@@ -104,10 +113,15 @@ class MaildeskIngest(models.AbstractModel):
                 result["error"] = "%s: %s" % (type(exc).__name__, exc)
             if result["status"] == "posted":
                 # Later items of the same batch repeating this one are duplicates.
+                ids, records = result["odoo_message_ids"], result["records"]
+                if len(ids) == len(records):
+                    refs = [(mid, rec[0], rec[1]) for mid, rec in zip(ids, records)]
+                else:
+                    refs = [(mid, False, False) for mid in ids]
                 if p["graph_id"]:
-                    known_graph.add(p["graph_id"])
+                    known_graph.setdefault(p["graph_id"], []).extend(refs)
                 if p["message_id"]:
-                    known_msgid.add(p["message_id"])
+                    known_msgid.setdefault(p["message_id"], []).extend(refs)
             results.append(result)
         return results
 
@@ -122,7 +136,7 @@ class MaildeskIngest(models.AbstractModel):
         p = {
             "graph_id": str(item.get("graph_id") or ""),
             "message_id": (item.get("internet_message_id") or "").strip(),
-            "direction": "out" if item.get("direction") == "out" else "in",
+            "direction": item.get("direction") or "in",
             "folder": item.get("folder") or "",
             "received_at": mailparts.parse_datetime(item.get("received_at")),
             "options": options,
@@ -132,6 +146,9 @@ class MaildeskIngest(models.AbstractModel):
         }
         if not p["graph_id"]:
             p["error"] = "graph_id is required"
+            return p
+        if p["direction"] not in ("in", "out"):
+            p["error"] = "direction must be in or out, not %r" % p["direction"]
             return p
         try:
             if item.get("mime_base64"):
@@ -244,7 +261,9 @@ class MaildeskIngest(models.AbstractModel):
         use_gateway = mailbox.mode == "gateway" and p["direction"] == "in" and not p["target"]
         if use_gateway:
             if not p["raw"]:
-                raise ItemError("gateway mode needs mime_base64")
+                # The sidecar sends structured items when it has no MIME:
+                # rebuild a message for Odoo's gateway (slower, still right).
+                p["raw"] = self._structured_mime(p)
             return self._process_gateway(mailbox, p)
         if p["parsed"] is None:
             # Raw MIME in log mode: Odoo parses it (slow path, ~6 ms a message).
@@ -256,6 +275,31 @@ class MaildeskIngest(models.AbstractModel):
             if extra_refs:
                 threads.update(self._threads_by_ref(extra_refs))
         return self._process_log(mailbox, p, partners_by_email, threads)
+
+    @api.model
+    def _structured_mime(self, p):
+        parsed = p["parsed"]
+        msg = email.message.EmailMessage(policy=email.policy.SMTP)
+        msg["From"] = parsed["email_from"] or parsed["from_email"] or "unknown@invalid"
+        if parsed["to_display"]:
+            msg["To"] = parsed["to_display"]
+        if parsed["cc_display"]:
+            msg["Cc"] = parsed["cc_display"]
+        msg["Subject"] = parsed["subject"] or ""
+        msg["Message-ID"] = p["message_id"] or tools.generate_tracking_message_id("maildesk")
+        if p["received_at"]:
+            msg["Date"] = email.utils.format_datetime(p["received_at"].replace(tzinfo=datetime.timezone.utc))
+        for name in ("in-reply-to", "references", "auto-submitted", "precedence", "reply-to", "list-id"):
+            if parsed["headers"].get(name):
+                msg[name] = parsed["headers"][name]
+        msg.set_content(parsed["body"] or "<p></p>", subtype="html")
+        for att in parsed["attachments"]:
+            maintype, _sep, subtype = (att.get("mimetype") or "application/octet-stream").partition("/")
+            msg.add_attachment(
+                att["raw"], maintype=maintype, subtype=subtype or "octet-stream", filename=att["name"],
+                cid="<%s>" % att["cid"] if att.get("cid") else None,
+            )
+        return msg.as_bytes()
 
     @api.model
     def _parse_mime(self, mailbox, p):

@@ -59,6 +59,10 @@ class TestIngestLog(MaildeskCase):
             ]
         )
         self.assertEqual([r["status"] for r in res], ["duplicate", "duplicate", "posted", "duplicate"])
+        # Duplicates name what Odoo already holds.
+        self.assertEqual(res[0]["records"], [["res.partner", self.customer.id]])
+        self.assertEqual(res[0]["odoo_message_ids"], res[1]["odoo_message_ids"])
+        self.assertEqual(res[3]["odoo_message_ids"], res[2]["odoo_message_ids"])
         self.assertEqual(
             self.env["mail.message"].search_count([("message_id", "=", "<g2@customer.example>")]), 1
         )
@@ -201,10 +205,23 @@ class TestIngestGateway(MaildeskCase):
         again = self.ingest([self.mime_item("gw1b", RAW_LEAD)], mailbox=self.shared)
         self.assertEqual(again[0]["status"], "duplicate")
 
-    def test_gateway_needs_mime(self):
-        res = self.ingest([self.item("gw2")], mailbox=self.shared)
+    def test_gateway_takes_structured_items_too(self):
+        item = self.item("gw2", from_={"name": "Greta", "email": "greta@prospect.example"},
+                         to=[{"email": "sales@contoso.example"}], subject="Structured lead",
+                         attachments=[{"name": "spec.txt", "content_type": "text/plain",
+                                       "data_base64": base64.b64encode(b"specs").decode()}])
+        res = self.ingest([item], mailbox=self.shared)
+        self.assertEqual(res[0]["status"], "posted", res)
+        record = self.env["res.partner"].browse(res[0]["records"][0][1])
+        self.assertEqual(record.name, "Structured lead")
+        msg = self.env["mail.message"].browse(res[0]["odoo_message_ids"])
+        self.assertEqual(msg.message_id, "<gw2@customer.example>")
+        self.assertEqual(msg.attachment_ids.mapped("name"), ["spec.txt"])
+
+    def test_bad_direction_is_an_error(self):
+        res = self.ingest([self.item("gw4", direction="sideways")], mailbox=self.shared)
         self.assertEqual(res[0]["status"], "error")
-        self.assertIn("mime_base64", res[0]["error"])
+        self.assertIn("direction", res[0]["error"])
 
     def test_auto_reply_creates_nothing(self):
         count = self.env["res.partner"].search_count([])
