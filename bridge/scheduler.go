@@ -124,10 +124,13 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		case <-s.kick:
 		case <-timer.C:
 		}
-		if s.cfg.Now().Sub(s.lastScan) >= s.pollInterval() {
+		if s.cfg.Now().Sub(s.lastScan) >= s.rescanEvery() {
 			s.rescan()
 		}
 		next := s.launch(ctx)
+		if scan := s.lastScan.Add(s.rescanEvery()); scan.Before(next) {
+			next = scan
+		}
 		d := max(next.Sub(s.cfg.Now()), 5*time.Millisecond)
 		if !timer.Stop() {
 			select {
@@ -193,6 +196,12 @@ func (s *Scheduler) rescan() {
 			}
 		}
 	}
+}
+
+// rescanEvery is how often mailboxes are checked for a missing due time
+// (a mailbox connected without a Kick is picked up within it).
+func (s *Scheduler) rescanEvery() time.Duration {
+	return min(s.pollInterval(), 15*time.Second)
 }
 
 func (s *Scheduler) pollInterval() time.Duration {
