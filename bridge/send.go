@@ -149,13 +149,6 @@ func (s *Sender) Send(ctx context.Context, a Actor, p SendParams) (SendResult, e
 		s.audit(a, m.ID, map[string]any{"request_id": p.RequestID, "result": "refused", "code": AsError(err).Code})
 		return SendResult{}, err
 	}
-	if m.Kind == "shared" {
-		if memo, ok := s.memo(m.ID); ok && memo.mode == "denied" {
-			err := sendAsDenied(m, memo.delegate)
-			s.audit(a, m.ID, map[string]any{"request_id": p.RequestID, "internet_message_id": msg.msgID, "result": "refused", "code": err.Code, "remembered": true})
-			return SendResult{}, err
-		}
-	}
 
 	// Idempotency: one send per request id.
 	key := m.ID + "/" + p.RequestID
@@ -223,6 +216,16 @@ func (s *Sender) Send(ctx context.Context, a Actor, p SendParams) (SendResult, e
 // deliver sends a checked message through Graph.
 func (s *Sender) deliver(ctx context.Context, a Actor, m store.Mailbox, requestID string, msg checked) (SendResult, error) {
 	detail := map[string]any{"request_id": requestID, "internet_message_id": msg.msgID, "recipients": msg.recipients, "bytes": len(msg.raw)}
+	if m.Kind == "shared" {
+		// Checked after the request id, so a retry of a message that went
+		// out still gets its first answer.
+		if memo, ok := s.memo(m.ID); ok && memo.mode == "denied" {
+			err := sendAsDenied(m, memo.delegate)
+			detail["result"], detail["code"], detail["remembered"] = "refused", err.Code, true
+			s.audit(a, m.ID, detail)
+			return SendResult{}, err
+		}
+	}
 	// Recorded before sending, so a Sent Items copy synced at any time is
 	// recognised and not delivered to Odoo a second time.
 	if err := s.cfg.Store.MarkSentByUs(m.ID, msg.msgID); err != nil {

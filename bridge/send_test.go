@@ -543,6 +543,18 @@ func TestSendSharedMailboxRights(t *testing.T) {
 	if len(sent) != 2 || sent[0].Via != "draft/send" || sent[1].Via != "sendMail/mime" {
 		t.Fatalf("sent %d (%v)", len(sent), sent)
 	}
+	// Send As is taken away again: new sends are refused, but a retry of a
+	// message that went out still gets its first answer, without Graph.
+	e.sim.Grant("sales@contoso.com", m365sim.Grant{User: "anna@contoso.com", FullAccess: true})
+	e.sender.Forget(m.ID)
+	if _, err := e.sender.Send(ctx, anna, bridge.SendParams{MailboxID: m.ID, RequestID: "x5", MIMEBase64: mime(5)}); codeOfErr(err) != "send_as_denied" {
+		t.Fatalf("after revoking: %v", err)
+	}
+	before = e.rt.count()
+	again, err := e.sender.Send(ctx, anna, bridge.SendParams{MailboxID: m.ID, RequestID: "x4", MIMEBase64: mime(4)})
+	if err != nil || again != res || e.rt.count() != before {
+		t.Fatalf("retry of a sent request: %+v %v (%d requests), want %+v", again, err, e.rt.count()-before, res)
+	}
 	// The From must be the shared address.
 	_, err = e.sender.Send(ctx, anna, bridge.SendParams{MailboxID: m.ID, MIMEBase64: b64(odooReply("anna@contoso.com", "carl@customer.example", "<x@y.example>", nil))})
 	if codeOfErr(err) != "sender_not_allowed" {
