@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/maildesk/maildesk/bridge"
 	"github.com/maildesk/maildesk/graphsync"
@@ -12,7 +13,8 @@ import (
 // wireScheduler builds the sync engine: one Graph client over the shared
 // Microsoft transport (the Connector hands out tokens), the Syncer, the
 // scheduler loop, and registers mailbox.sync_now, mailbox.backfill,
-// folder.list, message.list, message.get and message.attachment.
+// folder.list, message.list, message.get and message.attachment; with a
+// public URL, change notifications on /graph/notify and /graph/lifecycle.
 func wireScheduler(a *App) error {
 	if a.Connector == nil {
 		return fmt.Errorf("sync: the connector must be wired first")
@@ -36,8 +38,27 @@ func wireScheduler(a *App) error {
 	if err != nil {
 		return err
 	}
-	sched, err := bridge.NewScheduler(bridge.SchedulerConfig{
-		Store: a.Store, Sync: syncer.SyncMailbox, Recovery: a.Group, Log: log,
+	var sched *bridge.Scheduler
+	var covered func(string) bool
+	if a.Cfg.PublicURL != "" {
+		// Change notifications for personal mailboxes: Graph reaches the
+		// sidecar at its public URL; a notification only kicks a round.
+		base := strings.TrimRight(a.Cfg.PublicURL, "/")
+		n, err := bridge.NewNotifier(bridge.NotifierConfig{
+			Store: a.Store, Graph: graph, Log: log,
+			Kick:      func(id string) error { return sched.Kick(id) },
+			NotifyURL: base + "/graph/notify", LifecycleURL: base + "/graph/lifecycle",
+		})
+		if err != nil {
+			return err
+		}
+		a.RPC.Handle("POST /graph/notify", n.NotifyHandler())
+		a.RPC.Handle("POST /graph/lifecycle", n.LifecycleHandler())
+		a.AddWorker("subscriptions", n.Run)
+		covered = n.Covered
+	}
+	sched, err = bridge.NewScheduler(bridge.SchedulerConfig{
+		Store: a.Store, Sync: syncer.SyncMailbox, Recovery: a.Group, Log: log, Covered: covered,
 	})
 	if err != nil {
 		return err
