@@ -543,6 +543,14 @@ func TestSendSharedMailboxRights(t *testing.T) {
 	if len(sent) != 2 || sent[0].Via != "draft/send" || sent[1].Via != "sendMail/mime" {
 		t.Fatalf("sent %d (%v)", len(sent), sent)
 	}
+	// Their copies in the shared mailbox's Sent Items are recognised.
+	e.sync(m.ID)
+	if items := e.outbox(m.ID); len(items) != 0 {
+		t.Fatalf("%d Sent Items copies queued for Odoo (first %s)", len(items), items[0].InternetMessageID)
+	}
+	if n := len(e.sim.Messages("sales@contoso.com", "sentitems")); n != 2 {
+		t.Fatalf("%d messages in the shared Sent Items", n)
+	}
 	// Send As is taken away again: new sends are refused, but a retry of a
 	// message that went out still gets its first answer, without Graph.
 	e.sim.Grant("sales@contoso.com", m365sim.Grant{User: "anna@contoso.com", FullAccess: true})
