@@ -99,6 +99,22 @@ else
 	skip "nginx/maildesk.conf: nginx not found"
 fi
 
+# --- docs true to the code ----------------------------------------------------
+# Every metric and every log field the Go code defines must be in docs/operations.md.
+ops="$root/docs/operations.md"
+missing=""
+for m in $(grep -rhoE 'Name: *"maildesk_[a-z_]+"' --include='*.go' --exclude='*_test.go' "$root" | sed -E 's/.*"(maildesk_[a-z_]+)"/\1/' | sort -u); do
+	grep -q "\`$m\`" "$ops" || missing="$missing $m"
+done
+if [ -z "$missing" ]; then ok "docs/operations.md: every metric documented"; else bad "docs/operations.md: metrics not documented:$missing"; fi
+missing=""
+for f in $(grep -roE '\)\.(Str|Strs|Int|Int64|Uint64|Dur|Bool|Time|Float64|Interface|Bytes)\("[a-z_]+"' --include='*.go' --exclude='*_test.go' \
+	"$root/cmd" "$root/rpc" "$root/bridge" "$root/graphsync" "$root/store" "$root/internal" 2>/dev/null |
+	grep -v -e /m365sim/ -e /odoosim/ | sed -E 's/.*\("([a-z_]+)"/\1/' | sort -u); do
+	grep -q "\`$f\`" "$ops" || missing="$missing $f"
+done
+if [ -z "$missing" ]; then ok "docs/operations.md: every log field documented"; else bad "docs/operations.md: log fields not documented:$missing"; fi
+
 # Caddy is not packaged for Debian 12: the Caddyfile is checked by eye only.
 skip "caddy/Caddyfile: no caddy binary here"
 exit $fail
