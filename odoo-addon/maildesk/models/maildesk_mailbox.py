@@ -320,13 +320,32 @@ class MaildeskMailbox(models.Model):
 
     @api.model
     def _cron_refresh_state(self):
-        for mailbox in self.sudo().search([("sidecar_id", "!=", False)]):
+        """One mailbox.list for all mailboxes (per-mailbox get as fallback)."""
+        mailboxes = self.sudo().search([("sidecar_id", "!=", False)])
+        if not mailboxes:
+            return
+        try:
+            listed = self._sidecar().sudo()._call("mailbox.list") or []
+        except Exception as exc:  # noqa: BLE001 - fall back to one call per mailbox
+            _logger.info("MailDesk: mailbox.list failed (%s), refreshing one by one", exc)
+            listed = None
+        by_id = {m.get("id"): m for m in listed or [] if isinstance(m, dict)}
+        for mailbox in mailboxes:
             try:
-                mailbox._refresh_from_sidecar()
+                if listed is not None:
+                    data = by_id.get(mailbox.sidecar_id)
+                    if data is None:
+                        data = {"state": "disconnected", "error": _("Unknown to the sidecar.")}
+                    mailbox._apply_sidecar(data)
+                else:
+                    mailbox._refresh_from_sidecar()
             except MissingError:
                 mailbox._apply_sidecar({"state": "disconnected", "error": _("Unknown to the sidecar.")})
             except Exception as exc:  # noqa: BLE001 - one mailbox must not stop the others
                 _logger.warning("MailDesk: refreshing %s failed: %s", mailbox.email, exc)
+            if mailbox.state == "reauth_required":
+                # In case the sidecar's notice did not reach Odoo.
+                mailbox._schedule_reauth_activity(mailbox.error)
 
     # ------------------------------------------------------------------
     # Buttons

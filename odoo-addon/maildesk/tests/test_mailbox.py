@@ -73,19 +73,39 @@ class TestMailbox(MaildeskCase):
         self.assertFalse(self.mailbox.connect_url)
 
     def test_cron_refreshes_state_and_progress(self):
-        self.sidecar.answers["mailbox.get"] = lambda p: {
-            "id": p["mailbox_id"],
-            "state": "backfilling",
-            "last_sync_at": "2026-11-22T08:00:00Z",
-            "error": "",
-            "progress": {"done": 250, "total": 1000, "eta_s": 60},
-            "counts": {"unread": 7},
-        }
+        self.sidecar.answers["mailbox.list"] = [
+            {
+                "id": self.mailbox.sidecar_id,
+                "state": "syncing",
+                "last_sync_at": "2026-11-22T08:00:00Z",
+                "error": "",
+                "progress": {"done": 250, "total": 1000, "eta_s": 60},
+                "counts": {"unread": 7},
+            }
+        ]
+        other = self.env["maildesk.mailbox"].create({"email": "gone@contoso.example"})
+        self.sidecar.calls.clear()
         self.env["maildesk.mailbox"]._cron_refresh_state()
-        self.assertEqual(self.mailbox.state, "backfilling")
+        self.assertEqual(self.sidecar.methods(), ["mailbox.list"], "one call for all mailboxes")
+        self.assertEqual(self.mailbox.state, "syncing")
         self.assertEqual(self.mailbox.progress, 25.0)
         self.assertEqual(self.mailbox.unread_count, 7)
         self.assertEqual(str(self.mailbox.last_sync_at), "2026-11-22 08:00:00")
+        self.assertEqual(other.state, "disconnected", "not in the sidecar's list")
+
+    def test_cron_falls_back_to_get_and_reminds_reauth(self):
+        self.sidecar.errors["mailbox.list"] = UserError("old sidecar")
+        self.sidecar.answers["mailbox.get"] = lambda p: {"id": p["mailbox_id"], "state": "reauth_required",
+                                                         "error": "invalid_grant"}
+        self.env["maildesk.mailbox"]._cron_refresh_state()
+        self.assertEqual(self.mailbox.state, "reauth_required")
+        reminder = self.mailbox.activity_ids.filtered(
+            lambda a: a.activity_type_id == self.env.ref("maildesk.mail_activity_type_reauth")
+        )
+        self.assertEqual(len(reminder), 1)
+        self.assertEqual(reminder.user_id, self.anna)
+        self.env["maildesk.mailbox"]._cron_refresh_state()
+        self.assertEqual(len(self.mailbox.activity_ids), 1, "one reminder, not one per run")
         # One failing mailbox does not stop the cron.
         self.sidecar.answers.clear()
         self.sidecar.errors["mailbox.get"] = UserError("sidecar down")
