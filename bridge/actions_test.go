@@ -7,8 +7,12 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/maildesk/maildesk/bridge"
+	"github.com/maildesk/maildesk/bridge/odoosim"
 	"github.com/maildesk/maildesk/store"
 )
 
@@ -174,5 +178,52 @@ func TestLogToRecordQueuesTargetedItem(t *testing.T) {
 	}
 	if len(e.outbox(m.ID)) != queuedBefore+1 {
 		t.Fatal("queued a deleted message")
+	}
+}
+
+// TestLogToRecordReachesTheRecordInOdoo runs log_to_record through the
+// pusher into the Odoo stand-in: the message lands on the chosen record.
+func TestLogToRecordReachesTheRecordInOdoo(t *testing.T) {
+	e := newSendEnv(t)
+	osim := odoosim.New(odoosim.Options{Version: 18})
+	if err := osim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(osim.Close)
+	set := store.DefaultSettings()
+	set.Odoo = store.OdooSettings{URL: osim.URL(), DB: osim.DB(), Login: osim.TechLogin(), APIKey: osim.APIKey(), Protocol: "jsonrpc"}
+	if err := e.st.SaveSettings(set); err != nil {
+		t.Fatal(err)
+	}
+	m := e.mailbox("anna@contoso.com", "personal", "anna@contoso.com", 0)
+	oid := osim.CreateMailbox(m.ID, m.Email)
+	if _, err := e.st.UpdateMailbox(m.ID, func(mb *store.Mailbox) error { mb.OdooID = oid; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	partner := osim.AddPartner("Someone Else", "someone@elsewhere.example")
+	// Not synced yet: Odoo has never seen it.
+	id, err := e.sim.DeliverMIME(m.Email, "inbox", odooReply("carl@customer.example", m.Email, "<carl-10@customer.example>", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.actions.LogToRecord(context.Background(), anna, bridge.LogParams{MailboxID: m.ID, MessageID: id, Model: "res.partner", ResID: partner}); err != nil {
+		t.Fatal(err)
+	}
+	p := bridge.NewPusher(bridge.PusherConfig{Store: e.st, Log: zerolog.Nop(), RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond})
+	if n, err := p.DeliverOnce(context.Background()); err != nil || n != 1 {
+		t.Fatalf("deliver: %d %v", n, err)
+	}
+	msgs := osim.MessagesOn("res.partner", partner)
+	var got []string
+	for _, msg := range msgs {
+		if msg.GraphID != "" {
+			got = append(got, msg.MessageID)
+		}
+	}
+	if len(got) != 1 || got[0] != "<carl-10@customer.example>" {
+		t.Fatalf("mail on the partner: %v", got)
+	}
+	if n, _ := e.st.OutboxStats(); n[m.ID].Items != 0 {
+		t.Fatalf("%d items left in the outbox", n[m.ID].Items)
 	}
 }
