@@ -67,6 +67,11 @@ func wireScheduler(a *App) error {
 	if err := rpc.RegisterSync(a.RPC, bridge.NewSyncControl(a.Store, a.Mailboxes, sched), msgs); err != nil {
 		return err
 	}
+	// message.send/mark_read/move/log_to_record share this client and so
+	// each mailbox's Graph budget (cmd/maildesk/send.go).
+	if err := wireSendWith(a, graph); err != nil {
+		return err
+	}
 	a.System.AddComponent("scheduler", func(ctx context.Context) bridge.ComponentStatus {
 		return bridge.ComponentStatus{Status: "ok"}
 	})
