@@ -1,7 +1,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import logging
 
-from odoo import _, api, models
+from odoo import _, api, models, tools
 from odoo.exceptions import AccessDenied, AccessError, MissingError, UserError, ValidationError
 
 from ..lib.sidecar_client import SidecarClient, SidecarError
@@ -27,14 +27,17 @@ class MaildeskSidecar(models.AbstractModel):
     @api.model
     def _client(self):
         icp = self.env["ir.config_parameter"].sudo()
-        url = icp.get_param("maildesk.sidecar_url")
+        # The Odoo server's config file may hold both, keeping the secret out
+        # of the database ([options] maildesk_sidecar_url / maildesk_shared_secret).
+        url = tools.config.get("maildesk_sidecar_url") or icp.get_param("maildesk.sidecar_url")
         if not url:
             raise UserError(_("Set the MailDesk sidecar URL first (Settings > MailDesk)."))
         try:
             timeout = float(icp.get_param("maildesk.sidecar_timeout") or 15)
         except ValueError:
             timeout = 15.0
-        return SidecarClient(url, icp.get_param("maildesk.shared_secret"), timeout=timeout)
+        secret = tools.config.get("maildesk_shared_secret") or icp.get_param("maildesk.shared_secret")
+        return SidecarClient(url, secret, timeout=timeout)
 
     @api.model
     def _rpc_context(self):

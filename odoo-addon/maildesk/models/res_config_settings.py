@@ -1,7 +1,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import logging
 
-from odoo import _, api, fields, models
+from odoo import _, api, fields, models, tools
 from odoo.exceptions import UserError
 
 _logger = logging.getLogger(__name__)
@@ -51,7 +51,10 @@ class ResConfigSettings(models.TransientModel):
             settings.maildesk_bridge_user_id = user
 
     def _maildesk_sidecar_settings(self):
-        if not self.env["ir.config_parameter"].sudo().get_param("maildesk.sidecar_url"):
+        if not (
+            tools.config.get("maildesk_sidecar_url")
+            or self.env["ir.config_parameter"].sudo().get_param("maildesk.sidecar_url")
+        ):
             return {}
         try:
             result = self.env["maildesk.sidecar"]._call("settings.get")

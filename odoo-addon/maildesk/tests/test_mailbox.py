@@ -122,6 +122,21 @@ class TestMailbox(MaildeskCase):
                                      "delivery": {"delayed": True, "last_error": "Odoo down"}})
         self.assertIn("Odoo down", self.mailbox.error)
 
+    def test_config_file_wins_over_settings(self):
+        from unittest.mock import patch as mpatch
+
+        from odoo import tools
+
+        icp = self.env["ir.config_parameter"].sudo()
+        icp.set_param("maildesk.sidecar_url", "http://db.example:1")
+        icp.set_param("maildesk.shared_secret", "from-db")
+        client = self.env["maildesk.sidecar"]._client()
+        self.assertEqual((client.url, client.secret), ("http://db.example:1", "from-db"))
+        with mpatch.dict(tools.config.options, {"maildesk_sidecar_url": "http://conf.example:2",
+                                                "maildesk_shared_secret": "from-conf"}):
+            client = self.env["maildesk.sidecar"]._client()
+        self.assertEqual((client.url, client.secret), ("http://conf.example:2", "from-conf"))
+
     def test_rpc_context_names_the_acting_user(self):
         ctx = self.env["maildesk.sidecar"].with_user(self.anna)._rpc_context()
         self.assertEqual(ctx["uid"], self.anna.id)
