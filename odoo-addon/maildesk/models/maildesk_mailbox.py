@@ -588,7 +588,8 @@ class MaildeskMailbox(models.Model):
         trusted = self._sender_is_known(sender_email)
         if not show_images and not trusted:
             body, blocked = mailparts.block_remote_images(body)
-        data["body_html"] = str(body)
+        body = self._inline_images(message_id, str(body), data.get("attachments") or [])
+        data["body_html"] = body
         data["images_blocked"] = blocked
         data["sender_trusted"] = trusted
         data["sender_email"] = sender_email
@@ -598,6 +599,29 @@ class MaildeskMailbox(models.Model):
         for att in data.get("attachments") or []:
             att["url"] = "/maildesk/attachment/%s/%s/%s" % (self.id, message_id, att.get("id"))
         return data
+
+    # Inline images travel as data: URIs: the sandboxed frame has no cookies
+    # to fetch them from Odoo, and its CSP allows data: images only.
+    INLINE_IMAGES_BUDGET = 2 * 1024 * 1024
+
+    def _inline_images(self, message_id, body, attachments):
+        budget = self.INLINE_IMAGES_BUDGET
+        for att in attachments:
+            cid = (att.get("content_id") or "").strip().strip("<>")
+            ctype = (att.get("content_type") or "").lower()
+            if not cid or "cid:" + cid not in body or not ctype.startswith("image/") or ctype == "image/svg+xml":
+                continue
+            try:
+                data = self._inbox_attachment(message_id, att.get("id"))
+            except (UserError, MissingError) as exc:
+                _logger.info("MailDesk: inline image %s not loaded: %s", cid, exc)
+                continue
+            b64 = (data.get("data_base64") or "").strip()
+            if not b64 or len(b64) > budget:
+                continue
+            budget -= len(b64)
+            body = body.replace("cid:" + cid, "data:%s;base64,%s" % (ctype, b64))
+        return body
 
     def _inbox_attachment(self, message_id, attachment_id):
         sid = self._inbox_check()

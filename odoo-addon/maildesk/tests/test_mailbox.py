@@ -189,6 +189,24 @@ class TestMailbox(MaildeskCase):
         self.mailbox.user_ids = [(4, self.bob.id)]
         self.assertEqual(self.mailbox.with_user(self.bob).maildesk_inbox_message("m1")["images_blocked"], 1)
 
+    def test_inline_images_become_data_uris(self):
+        self.sidecar.answers["message.get"] = {
+            "id": "m5", "subject": "Logo", "from": {"email": "carl@customer.example"},
+            "body_html": '<p><img src="cid:logo@x"><img src="cid:evil@x"></p>',
+            "attachments": [
+                {"id": "a1", "name": "logo.png", "content_type": "image/png", "size": 3, "is_inline": True,
+                 "content_id": "<logo@x>"},
+                {"id": "a2", "name": "evil.html", "content_type": "text/html", "size": 3, "is_inline": True,
+                 "content_id": "evil@x"},
+            ],
+        }
+        self.sidecar.answers["message.attachment"] = {"name": "logo.png", "content_type": "image/png",
+                                                      "data_base64": "iVBORw0K"}
+        data = self.mailbox.with_user(self.anna).maildesk_inbox_message("m5")
+        self.assertIn('src="data:image/png;base64,iVBORw0K"', data["body_html"])
+        self.assertNotIn("text/html", data["body_html"])
+        self.assertEqual(self.sidecar.methods().count("message.attachment"), 1)
+
     def test_inbox_links_messages_odoo_holds(self):
         self.ingest([self.item("g-link", message_id="<linked@customer.example>")])
         self.sidecar.answers["message.list"] = {
