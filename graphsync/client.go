@@ -44,6 +44,10 @@ type Config struct {
 	Retry  RetryOptions
 	// AttemptTimeout bounds one HTTP attempt, body included (default 60 s).
 	AttemptTimeout time.Duration
+	// BatchSlots is how many concurrency slots one $batch takes (default 4:
+	// Outlook runs up to 4 inner requests of a batch in parallel, so a batch
+	// may count as 4 in flight against MailboxConcurrency).
+	BatchSlots int
 	// Registerer receives the Graph metrics (nil: not registered).
 	Registerer prometheus.Registerer
 	Log        zerolog.Logger
@@ -123,6 +127,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.AttemptTimeout <= 0 {
 		cfg.AttemptTimeout = 60 * time.Second
+	}
+	if cfg.BatchSlots <= 0 {
+		cfg.BatchSlots = 4
 	}
 	cfg.Retry.defaults()
 	cfg.Budget.defaults()

@@ -63,11 +63,10 @@ type batchResp struct {
 	Body    json.RawMessage   `json:"body"`
 }
 
-// BatchSlots is how many concurrency slots a $batch takes. Outlook runs up
-// to 4 inner requests of a batch in parallel (FACTS.md), so a batch of 4 or
-// more counts as 4 in flight: the budget then never lets Graph see more
+// batchSlots is how many concurrency slots a $batch of n takes
+// (Config.BatchSlots, at most n): the budget then never lets Graph see more
 // than 4 requests of the mailbox at once.
-func batchSlots(n int) int { return min(n, 4) }
+func (m *Mailbox) batchSlots(n int) int { return min(n, m.c.cfg.BatchSlots) }
 
 // batch sends inner GET requests (paths relative to the version root) in
 // $batch envelopes of at most MaxBatch and returns each answer by index.
@@ -149,7 +148,7 @@ func (m *Mailbox) sendBatch(ctx context.Context, reqs []batchReq) ([]batchResp, 
 	ri.SetUri(*u)
 	ri.Headers.TryAdd("Accept", "application/json")
 	ri.SetStreamContentAndContentType(body, "application/json")
-	raw, err := m.send(withCost(ctx, len(reqs), batchSlots(len(reqs))), ri)
+	raw, err := m.send(withCost(ctx, len(reqs), m.batchSlots(len(reqs))), ri)
 	if err != nil {
 		return nil, fmt.Errorf("graphsync: $batch of %d for %s: %w", len(reqs), m.id, err)
 	}
@@ -357,3 +356,7 @@ func (m *Mailbox) GetAttachment(ctx context.Context, msgID, attID string) (Attac
 	}
 	return w.attachment(), nil
 }
+
+// batchSlots is the default slot count of a $batch of n (4 at most), for
+// callers without a Mailbox at hand.
+func batchSlots(n int) int { return min(n, 4) }
