@@ -2,7 +2,7 @@
 import base64
 import logging
 
-from odoo import _, api, fields, models, modules
+from odoo import _, api, fields, models, modules, tools
 from odoo.exceptions import UserError
 
 from ..lib import mailparts
@@ -66,6 +66,25 @@ class IrMailServer(models.Model):
             "sidecar, with Odoo's own MIME and Message-Id."
         )
         return super(IrMailServer, self - maildesk)._compute_smtp_authentication_info()
+
+    def _find_mail_server(self, email_from, mail_servers=None):
+        """A MailDesk server sends only mail from its own mailbox's address.
+
+        Odoo's fallbacks (same domain, "first server without from_filter",
+        "first server at all") must never route other mail through someone's
+        Microsoft 365 mailbox, so MailDesk servers are matched here on the exact
+        address and left out of Odoo's own search.
+        """
+        if mail_servers is None:
+            mail_servers = self.sudo().search([], order="sequence")
+        maildesk = mail_servers.filtered(lambda s: s.smtp_authentication == "maildesk")
+        if maildesk:
+            sender = tools.email_normalize(email_from or "")
+            for server in maildesk.filtered("active"):
+                allowed = {tools.email_normalize(a.strip()) for a in (server.from_filter or "").split(",")}
+                if sender and sender in allowed:
+                    return server, email_from
+        return super()._find_mail_server(email_from, mail_servers=mail_servers - maildesk)
 
     def connect(self, host=None, port=None, user=None, password=None, encryption=None,
                 smtp_from=None, ssl_certificate=None, ssl_private_key=None, smtp_debug=False,

@@ -48,3 +48,40 @@ class TestOAuthCallback(HttpCase):
         res = self.url_open("/maildesk/oauth/callback?code=abc")
         self.assertEqual(res.status_code, 400)
         self.assertFalse(self.sidecar.calls)
+
+
+@tagged("post_install", "-at_install")
+class TestAttachmentRoute(HttpCase):
+    def setUp(self):
+        super().setUp()
+        self.sidecar = FakeSidecar()
+        self.startPatcher(
+            patch.object(type(self.env["maildesk.sidecar"]), "_call", autospec=True, side_effect=self.sidecar)
+        )
+        admin = self.env.ref("base.user_admin")
+        self.mailbox = self.env["maildesk.mailbox"].create({"email": "att@contoso.example", "owner_id": admin.id})
+        self.sidecar.answers["message.attachment"] = {
+            "name": "quote <1>.html", "content_type": "text/html", "data_base64": "PGI+aGk8L2I+",
+        }
+
+    def test_download_is_an_attachment_for_allowed_users_only(self):
+        url = "/maildesk/attachment/%s/m1/a1" % self.mailbox.id
+        res = self.url_open(url, allow_redirects=False)
+        self.assertIn(res.status_code, (302, 303), "login first")
+        self.authenticate("admin", "admin")
+        res = self.url_open(url)
+        self.assertEqual(res.status_code, 200)
+        self.assertEqual(res.content, b"<b>hi</b>")
+        self.assertTrue(res.headers["Content-Disposition"].startswith("attachment"))
+        self.assertEqual(res.headers["X-Content-Type-Options"], "nosniff")
+        self.assertEqual(self.sidecar.calls[-1][1], {"mailbox_id": self.mailbox.sidecar_id, "message_id": "m1",
+                                                     "attachment_id": "a1"})
+        # Someone not assigned to the mailbox gets nothing.
+        from odoo.tests import new_test_user
+
+        new_test_user(self.env, login="md_eve", password="md_eve_pass", groups="maildesk.group_maildesk_user")
+        self.authenticate("md_eve", "md_eve_pass")
+        calls = len(self.sidecar.calls)
+        res = self.url_open(url)
+        self.assertNotEqual(res.status_code, 200)
+        self.assertEqual(len(self.sidecar.calls), calls, "the sidecar is not asked")

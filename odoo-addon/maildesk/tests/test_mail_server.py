@@ -38,6 +38,21 @@ class TestMailServer(MaildeskCase):
         self.assertIn(b"Message-Id: <offer-42@contoso.example>", raw)
         self.assertIn(b"Bcc: boss@contoso.example", raw)
 
+    def test_other_senders_never_use_a_mailbox(self):
+        IrMailServer = self.env["ir.mail_server"]
+        server = self.mailbox.mail_server_id
+        self.assertEqual(IrMailServer._find_mail_server("Anna <ANNA@contoso.example>")[0], server)
+        # Same domain, another address: not Anna's mailbox.
+        self.assertNotEqual(IrMailServer._find_mail_server("ben@contoso.example")[0], server)
+        # Anyone else, even when MailDesk servers are the only ones: Odoo's own
+        # fallback (first server / CLI SMTP), never a mailbox.
+        IrMailServer.search([("smtp_authentication", "!=", "maildesk")]).active = False
+        self.assertFalse(IrMailServer._find_mail_server("odoobot@example.com")[0])
+        self.assertFalse(IrMailServer._find_mail_server("ben@contoso.example")[0])
+        # A plain SMTP server still takes the rest.
+        smtp = IrMailServer.create({"name": "SMTP", "smtp_host": "smtp.example.com"})
+        self.assertEqual(IrMailServer._find_mail_server("odoobot@example.com")[0], smtp)
+
     def test_send_failure_is_a_delivery_exception(self):
         self.sidecar.errors["message.send"] = UserError("Mailbox anna@contoso.example needs its owner to sign in again.")
         with self.assertRaises(MailDeliveryException) as ctx:

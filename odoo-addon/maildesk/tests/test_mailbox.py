@@ -189,6 +189,14 @@ class TestMailbox(MaildeskCase):
         self.mailbox.user_ids = [(4, self.bob.id)]
         self.assertEqual(self.mailbox.with_user(self.bob).maildesk_inbox_message("m1")["images_blocked"], 1)
 
+    def test_partner_emails_button_opens_the_filtered_inbox(self):
+        action = self.customer.with_user(self.anna).action_maildesk_emails()
+        self.assertEqual(action["tag"], "maildesk.inbox")
+        self.assertEqual(action["params"], {"query": "carl@customer.example"})
+        self.ingest([self.item("g-count")])
+        self.customer.invalidate_recordset()
+        self.assertEqual(self.customer.maildesk_message_count, 1)
+
     def test_inline_images_become_data_uris(self):
         self.sidecar.answers["message.get"] = {
             "id": "m5", "subject": "Logo", "from": {"email": "carl@customer.example"},
