@@ -29,7 +29,7 @@ func BenchmarkBackfill(b *testing.B) {
 	lat := time.Duration(envInt("MAILDESK_BENCH_LATENCY_MS", 0)) * time.Millisecond
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		r := newRig(b, rigOpts{scale: 1, throttle: true, latency: lat, slice: time.Hour})
+		r := newRig(b, rigOpts{scale: 1, throttle: true, latency: lat, slice: time.Hour, batchSlots: envInt("MAILDESK_BENCH_BATCH_SLOTS", 0)})
 		upn := "bench@" + r.sim.Domain()
 		r.sim.GenerateMailbox(upn, n, m365sim.GenOptions{MaxAttachment: maxAtt, NoSamples: true})
 		id := r.mailbox(upn, odoo.ModeLog, 0)

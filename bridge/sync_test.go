@@ -126,6 +126,8 @@ type rigOpts struct {
 	slice    time.Duration
 	dbPath   string
 	reg      prometheus.Registerer
+	// batchSlots overrides graphsync.Config.BatchSlots (0: default 4).
+	batchSlots int
 }
 
 func newRig(t testing.TB, o rigOpts) *rig {
@@ -151,6 +153,7 @@ func newRig(t testing.TB, o rigOpts) *rig {
 		Budget:     graphsync.BudgetOptions{Window: time.Duration(float64(10*time.Minute) / o.scale)},
 		Retry:      graphsync.RetryOptions{BaseDelay: time.Duration(float64(500*time.Millisecond) / o.scale), MaxDelay: time.Duration(float64(30*time.Second) / o.scale), MaxAttempts: 10},
 		Registerer: o.reg,
+		BatchSlots: o.batchSlots,
 	})
 	if err != nil {
 		t.Fatal(err)
