@@ -138,7 +138,7 @@ func (m *Mailbox) sendActionBatch(ctx context.Context, reqs []actionReq) ([]batc
 	var env struct {
 		Responses []batchResp `json:"responses"`
 	}
-	if err := m.postJSON(withCost(ctx, len(reqs), batchSlots(len(reqs))), m.c.cfg.BaseURL+"/$batch",
+	if err := m.postJSON(withCost(ctx, len(reqs), m.batchSlots(len(reqs))), m.c.cfg.BaseURL+"/$batch",
 		map[string]any{"requests": reqs}, &env); err != nil {
 		return nil, fmt.Errorf("graphsync: $batch of %d for %s: %w", len(reqs), m.id, err)
 	}
