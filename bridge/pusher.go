@@ -140,6 +140,9 @@ func NewPusher(cfg PusherConfig) *Pusher {
 		}
 	}
 	p.mBatch.Set(float64(p.batch))
+	if cfg.Store != nil {
+		cfg.Store.OnQueued(p.Kick)
+	}
 	return p
 }
 

@@ -225,6 +225,9 @@ func (s *Store) ApplyPage(mailboxID string, p Page) (PageResult, error) {
 	if err != nil {
 		return PageResult{}, fmt.Errorf("store: apply page of %s/%s: %w", mailboxID, p.Folder, err)
 	}
+	if res.Queued > 0 {
+		s.queued()
+	}
 	return res, nil
 }
 

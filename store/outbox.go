@@ -94,6 +94,7 @@ func (s *Store) Enqueue(it OutboxItem) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("store: enqueue %s: %w", it.GraphID, err)
 	}
+	s.queued()
 	return seq, nil
 }
 

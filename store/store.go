@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -29,6 +30,26 @@ type Store struct {
 	seal *sealer
 	path string
 	now  func() time.Time
+
+	hookMu   sync.Mutex
+	onQueued []func()
+}
+
+// OnQueued registers fn to run after every commit that added outbox items
+// (the pusher's kick). fn must not block.
+func (s *Store) OnQueued(fn func()) {
+	s.hookMu.Lock()
+	defer s.hookMu.Unlock()
+	s.onQueued = append(s.onQueued, fn)
+}
+
+func (s *Store) queued() {
+	s.hookMu.Lock()
+	hooks := s.onQueued
+	s.hookMu.Unlock()
+	for _, fn := range hooks {
+		fn()
+	}
 }
 
 // Options tune Open.

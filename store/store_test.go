@@ -316,3 +316,19 @@ func TestNoticesReplaceSameKind(t *testing.T) {
 		t.Fatalf("after delete %+v", ns)
 	}
 }
+
+func TestOnQueuedRunsAfterCommitsThatQueue(t *testing.T) {
+	s, _ := openTest(t)
+	mb, _ := s.CreateMailbox(Mailbox{Email: "a@b.c"})
+	n := 0
+	s.OnQueued(func() { n++ })
+	_, _ = s.ApplyPage(mb.ID, Page{Folder: "inbox", Cursor: &Cursor{DeltaLink: "d"}})
+	if n != 0 {
+		t.Fatalf("hook ran for a page that queued nothing")
+	}
+	_, _ = s.ApplyPage(mb.ID, Page{Folder: "inbox", Items: []PageItem{msg("m1", "inbox", 1)}})
+	_, _ = s.Enqueue(OutboxItem{MailboxID: mb.ID, GraphID: "m1"})
+	if n != 2 {
+		t.Fatalf("hook ran %d times, want 2", n)
+	}
+}

@@ -152,11 +152,20 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	p("4. backfill (Graph's real limits: 4 in flight, 10,000 requests per 10 min)\n")
 	syncStart := time.Now()
 	var view demoMailbox
+	tty := isTerminal(stdout)
+	last, lastAt := "", time.Time{}
 	for {
 		if err := rc.call(ctx, "mailbox.get", map[string]any{"mailbox_id": mb.ID}, &view); err != nil {
 			return fmt.Errorf("mailbox.get: %w", err)
 		}
-		fmt.Fprintf(stdout, "\r   %s", view.bar(time.Since(syncStart)))
+		// On a terminal the bar redraws in place; in a log, a line when it
+		// changed and at most every two seconds.
+		if line := view.bar(time.Since(syncStart)); tty {
+			fmt.Fprintf(stdout, "\r   %s", line)
+		} else if view.progressKey() != last && time.Since(lastAt) >= 2*time.Second {
+			fmt.Fprintf(stdout, "   %s\n", line)
+			last, lastAt = view.progressKey(), time.Now()
+		}
 		if view.Progress.Finished && view.Counts.Queued > 0 && view.Counts.Delivered+view.Counts.Unrouted >= view.Counts.Queued {
 			break
 		}
@@ -172,7 +181,11 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 		}
 	}
 	took := time.Since(syncStart)
-	fmt.Fprintln(stdout)
+	if tty {
+		fmt.Fprintln(stdout)
+	} else {
+		fmt.Fprintf(stdout, "   %s\n", view.bar(took))
+	}
 
 	// Sync again from scratch: nothing may reach Odoo twice.
 	before := view.Counts.Queued
@@ -255,6 +268,19 @@ type demoMailbox struct {
 }
 
 func (m demoMailbox) Syncing() bool { return m.State == store.StateSyncing }
+
+func (m demoMailbox) progressKey() string {
+	return fmt.Sprint(m.Progress.Done, m.Progress.Total, m.Counts.Delivered, m.Counts.Unrouted)
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
 
 func (m demoMailbox) bar(el time.Duration) string {
 	const width = 30
