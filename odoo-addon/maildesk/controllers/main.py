@@ -58,9 +58,9 @@ class MaildeskController(http.Controller):
     )
     def attachment(self, mailbox_id, message_id, attachment_id, **kwargs):
         mailbox = request.env["maildesk.mailbox"].browse(mailbox_id).exists()
-        if not mailbox:
+        # Not the user's mailbox: answer as if it did not exist.
+        if not mailbox or not mailbox.has_access("read"):
             raise NotFound()
-        mailbox.check_access("read")
         data = mailbox._inbox_attachment(message_id, attachment_id)
         content = base64.b64decode(data.get("data_base64") or "")
         name = data.get("name") or "attachment"

@@ -83,5 +83,5 @@ class TestAttachmentRoute(HttpCase):
         self.authenticate("md_eve", "md_eve_pass")
         calls = len(self.sidecar.calls)
         res = self.url_open(url)
-        self.assertNotEqual(res.status_code, 200)
+        self.assertEqual(res.status_code, 404)
         self.assertEqual(len(self.sidecar.calls), calls, "the sidecar is not asked")
