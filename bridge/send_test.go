@@ -134,7 +134,9 @@ func newSendEnv(t testing.TB) *sendEnv {
 	t.Helper()
 	r := newRig(t, rigOpts{})
 	e := &sendEnv{t: t, sim: r.sim, st: r.st}
-	e.rt = &countingRT{base: graphsync.NewTransport(&tls.Config{RootCAs: r.sim.CertPool(), MinVersion: tls.VersionTLS12})}
+	tr := graphsync.NewTransport(&tls.Config{RootCAs: r.sim.CertPool(), MinVersion: tls.VersionTLS12})
+	t.Cleanup(tr.CloseIdleConnections) // runs before the simulator closes, which waits for open connections
+	e.rt = &countingRT{base: tr}
 	e.toks = &delegateTokens{sim: r.sim, users: map[string]string{}, toks: map[string]string{}}
 	var err error
 	e.graph, err = graphsync.New(graphsync.Config{BaseURL: r.sim.GraphBaseURL(), Transport: e.rt, Tokens: e.toks,
