@@ -445,7 +445,9 @@ func (p *Pusher) callFailed(err error, mailboxes []string) time.Duration {
 	p.mCalls.WithLabelValues(label).Inc()
 	p.mu.Lock()
 	p.failures++
-	d := p.backoff(p.failures)
+	// Odoo being down is nobody's item's fault: retry at least every minute
+	// so delivery resumes soon after Odoo is back.
+	d := min(p.backoff(p.failures), time.Minute)
 	p.pauseTill = p.cfg.Now().Add(d)
 	p.lastErr = reason
 	p.mu.Unlock()
