@@ -176,8 +176,14 @@ func (d *db) ingestOne(e *env, mbx record, raw any) (res odict) {
 	if err != nil {
 		return fail(err.Error())
 	}
-	// duplicate: Message-Id or Graph id already in Odoo
-	if dup := d.findDuplicates(p.messageID, it.GraphID); len(dup) > 0 {
+	// duplicate: Message-Id or Graph id already in Odoo. A targeted item
+	// (the user chose "log to record") is a duplicate only when that record
+	// already holds the message: logging mail Odoo has elsewhere adds it there.
+	dup := d.findDuplicates(p.messageID, it.GraphID)
+	if it.Target != nil {
+		dup = d.onRecord(dup, it.Target.Model, it.Target.ResID)
+	}
+	if len(dup) > 0 {
 		r.status = "duplicate"
 		r.msgIDs = dup
 		r.records = d.recordsOf(dup)
@@ -351,6 +357,17 @@ func formatAddr(a inAddress) string {
 		return a.Email
 	}
 	return (&mail.Address{Name: a.Name, Address: a.Email}).String()
+}
+
+// onRecord keeps the messages that sit on model(resID).
+func (d *db) onRecord(msgIDs []int64, model string, resID int64) []int64 {
+	var out []int64
+	for _, id := range msgIDs {
+		if r := d.get("mail.message", id); r != nil && str(r["model"]) == model && toInt(r["res_id"]) == resID {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 func (d *db) findDuplicates(messageID, graphID string) []int64 {
