@@ -93,6 +93,11 @@ class MaildeskIngest(models.AbstractModel):
                 results.append(result)
                 continue
             known = known_graph.get(p["graph_id"]) or (p["message_id"] and known_msgid.get(p["message_id"]))
+            if known and p["target"]:
+                # "Log to record": a duplicate only when that record already
+                # holds the message; mail Odoo holds elsewhere goes there too.
+                model, res_id = p["target"].get("model"), p["target"].get("res_id")
+                known = [ref for ref in known if ref[1] == model and ref[2] == res_id]
             if known:
                 result["status"] = "duplicate"
                 result["odoo_message_ids"] = [ref[0] for ref in known]

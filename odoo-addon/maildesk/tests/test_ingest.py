@@ -139,6 +139,16 @@ class TestIngestLog(MaildeskCase):
         res = self.ingest([self.item("g12", target={"model": "res.partner", "res_id": other.id})])
         self.assertEqual(res[0]["records"], [["res.partner", other.id]])
 
+    def test_log_to_record_of_mail_odoo_holds_elsewhere(self):
+        self.ingest([self.item("g15")])  # synced onto the customer's partner
+        chosen = self.env["res.partner"].create({"name": "Chosen record"})
+        target = {"model": "res.partner", "res_id": chosen.id}
+        res = self.ingest([self.item("g15", target=target)])
+        self.assertEqual(res[0]["status"], "posted", res)
+        self.assertEqual(res[0]["records"], [["res.partner", chosen.id]])
+        again = self.ingest([self.item("g15", target=target)])
+        self.assertEqual(again[0]["status"], "duplicate", "already on the chosen record")
+
     def test_one_bad_item_never_fails_the_batch(self):
         res = self.ingest(
             [
