@@ -142,6 +142,7 @@ func NewPusher(cfg PusherConfig) *Pusher {
 	p.mBatch.Set(float64(p.batch))
 	if cfg.Store != nil {
 		cfg.Store.OnQueued(p.Kick)
+		cfg.Store.OnSettings(p.retryNow)
 	}
 	return p
 }
@@ -152,6 +153,15 @@ func (p *Pusher) Kick() {
 	case p.kick <- struct{}{}:
 	default:
 	}
+}
+
+// retryNow ends a pause and wakes the loop: settings changed (Odoo was just
+// paired, or its URL or key fixed), so the reason for the pause may be gone.
+func (p *Pusher) retryNow() {
+	p.mu.Lock()
+	p.pauseTill = time.Time{}
+	p.mu.Unlock()
+	p.Kick()
 }
 
 // BatchSize is the current adaptive batch size.
@@ -210,18 +220,24 @@ func (p *Pusher) runOnce(ctx context.Context) (wait time.Duration) {
 		return p.callFailed(err, nil)
 	}
 	for ctx.Err() == nil {
-		if d := p.pauseTill.Sub(p.cfg.Now()); d > 0 {
+		if d := p.pausedFor(); d > 0 {
 			return d
 		}
 		n, err := p.DeliverOnce(ctx)
 		if err != nil {
-			return p.pauseTill.Sub(p.cfg.Now())
+			return max(p.pausedFor(), time.Second)
 		}
 		if n == 0 {
 			return 0
 		}
 	}
 	return 0
+}
+
+func (p *Pusher) pausedFor() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pauseTill.Sub(p.cfg.Now())
 }
 
 func (p *Pusher) odooClient() (OdooAPI, error) {

@@ -233,3 +233,43 @@ func BenchmarkPusher(b *testing.B) {
 		b.ReportMetric(float64(e.odoo.IngestCalls().Calls), "calls")
 	}
 }
+
+func TestPusherStartsAtOnceWhenOdooIsPaired(t *testing.T) {
+	e := newPushEnv(t, 20)
+	paired, _ := e.st.Settings()
+	unpaired := paired
+	unpaired.Odoo = store.OdooSettings{}
+	if err := e.st.SaveSettings(unpaired); err != nil {
+		t.Fatal(err)
+	}
+	// A pause far longer than the test's deadline: only the settings hook
+	// can end it in time.
+	e.p = NewPusher(PusherConfig{Store: e.st, Log: zerolog.Nop(), RetryBase: time.Hour, RetryMax: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); e.p.Run(ctx) }()
+	defer func() { cancel(); wg.Wait() }()
+	waitUntil(t, "the mailbox to say Odoo is not paired", func() bool {
+		m, _ := e.st.Mailbox(e.mb.ID)
+		return m.Delivery.Delayed && bytes.Contains([]byte(m.Delivery.Reason), []byte("not paired"))
+	})
+	if err := e.st.SaveSettings(paired); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "delivery after pairing", func() bool {
+		st, _ := e.st.OutboxStats()
+		return st[e.mb.ID].Items == 0
+	})
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -130,5 +130,6 @@ func (s *Store) SaveSettings(st Settings) error {
 	if err != nil {
 		return fmt.Errorf("store: save settings: %w", err)
 	}
+	s.run(&s.onSettings)
 	return nil
 }

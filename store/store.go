@@ -31,8 +31,17 @@ type Store struct {
 	path string
 	now  func() time.Time
 
-	hookMu   sync.Mutex
-	onQueued []func()
+	hookMu     sync.Mutex
+	onQueued   []func()
+	onSettings []func()
+}
+
+// OnSettings registers fn to run after settings were saved (the pusher
+// retries at once when Odoo was just paired). fn must not block.
+func (s *Store) OnSettings(fn func()) {
+	s.hookMu.Lock()
+	defer s.hookMu.Unlock()
+	s.onSettings = append(s.onSettings, fn)
 }
 
 // OnQueued registers fn to run after every commit that added outbox items
@@ -43,11 +52,13 @@ func (s *Store) OnQueued(fn func()) {
 	s.onQueued = append(s.onQueued, fn)
 }
 
-func (s *Store) queued() {
+func (s *Store) queued() { s.run(&s.onQueued) }
+
+func (s *Store) run(hooks *[]func()) {
 	s.hookMu.Lock()
-	hooks := s.onQueued
+	fns := *hooks
 	s.hookMu.Unlock()
-	for _, fn := range hooks {
+	for _, fn := range fns {
 		fn()
 	}
 }
