@@ -58,7 +58,7 @@ func TestIdleChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sy, err := bridge.NewSyncer(bridge.SyncConfig{Store: st, Graph: g, Log: zerolog.Nop()})
+	sy, err := bridge.NewSyncer(bridge.SyncConfig{Store: st, Graph: g, Log: zerolog.Nop(), LazyCursor: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,11 @@ func BenchmarkIdleMailboxes(b *testing.B) {
 		if err := os.WriteFile(tf, tb, 0o600); err != nil {
 			b.Fatal(err)
 		}
-		cmd := exec.Command(os.Args[0], "-test.run=^TestIdleChild$", "-test.count=1", "-test.v", fmt.Sprintf("-test.timeout=%ds", dur+900))
+		args := []string{"-test.run=^TestIdleChild$", "-test.count=1", "-test.v", fmt.Sprintf("-test.timeout=%ds", dur+900)}
+		if p := os.Getenv("MAILDESK_BENCH_CHILD_CPUPROFILE"); p != "" {
+			args = append(args, "-test.cpuprofile="+p)
+		}
+		cmd := exec.Command(os.Args[0], args...)
 		cmd.Env = append(os.Environ(), "MAILDESK_IDLE_CHILD=1", "MAILDESK_IDLE_CA="+string(sim.CAPEM()), "MAILDESK_IDLE_DB="+dbPath,
 			"MAILDESK_IDLE_GRAPH="+sim.GraphBaseURL(), "MAILDESK_IDLE_TOKENS="+tf, "MAILDESK_IDLE_POLL_S=60",
 			fmt.Sprintf("MAILDESK_IDLE_DURATION_S=%d", dur))

@@ -309,7 +309,13 @@ func (s *Scheduler) runOne(ctx context.Context, id string) {
 	case res.More:
 		at = now
 	default:
-		at = now.Add(s.intervalFor(id, res.Queued > 0))
+		if res.Queued == 0 {
+			// The due time written before the attempt stands (it differs
+			// only by the round's duration): save a write.
+			at = time.Time{}
+		} else {
+			at = now.Add(s.intervalFor(id, true))
+		}
 	}
 	s.mu.Lock()
 	if s.again[id] {
@@ -319,6 +325,9 @@ func (s *Scheduler) runOne(ctx context.Context, id string) {
 		}
 	}
 	s.mu.Unlock()
+	if at.IsZero() {
+		return
+	}
 	if serr := s.st.SetDue(id, at); serr != nil {
 		s.cfg.Log.Error().Err(serr).Str("mailbox", id).Msg("scheduler: set due")
 	}

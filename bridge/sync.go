@@ -40,7 +40,12 @@ type SyncConfig struct {
 	// BatchParallel is how many attachment/MIME $batch requests of one folder
 	// run at once (default 2).
 	BatchParallel int
-	Now           func() time.Time
+	// LazyCursor skips writing a folder's new deltaLink after a round that
+	// changed nothing, unless the stored one is over 10 minutes old: the
+	// stored link stays valid, and idle mailboxes (most rounds) then cost
+	// no cursor write. Cursor.Rounds then counts rounds that wrote.
+	LazyCursor bool
+	Now        func() time.Time
 }
 
 // Syncer runs sync rounds: per folder, a delta round, then a slice of the
@@ -120,6 +125,10 @@ func (s *Syncer) SyncMailbox(ctx context.Context, mailboxID string) (RoundResult
 }
 
 var errSkip = errors.New("skip")
+
+// cursorRefresh is how old a folder's stored deltaLink may get before an
+// empty round writes the new one.
+const cursorRefresh = 10 * time.Minute
 
 func (s *Syncer) finish(ctx context.Context, mb store.Mailbox, res RoundResult, err error) {
 	now := s.cfg.Now().UTC()
@@ -336,6 +345,13 @@ func (s *Syncer) deltaRound(ctx context.Context, mb store.Mailbox, gm *graphsync
 		}
 		if p.NextLink == "" && p.DeltaLink == "" {
 			return res, fmt.Errorf("bridge: delta page of %s/%s has neither nextLink nor deltaLink", mb.ID, folder)
+		}
+		if s.cfg.LazyCursor && p.NextLink == "" && len(p.Messages) == 0 && len(p.Removed) == 0 && cur.NextLink == "" &&
+			cur.DeltaLink != "" && s.cfg.Now().Sub(cur.UpdatedAt) < cursorRefresh {
+			// Nothing changed: keep the stored deltaLink (still valid; the
+			// next round asks for changes since it) and skip a write — idle
+			// mailboxes are most rounds. It is refreshed every cursorRefresh.
+			return res, nil
 		}
 		items, err := s.buildItems(ctx, mb, gm, folder, p.Messages)
 		if err != nil {

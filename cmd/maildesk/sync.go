@@ -32,8 +32,9 @@ func wireScheduler(a *App) error {
 	}
 	syncer, err := bridge.NewSyncer(bridge.SyncConfig{
 		Store: a.Store, Graph: graph, Log: log,
-		Metrics:  bridge.NewSyncMetrics(a.Registry, a.Store),
-		OnReauth: a.Connector.MarkReauth,
+		Metrics:    bridge.NewSyncMetrics(a.Registry, a.Store),
+		OnReauth:   a.Connector.MarkReauth,
+		LazyCursor: true,
 	})
 	if err != nil {
 		return err
