@@ -128,6 +128,7 @@ type rigOpts struct {
 	reg      prometheus.Registerer
 	// batchSlots overrides graphsync.Config.BatchSlots (0: default 4).
 	batchSlots int
+	lazy       bool
 }
 
 func newRig(t testing.TB, o rigOpts) *rig {
@@ -158,7 +159,7 @@ func newRig(t testing.TB, o rigOpts) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.sync, err = bridge.NewSyncer(bridge.SyncConfig{Store: r.st, Graph: r.graph, Log: zerolog.Nop(), BackfillSlice: o.slice,
+	r.sync, err = bridge.NewSyncer(bridge.SyncConfig{Store: r.st, Graph: r.graph, Log: zerolog.Nop(), BackfillSlice: o.slice, LazyCursor: o.lazy,
 		Metrics: bridge.NewSyncMetrics(o.reg, r.st)})
 	if err != nil {
 		t.Fatal(err)
@@ -463,5 +464,33 @@ func TestBackfillWindow(t *testing.T) {
 	}
 	if inWindow == 0 || len(got) < inWindow-2 || len(got) > inWindow+2 {
 		t.Fatalf("queued %d, %d in the 30-day window", len(got), inWindow)
+	}
+}
+
+func TestLazyCursorSkipsIdleWrites(t *testing.T) {
+	r := newRig(t, rigOpts{lazy: true})
+	upn := "lena@" + r.sim.Domain()
+	r.sim.GenerateMailbox(upn, 20, m365sim.GenOptions{NoSamples: true, AttachmentRate: -1})
+	id := r.mailbox(upn, odoo.ModeLog, 0)
+	r.syncUntilDone(id, 0)
+	before, _ := r.st.Cursor(id, "inbox")
+	r.syncUntilDone(id, 0)
+	idle, _ := r.st.Cursor(id, "inbox")
+	if !idle.UpdatedAt.Equal(before.UpdatedAt) || idle.DeltaLink != before.DeltaLink {
+		t.Fatal("an idle round rewrote the cursor")
+	}
+	raw := "From: a@example.com\r\nTo: " + upn + "\r\nSubject: lazy\r\nMessage-ID: <lazy@example.com>\r\nContent-Type: text/plain\r\n\r\nx\r\n"
+	gid, err := r.sim.DeliverMIME(upn, "inbox", []byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.syncUntilDone(id, 0)
+	r.syncUntilDone(id, 0) // from the new deltaLink: nothing again
+	if got := r.checkExactlyOnce(id, upn); got[gid].InternetMessageID != "<lazy@example.com>" {
+		t.Fatal("new mail missing after idle rounds")
+	}
+	after, _ := r.st.Cursor(id, "inbox")
+	if after.DeltaLink == before.DeltaLink {
+		t.Fatal("a round with mail did not save its deltaLink")
 	}
 }
