@@ -49,6 +49,8 @@ type Scheduler struct {
 	mu       sync.Mutex
 	busy     map[string]bool
 	again    map[string]bool // kicked while busy
+	starved  bool            // due mailboxes waited for a worker
+	nextAt   time.Time       // when the loop looks again
 	interval time.Duration
 	lastScan time.Time
 }
@@ -131,6 +133,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		if scan := s.lastScan.Add(s.rescanEvery()); scan.Before(next) {
 			next = scan
 		}
+		s.mu.Lock()
+		s.nextAt = next
+		s.mu.Unlock()
 		d := max(next.Sub(s.cfg.Now()), 5*time.Millisecond)
 		if !timer.Stop() {
 			select {
@@ -261,6 +266,9 @@ func (s *Scheduler) launch(ctx context.Context) time.Time {
 		}
 		if running >= s.cfg.Workers {
 			// A finishing worker kicks the loop.
+			s.mu.Lock()
+			s.starved = true
+			s.mu.Unlock()
 			break
 		}
 		// The next attempt time is written before the attempt.
@@ -279,8 +287,15 @@ func (s *Scheduler) launch(ctx context.Context) time.Time {
 			defer func() {
 				s.mu.Lock()
 				delete(s.busy, id)
+				// Wake the loop only when due mailboxes wait for a worker
+				// (or this one must run again): an idle fleet's rounds then
+				// do not each cost a pass over every due time.
+				wake := s.starved || s.again[id]
+				s.starved = false
 				s.mu.Unlock()
-				s.wake()
+				if wake {
+					s.wake()
+				}
 			}()
 			s.runOne(ctx, id)
 		})
@@ -330,6 +345,12 @@ func (s *Scheduler) runOne(ctx context.Context, id string) {
 	}
 	if serr := s.st.SetDue(id, at); serr != nil {
 		s.cfg.Log.Error().Err(serr).Str("mailbox", id).Msg("scheduler: set due")
+	}
+	s.mu.Lock()
+	early := at.Before(s.nextAt)
+	s.mu.Unlock()
+	if early {
+		s.wake() // due before the loop would look again
 	}
 }
 
