@@ -58,7 +58,7 @@ func TestIdleChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sy, err := bridge.NewSyncer(bridge.SyncConfig{Store: st, Graph: g, Log: zerolog.Nop(), LazyCursor: true})
+	sy, err := bridge.NewSyncer(bridge.SyncConfig{Store: st, Graph: g, Log: zerolog.Nop(), LazyCursor: true, QuietIdle: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,7 +45,12 @@ type SyncConfig struct {
 	// stored link stays valid, and idle mailboxes (most rounds) then cost
 	// no cursor write. Cursor.Rounds then counts rounds that wrote.
 	LazyCursor bool
-	Now        func() time.Time
+	// QuietIdle makes polls of connected, fully backfilled mailboxes skip
+	// the connected → syncing → connected writes, and record an uneventful
+	// success at most every 5 minutes (last_sync_at lags that much for idle
+	// mailboxes). Rounds with mail or errors are recorded as usual.
+	QuietIdle bool
+	Now       func() time.Time
 }
 
 // Syncer runs sync rounds: per folder, a delta round, then a slice of the
@@ -99,6 +104,11 @@ func Syncable(state string) bool {
 func (s *Syncer) SyncMailbox(ctx context.Context, mailboxID string) (RoundResult, error) {
 	start := s.cfg.Now()
 	var res RoundResult
+	if s.cfg.QuietIdle {
+		if mb, err := s.st.Mailbox(mailboxID); err == nil && mb.State == store.StateConnected && s.backfilled(mb) {
+			return s.quietRound(ctx, mb, start)
+		}
+	}
 	mb, err := s.st.UpdateMailbox(mailboxID, func(m *store.Mailbox) error {
 		if !Syncable(m.State) {
 			return errSkip
@@ -125,6 +135,45 @@ func (s *Syncer) SyncMailbox(ctx context.Context, mailboxID string) (RoundResult
 }
 
 var errSkip = errors.New("skip")
+
+// quietStatusEvery is how often a quiet round records its success.
+const quietStatusEvery = 5 * time.Minute
+
+// backfilled reports whether every folder of the mailbox finished its backfill.
+func (s *Syncer) backfilled(mb store.Mailbox) bool {
+	if len(mb.Folders) == 0 {
+		return false
+	}
+	for _, f := range mb.Folders {
+		c, err := s.st.Cursor(mb.ID, f)
+		if err != nil || !c.Backfill || c.NextLink != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// quietRound is a poll of a connected, fully backfilled mailbox: it does
+// not flip the state to syncing (the round takes milliseconds), and when
+// nothing changed it records its success at most every quietStatusEvery —
+// so an idle mailbox's poll costs no state writes. Anything else (mail,
+// errors) is recorded as in a normal round.
+func (s *Syncer) quietRound(ctx context.Context, mb store.Mailbox, start time.Time) (RoundResult, error) {
+	res, err := s.round(ctx, mb, start)
+	if err != nil || res.Queued > 0 || res.Seen > 0 || res.More || start.Sub(mb.LastSuccessAt) >= quietStatusEvery {
+		if err == nil {
+			_, _ = s.st.UpdateMailbox(mb.ID, func(m *store.Mailbox) error {
+				m.LastSyncAt = start.UTC()
+				return nil
+			})
+		}
+		s.finish(ctx, mb, res, err)
+	}
+	if s.cfg.Metrics != nil {
+		s.cfg.Metrics.observeRound(mb.ID, res, err, s.cfg.Now())
+	}
+	return res, err
+}
 
 // cursorRefresh is how old a folder's stored deltaLink may get before an
 // empty round writes the new one.
@@ -170,7 +219,7 @@ func (s *Syncer) finish(ctx context.Context, mb store.Mailbox, res RoundResult, 
 		if uerr != nil {
 			return
 		}
-		if m.State == store.StateSyncing || m.State == store.StateError {
+		if m.State == store.StateSyncing || m.State == store.StateError || m.State == store.StateConnected {
 			msg := fmt.Sprintf("Sync with Microsoft 365 failed (%d in a row); MailDesk retries with backoff: %s", failures, firstLine(err.Error()))
 			if _, terr := Transition(s.st, Actor{}, mb.ID, store.StateError, "graph_error", msg, nil); terr != nil {
 				s.log.Error().Err(terr).Str("mailbox", mb.ID).Msg("sync: mark error")

@@ -129,6 +129,7 @@ type rigOpts struct {
 	// batchSlots overrides graphsync.Config.BatchSlots (0: default 4).
 	batchSlots int
 	lazy       bool
+	quiet      bool
 }
 
 func newRig(t testing.TB, o rigOpts) *rig {
@@ -159,7 +160,7 @@ func newRig(t testing.TB, o rigOpts) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.sync, err = bridge.NewSyncer(bridge.SyncConfig{Store: r.st, Graph: r.graph, Log: zerolog.Nop(), BackfillSlice: o.slice, LazyCursor: o.lazy,
+	r.sync, err = bridge.NewSyncer(bridge.SyncConfig{Store: r.st, Graph: r.graph, Log: zerolog.Nop(), BackfillSlice: o.slice, LazyCursor: o.lazy, QuietIdle: o.quiet,
 		Metrics: bridge.NewSyncMetrics(o.reg, r.st)})
 	if err != nil {
 		t.Fatal(err)
@@ -492,5 +493,42 @@ func TestLazyCursorSkipsIdleWrites(t *testing.T) {
 	after, _ := r.st.Cursor(id, "inbox")
 	if after.DeltaLink == before.DeltaLink {
 		t.Fatal("a round with mail did not save its deltaLink")
+	}
+}
+
+func TestQuietIdleRounds(t *testing.T) {
+	r := newRig(t, rigOpts{lazy: true, quiet: true})
+	upn := "mia@" + r.sim.Domain()
+	r.sim.GenerateMailbox(upn, 20, m365sim.GenOptions{NoSamples: true, AttachmentRate: -1})
+	id := r.mailbox(upn, odoo.ModeLog, 0)
+	r.syncUntilDone(id, 0)
+	r.syncUntilDone(id, 0) // records its success (the first quiet round after the backfill may)
+	before, _ := r.st.Mailbox(id)
+	r.syncUntilDone(id, 0)
+	idle, _ := r.st.Mailbox(id)
+	if !idle.UpdatedAt.Equal(before.UpdatedAt) {
+		t.Fatal("an idle quiet round wrote the mailbox")
+	}
+	raw := "From: a@example.com\r\nTo: " + upn + "\r\nSubject: q\r\nMessage-ID: <quiet@example.com>\r\nContent-Type: text/plain\r\n\r\nx\r\n"
+	if _, err := r.sim.DeliverMIME(upn, "inbox", []byte(raw)); err != nil {
+		t.Fatal(err)
+	}
+	r.syncUntilDone(id, 0)
+	r.checkExactlyOnce(id, upn)
+	if m, _ := r.st.Mailbox(id); !m.LastSyncAt.After(before.LastSyncAt) || m.State != store.StateConnected {
+		t.Fatalf("a quiet round with mail was not recorded: %+v", m)
+	}
+	// Failures of quiet rounds still show: state error, then recovery.
+	r.sim.InjectFaults(m365sim.FaultOptions{Rate: 1, Kinds: []m365sim.FaultKind{m365sim.Fault5xx}})
+	if _, err := r.sync.SyncMailbox(context.Background(), id); err == nil {
+		t.Fatal("a round against a failing Graph succeeded")
+	}
+	if m, _ := r.st.Mailbox(id); m.State != store.StateError || m.Failures != 1 {
+		t.Fatalf("after a failed quiet round: state %s, failures %d", m.State, m.Failures)
+	}
+	r.sim.InjectFaults(m365sim.FaultOptions{})
+	r.syncUntilDone(id, 0)
+	if m, _ := r.st.Mailbox(id); m.State != store.StateConnected || m.Failures != 0 {
+		t.Fatalf("after recovery: state %s, failures %d", m.State, m.Failures)
 	}
 }

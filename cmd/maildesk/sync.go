@@ -35,6 +35,7 @@ func wireScheduler(a *App) error {
 		Metrics:    bridge.NewSyncMetrics(a.Registry, a.Store),
 		OnReauth:   a.Connector.MarkReauth,
 		LazyCursor: true,
+		QuietIdle:  true,
 	})
 	if err != nil {
 		return err
