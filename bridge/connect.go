@@ -27,7 +27,13 @@ type Connector struct {
 	auth *graphsync.Auth
 	log  zerolog.Logger
 	now  func() time.Time
+
+	onConnected func(mailboxID string)
 }
+
+// OnConnected sets fn to run after a mailbox connected (the scheduler's
+// kick, so its first round starts at once). Set it before serving.
+func (c *Connector) OnConnected(fn func(mailboxID string)) { c.onConnected = fn }
 
 // ConnectorOptions tune NewConnector.
 type ConnectorOptions struct {
@@ -263,6 +269,9 @@ func (c *Connector) Complete(ctx context.Context, a Actor, p CompleteParams) (Ma
 	c.dropReauthNotices(m.ID)
 	c.audit(a, "mailbox.connected", m.ID, map[string]any{"connected_as": si.Username, "kind": m.Kind})
 	c.log.Info().Str("mailbox", m.ID).Str("connected_as", si.Username).Msg("mailbox connected")
+	if c.onConnected != nil {
+		c.onConnected(m.ID)
+	}
 	return ViewOf(updated), nil
 }
 

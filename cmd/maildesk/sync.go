@@ -77,6 +77,7 @@ func wireScheduler(a *App) error {
 	a.System.AddComponent("scheduler", func(ctx context.Context) bridge.ComponentStatus {
 		return bridge.ComponentStatus{Status: "ok"}
 	})
+	a.Connector.OnConnected(func(id string) { _ = sched.Kick(id) })
 	a.AddWorker("scheduler", func(ctx context.Context) { _ = sched.Run(ctx) })
 	return nil
 }
