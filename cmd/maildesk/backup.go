@@ -124,7 +124,10 @@ func backupFromSidecar(ctx context.Context, cfg Config, secret string, w io.Writ
 		return 0, err
 	}
 	req.Header.Set("Authorization", "Bearer "+secret)
-	client := &http.Client{Timeout: 30 * time.Minute}
+	client, err := localHTTPClient(cfg, 30*time.Minute)
+	if err != nil {
+		return 0, err
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		var op *net.OpError
@@ -149,12 +152,12 @@ func backupFromSidecar(ctx context.Context, cfg Config, secret string, w io.Writ
 func sidecarURL(cfg Config) string {
 	host, port, err := net.SplitHostPort(cfg.Listen)
 	if err != nil {
-		return "http://" + cfg.Listen
+		return cfg.scheme() + "://" + cfg.Listen
 	}
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	return cfg.scheme() + "://" + net.JoinHostPort(host, port)
 }
 
 func trimSpace(b []byte) []byte {

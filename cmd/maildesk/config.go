@@ -56,6 +56,8 @@ type Config struct {
 	Simulate bool
 	// SimListen is the simulator's address under --simulate.
 	SimListen string
+	// Net is TLS on the listener and the client allow-list (netsec.go).
+	Net NetConfig
 }
 
 // DBPath is the database file.
@@ -72,7 +74,7 @@ type option struct {
 
 // options lists every setting. Add new settings here (one entry each).
 func options() []option {
-	return []option{
+	return append([]option{
 		{name: "listen", def: "127.0.0.1:8765", usage: "HTTP listen address host:port",
 			set: func(c *Config, v string) error { c.Listen = v; return nil }},
 		{name: "data-dir", def: "./maildesk-data", usage: "directory of the database (and, by default, key file and shared secret)",
@@ -125,7 +127,7 @@ func options() []option {
 				c.Debug = b
 				return nil
 			}},
-	}
+	}, netOptions()...)
 }
 
 func envName(opt string) string {
@@ -329,6 +331,7 @@ func (c *Config) validate() []error {
 	if c.ShutdownGrace < 0 || c.ShutdownGrace > 10*time.Minute {
 		bad("shutdown-grace %s must be between 0s and 10m", c.ShutdownGrace)
 	}
+	errs = append(errs, c.Net.validate()...)
 	return errs
 }
 

@@ -53,6 +53,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = cmdBackup(ctx, args, stdout, stderr, getenv)
 	case "status":
 		err = cmdStatus(ctx, args, stdout, stderr, getenv)
+	case "restore":
+		err = cmdRestore(ctx, args, stdout, stderr, getenv)
+	case "healthcheck":
+		err = cmdHealthcheck(ctx, args, stdout, stderr, getenv)
 	case "sim":
 		err = cmdSim(ctx, args, stdout, stderr)
 	case "demo":
@@ -86,7 +90,9 @@ usage:
   maildesk version           print the version
   maildesk backup FILE       write a consistent copy of the database to FILE
                              (streams it from the running sidecar, or reads the file when none runs)
+  maildesk restore FILE      put a backup in place of the database (sidecar stopped)
   maildesk status            show a running sidecar's health and mailboxes
+  maildesk healthcheck       exit 0 when the local sidecar's /healthz answers 200
   maildesk sim [flags]       run the Microsoft 365 simulator
   maildesk demo [flags]      the whole flow in one process: simulator, sidecar, Odoo stand-in
 

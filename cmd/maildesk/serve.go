@@ -55,6 +55,9 @@ type App struct {
 
 	workers []worker
 	closers []func() error
+
+	net *netSecurity   // TLS and allow-list on the listener (netsec.go)
+	sd  *systemdNotify // READY/WATCHDOG/STOPPING to systemd (systemd.go)
 }
 
 type worker struct {
@@ -232,6 +235,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err != nil {
 		return err
 	}
+	if a.net, err = newNetSecurity(cfg.Net, log, a.Registry); err != nil {
+		a.close()
+		return err
+	}
+	a.sd = newSystemdNotify(getenv, log)
 	return a.serve(ctx, stdout)
 }
 
@@ -250,8 +258,9 @@ func (a *App) serve(ctx context.Context, stdout io.Writer) error {
 // serveOn is serve on a listener the caller opened (the demo listens first
 // to learn its port).
 func (a *App) serveOn(ctx context.Context, ln net.Listener, stdout io.Writer) error {
+	ln = a.net.listener(ln)
 	srv := &http.Server{
-		Handler:           a.RPC.Handler(),
+		Handler:           a.net.handler(a.RPC.Handler()),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
 		WriteTimeout:      10 * time.Minute, // backups of big databases stream for a while
@@ -273,7 +282,9 @@ func (a *App) serveOn(ctx context.Context, ln net.Listener, stdout io.Writer) er
 	a.Group.Go("http", func() { serveErr <- srv.Serve(ln) })
 	addr := ln.Addr().String()
 	a.Log.Info().Str("listen", addr).Str("data_dir", a.Cfg.DataDir).Str("version", version).Msg("maildesk is serving")
-	fmt.Fprintf(stdout, "maildesk: serving JSON-RPC on http://%s/jsonrpc (shared secret in %s)\n", addr, a.Cfg.SharedSecretFile)
+	fmt.Fprintf(stdout, "maildesk: serving JSON-RPC on %s://%s/jsonrpc (shared secret in %s)\n", a.Cfg.scheme(), addr, a.Cfg.SharedSecretFile)
+	a.sd.ready("serving JSON-RPC on " + a.Cfg.scheme() + "://" + addr)
+	a.Group.Go("systemd-watchdog", func() { a.sd.watchdog(workCtx, a.Store.Ping) })
 
 	var runErr error
 	select {
@@ -282,6 +293,7 @@ func (a *App) serveOn(ctx context.Context, ln net.Listener, stdout io.Writer) er
 	case err := <-serveErr:
 		runErr = fmt.Errorf("http server: %w", err)
 	}
+	a.sd.stopping()
 	// Phase one: no new connections; in-flight requests get the grace period.
 	graceCtx, cancelGrace := context.WithTimeout(context.Background(), a.Cfg.ShutdownGrace)
 	defer cancelGrace()

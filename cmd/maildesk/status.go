@@ -35,7 +35,11 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	if err != nil {
 		return fmt.Errorf("read the shared secret (--shared-secret-file): %w", err)
 	}
-	c := &rpcClient{url: sidecarURL(cfg), secret: string(trimSpace(raw)), http: &http.Client{Timeout: 10 * time.Second}}
+	hc, err := localHTTPClient(cfg, 10*time.Second)
+	if err != nil {
+		return err
+	}
+	c := &rpcClient{url: sidecarURL(cfg), secret: string(trimSpace(raw)), http: hc}
 	var health bridge.Health
 	if err := c.call(ctx, "system.health", &health); err != nil {
 		return err
