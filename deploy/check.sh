@@ -115,6 +115,24 @@ for f in $(grep -roE '\)\.(Str|Strs|Int|Int64|Uint64|Dur|Bool|Time|Float64|Inter
 done
 if [ -z "$missing" ]; then ok "docs/operations.md: every log field documented"; else bad "docs/operations.md: log fields not documented:$missing"; fi
 
-# Caddy is not packaged for Debian 12: the Caddyfile is checked by eye only.
-skip "caddy/Caddyfile: no caddy binary here"
+# --- Caddyfiles ---------------------------------------------------------------
+# Caddy is not packaged for Debian 12; `go install
+# github.com/caddyserver/caddy/v2/cmd/caddy@v2.8.4` builds one (CADDY=path).
+caddy=${CADDY:-$(command -v caddy || true)}
+if [ -n "$caddy" ]; then
+	if out=$(ODOO_HOST=odoo.example.com "$caddy" validate --adapter caddyfile --config "$here/caddy/Caddyfile" 2>&1); then
+		ok "caddy/Caddyfile: caddy validate"
+	else
+		bad "caddy/Caddyfile: caddy validate:"; echo "$out" | tail -3
+	fi
+	# The Caddyfile shown in docs/odoo-sh.md.
+	sed -n '/^maildesk.example.com {/,/^}/p' "$root/docs/odoo-sh.md" > "$tmp/odoo-sh.Caddyfile"
+	if out=$("$caddy" validate --adapter caddyfile --config "$tmp/odoo-sh.Caddyfile" 2>&1); then
+		ok "docs/odoo-sh.md Caddyfile: caddy validate"
+	else
+		bad "docs/odoo-sh.md Caddyfile: caddy validate:"; echo "$out" | tail -3
+	fi
+else
+	skip "caddy/Caddyfile: no caddy binary (set CADDY=/path/to/caddy)"
+fi
 exit $fail
