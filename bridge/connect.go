@@ -312,7 +312,7 @@ func microsoftError(p CompleteParams, email string) *Error {
 	}
 	switch {
 	case code == "AADSTS65001" || code == "AADSTS90094" || code == "AADSTS90008" || code == "AADSTS900941" || p.Error == "consent_required":
-		return Errorf(KindUser, "consent_missing", "Your Microsoft 365 administrator must approve MailDesk first (admin consent): a Global Administrator opens the link in Settings → MailDesk → Grant admin consent; then connect %s again. Microsoft said: %s", who, desc)
+		return Errorf(KindUser, "consent_missing", "Your Microsoft 365 administrator must approve MailDesk first (admin consent): a Global Administrator or Cloud Application Administrator opens the link in Settings → MailDesk → Grant admin consent; then connect %s again. Microsoft said: %s", who, desc)
 	case p.Error == "access_denied":
 		return Errorf(KindUser, "consent_denied", "The sign-in for %s was cancelled: the permissions MailDesk asks for were declined. Start the connection again and choose Accept. Microsoft said: %s", who, desc)
 	default:

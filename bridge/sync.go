@@ -628,7 +628,7 @@ func (s *Syncer) ingestItem(mb store.Mailbox, folder, direction string, m *graph
 			continue // item/reference attachments carry no bytes
 		}
 		if used+int64(len(a.Data)) > limit {
-			s.log.Warn().Str("mailbox", mb.ID).Str("message", m.ID).Str("attachment", a.Name).Msg("attachment left out: message over the size limit")
+			s.log.Warn().Str("mailbox", mb.ID).Str("graph_id", m.ID).Str("attachment", a.Name).Msg("attachment left out: message over the size limit")
 			continue
 		}
 		used += int64(len(a.Data))

@@ -8,6 +8,7 @@ import (
 	"github.com/maildesk/maildesk/bridge"
 	"github.com/maildesk/maildesk/graphsync"
 	"github.com/maildesk/maildesk/rpc"
+	"github.com/maildesk/maildesk/store"
 )
 
 // wireScheduler builds the sync engine: one Graph client over the shared
@@ -77,7 +78,37 @@ func wireScheduler(a *App) error {
 	a.System.AddComponent("scheduler", func(ctx context.Context) bridge.ComponentStatus {
 		return bridge.ComponentStatus{Status: "ok"}
 	})
+	a.System.AddComponent("graph", func(ctx context.Context) bridge.ComponentStatus {
+		return graphHealth(a)
+	})
 	a.Connector.OnConnected(func(id string) { _ = sched.Kick(id) })
 	a.AddWorker("scheduler", func(ctx context.Context) { _ = sched.Run(ctx) })
 	return nil
+}
+
+// graphHealth sums up how syncing with Microsoft goes: degraded while any
+// mailbox that should sync has failed rounds, naming the latest error.
+func graphHealth(a *App) bridge.ComponentStatus {
+	ms, err := a.Store.Mailboxes()
+	if err != nil {
+		return bridge.ComponentStatus{Status: bridge.StatusUnknown, Detail: err.Error()}
+	}
+	active, failing, last := 0, 0, ""
+	for _, m := range ms {
+		if !bridge.Syncable(m.State) {
+			continue
+		}
+		active++
+		if m.Failures > 0 || m.State == store.StateError {
+			failing++
+			last = m.Email + ": " + m.Error
+		}
+	}
+	switch {
+	case active == 0:
+		return bridge.ComponentStatus{Status: bridge.StatusNotConfigured, Detail: "no connected mailbox yet"}
+	case failing > 0:
+		return bridge.ComponentStatus{Status: bridge.StatusDegraded, Detail: fmt.Sprintf("%d of %d mailboxes fail to sync; latest: %s", failing, active, last)}
+	}
+	return bridge.ComponentStatus{Status: bridge.StatusOK, Detail: fmt.Sprintf("%d mailboxes syncing", active)}
 }
