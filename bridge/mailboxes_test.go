@@ -24,8 +24,8 @@ func mbxStore(t *testing.T) *store.Store {
 }
 
 func mbxS(s string) *string { return &s }
-func mbxI64(i int64) *int64   { return &i }
-func mbxInt(i int) *int       { return &i }
+func mbxI64(i int64) *int64 { return &i }
+func mbxInt(i int) *int     { return &i }
 func mbxB(b bool) *bool     { return &b }
 
 func mbxKindOf(err error) (Kind, string) {
@@ -134,7 +134,6 @@ func TestMailboxVisibility(t *testing.T) {
 		t.Errorf("audit: %v", got)
 	}
 }
-
 
 func mbxIsKind(err error, k Kind, code string) bool {
 	gk, gc := mbxKindOf(err)
