@@ -76,27 +76,71 @@ func printStatus(w io.Writer, url string, h bridge.Health, mbs []bridge.MailboxV
 		return
 	}
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "MAILBOX\tKIND\tMODE\tSTATE\tLAST SYNC\tPROGRESS\tQUEUED\tDELIVERED\tERROR")
+	fmt.Fprintln(tw, "MAILBOX\tKIND\tMODE\tSTATE\tLAST SYNC\tBACKFILL\tQUEUED\tDELIVERED\tDELIVERY\tERROR")
 	for _, m := range mbs {
 		last := "never"
 		if m.LastSyncAt != nil {
 			last = m.LastSyncAt.Local().Format("2006-01-02 15:04")
 		}
-		progress := "-"
-		if m.Progress.Total > 0 || m.Progress.Done > 0 {
-			progress = fmt.Sprintf("%d/%d", m.Progress.Done, m.Progress.Total)
-			if m.Progress.Total > 0 {
-				progress += fmt.Sprintf(" (%d%%)", m.Progress.Done*100/m.Progress.Total)
-			}
-		}
-		errText := m.Error
-		if len(errText) > 60 {
-			errText = errText[:57] + "..."
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", m.Email, m.Kind, m.Mode, m.State, last, progress,
-			m.Counts.Queued, m.Counts.Delivered, errText)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", m.Email, m.Kind, m.Mode, m.State, last, progressBar(m.Progress),
+			m.Counts.Queued, m.Counts.Delivered, deliveryText(m.Delivery), clip(m.Error, 60))
 	}
 	tw.Flush()
+}
+
+const barWidth = 10
+
+// progressBar renders a backfill's progress as "[####------] 40/100 40%";
+// "done" once finished, "-" when no backfill has counted anything.
+func progressBar(p bridge.ProgressView) string {
+	switch {
+	case p.Total <= 0 && p.Done <= 0:
+		if p.Finished {
+			return "done"
+		}
+		return "-"
+	case p.Total <= 0:
+		return fmt.Sprintf("[%s] %d/?", strings.Repeat("?", barWidth), p.Done)
+	}
+	done := p.Done
+	if done > p.Total {
+		done = p.Total
+	}
+	if done < 0 {
+		done = 0
+	}
+	filled := int(done * barWidth / p.Total)
+	s := fmt.Sprintf("[%s%s] %d/%d %d%%", strings.Repeat("#", filled), strings.Repeat("-", barWidth-filled),
+		p.Done, p.Total, done*100/p.Total)
+	if p.Finished {
+		s += " done"
+	}
+	return s
+}
+
+// deliveryText says whether delivery to Odoo is on time or delayed and why.
+func deliveryText(d bridge.DeliveryView) string {
+	if !d.Delayed {
+		return "ok"
+	}
+	s := "DELAYED"
+	if d.Since != nil {
+		s += " since " + d.Since.Local().Format("15:04")
+	}
+	if r := d.Reason; r != "" {
+		s += ": " + clip(r, 60)
+	}
+	return s
+}
+
+// clip shortens s to n runes, ending in "...", and keeps it on one line.
+func clip(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-3]) + "..."
 }
 
 // rpcClient is a minimal JSON-RPC client for the CLI.
