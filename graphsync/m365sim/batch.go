@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 const maxBatch = 20
@@ -43,8 +44,8 @@ func (r *recorder) WriteHeader(s int) {
 
 // serveBatch runs a JSON batch (samples 50-52): at most 20 requests, each
 // authenticated, counted and throttled on its own; the envelope is 200.
-// Requests run in order (dependsOn is honoured; a failed prerequisite
-// gives 424).
+// Up to batchParallel requests run at once, as Outlook runs them;
+// dependsOn orders them (a failed prerequisite gives 424).
 func (s *Sim) serveBatch(w http.ResponseWriter, r *http.Request) {
 	g := &greq{sim: s, w: w, r: r, reqID: newRequestID()}
 	if r.Method != http.MethodPost {
@@ -86,44 +87,77 @@ func (s *Sim) serveBatch(w http.ResponseWriter, r *http.Request) {
 		st.Batches++
 	}
 	s.mu.Unlock()
-	status := map[string]int{}
-	out := make([]any, 0, len(body.Requests))
+	// Like Outlook, run up to batchParallel inner requests at once; a
+	// request with dependsOn starts when its prerequisites finished.
+	var (
+		mu     sync.Mutex
+		status = map[string]int{}
+		done   = map[string]chan struct{}{}
+		out    = make([]any, len(body.Requests))
+		sem    = make(chan struct{}, batchParallel)
+		wg     sync.WaitGroup
+	)
 	for _, it := range body.Requests {
-		failed := false
-		for _, d := range it.DependsOn {
-			if st, ok := status[d]; !ok || st < 200 || st > 299 {
-				failed = true
-			}
-		}
-		if failed {
-			status[it.ID] = 424
-			out = append(out, map[string]any{"id": it.ID, "status": 424, "headers": map[string]string{"Content-Type": "application/json"},
-				"body": map[string]any{"error": map[string]any{"code": "FailedDependency", "message": "The request could not be run because a request it depends on failed."}}})
-			continue
-		}
-		rec := s.runInner(r, it)
-		status[it.ID] = rec.status
-		item := map[string]any{"id": it.ID, "status": rec.status}
-		hdrs := map[string]string{}
-		for k := range rec.h {
-			switch k {
-			case "Content-Length", "Request-Id", "Client-Request-Id":
-				continue
-			}
-			hdrs[k] = rec.h.Get(k)
-		}
-		item["headers"] = hdrs
-		if rec.buf.Len() > 0 {
-			if strings.HasPrefix(rec.h.Get("Content-Type"), "application/json") {
-				item["body"] = json.RawMessage(rec.buf.Bytes())
-			} else {
-				item["body"] = base64.StdEncoding.EncodeToString(rec.buf.Bytes())
-			}
-		}
-		out = append(out, item)
+		done[it.ID] = make(chan struct{})
 	}
+	for i, it := range body.Requests {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(done[it.ID])
+			failed := false
+			for _, d := range it.DependsOn {
+				if ch, ok := done[d]; ok {
+					<-ch
+				}
+				mu.Lock()
+				st, ok := status[d]
+				mu.Unlock()
+				if !ok || st < 200 || st > 299 {
+					failed = true
+				}
+			}
+			if failed {
+				mu.Lock()
+				status[it.ID] = 424
+				mu.Unlock()
+				out[i] = map[string]any{"id": it.ID, "status": 424, "headers": map[string]string{"Content-Type": "application/json"},
+					"body": map[string]any{"error": map[string]any{"code": "FailedDependency", "message": "The request could not be run because a request it depends on failed."}}}
+				return
+			}
+			sem <- struct{}{}
+			rec := s.runInner(r, it)
+			<-sem
+			mu.Lock()
+			status[it.ID] = rec.status
+			mu.Unlock()
+			item := map[string]any{"id": it.ID, "status": rec.status}
+			hdrs := map[string]string{}
+			for k := range rec.h {
+				switch k {
+				case "Content-Length", "Request-Id", "Client-Request-Id":
+					continue
+				}
+				hdrs[k] = rec.h.Get(k)
+			}
+			item["headers"] = hdrs
+			if rec.buf.Len() > 0 {
+				if strings.HasPrefix(rec.h.Get("Content-Type"), "application/json") {
+					item["body"] = json.RawMessage(rec.buf.Bytes())
+				} else {
+					item["body"] = base64.StdEncoding.EncodeToString(rec.buf.Bytes())
+				}
+			}
+			out[i] = item
+		}()
+	}
+	wg.Wait()
 	writeJSON(w, 200, map[string]any{"responses": out})
 }
+
+// batchParallel is how many inner requests of a $batch Outlook runs at once
+// (FACTS.md, Graph docs concepts/json-batching.md).
+const batchParallel = 4
 
 func (s *Sim) runInner(outer *http.Request, it batchItem) *recorder {
 	rec := &recorder{h: http.Header{}}

@@ -223,8 +223,9 @@
 //     upload sessions.
 //   - Upload URLs ignore an Authorization header (kiota would add one since
 //     the simulator shares Graph's host). Uploads are not throttled.
-//   - $batch runs its requests in order, one at a time (Outlook may run up
-//     to 4 in parallel); the envelope itself is not counted.
+//   - $batch runs up to 4 of its requests at once, as Outlook does
+//     (requests with dependsOn wait for their prerequisites); each takes a
+//     concurrency slot of its mailbox; the envelope itself is not counted.
 //   - 429 for the concurrency limit uses code ApplicationThrottled with no
 //     innerError (as captured); Retry-After is 1 s / TimeScale.
 //   - Old refresh tokens stay valid after rotation (as Entra ID does);
