@@ -1,5 +1,6 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import base64
+import hashlib
 import logging
 
 from odoo import _, api, fields, models, modules, tools
@@ -8,6 +9,21 @@ from odoo.exceptions import UserError
 from ..lib import mailparts
 
 _logger = logging.getLogger(__name__)
+
+
+def send_request_id(message_id):
+    """The idempotency key for ``message.send``, derived from the Message-Id.
+
+    Odoo retries a mail with the same Message-Id, so the sidecar answers a
+    retry with the first attempt's result instead of sending twice. The
+    sidecar takes at most 200 characters: longer ids are hashed.
+    """
+    mid = (message_id or "").strip().strip("<>").strip()
+    if not mid:
+        return ""
+    if len(mid) > 200:
+        return "sha256:" + hashlib.sha256(mid.encode("utf-8")).hexdigest()
+    return mid
 
 
 class MaildeskSendSession:
@@ -36,6 +52,7 @@ class MaildeskSendSession:
         result = self.env["maildesk.sidecar"].sudo()._call(
             "message.send",
             mailbox_id=mailbox.sidecar_id,
+            request_id=send_request_id(message.get("Message-Id")),
             mime_base64=base64.b64encode(raw).decode("ascii"),
         )
         _logger.info(

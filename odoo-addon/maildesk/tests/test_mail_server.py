@@ -34,6 +34,8 @@ class TestMailServer(MaildeskCase):
         method, params = self.sidecar.calls[-1]
         self.assertEqual(method, "message.send")
         self.assertEqual(params["mailbox_id"], self.mailbox.sidecar_id)
+        # Idempotency key from the Message-Id: a retry of this mail is the same request.
+        self.assertEqual(params["request_id"], "offer-42@contoso.example")
         raw = base64.b64decode(params["mime_base64"])
         self.assertIn(b"Message-Id: <offer-42@contoso.example>", raw)
         self.assertIn(b"Bcc: boss@contoso.example", raw)
@@ -58,3 +60,12 @@ class TestMailServer(MaildeskCase):
         with self.assertRaises(MailDeliveryException) as ctx:
             self._send()
         self.assertIn("sign in again", str(ctx.exception.args))
+
+    def test_request_id_is_derived_from_message_id(self):
+        from ..models.ir_mail_server import send_request_id
+        self.assertEqual(send_request_id("<a@b>"), send_request_id(" <a@b> "))
+        self.assertNotEqual(send_request_id("<a@b>"), send_request_id("<c@b>"))
+        long_id = "<" + "x" * 300 + "@contoso.example>"
+        self.assertLessEqual(len(send_request_id(long_id)), 200)
+        self.assertEqual(send_request_id(long_id), send_request_id(long_id))
+        self.assertEqual(send_request_id(None), "")
