@@ -3,11 +3,17 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"io"
+
+	"github.com/maildesk/maildesk/graphsync/m365sim"
 )
 
-// cmdSim runs the Microsoft 365 simulator.
-// TODO(lead): wire m365sim.Main(ctx, args, stdout) once graphsync/m365sim builds.
+// cmdSim runs the Microsoft 365 simulator alone until ctx ends.
 func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("the simulator is not wired into this build yet (graphsync/m365sim is in progress)")
+	err := m365sim.Main(ctx, args, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return usageError{err}
+	}
+	return err
 }
