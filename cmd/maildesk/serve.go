@@ -82,9 +82,9 @@ func (a *App) AddCloser(fn func() error) { a.closers = append(a.closers, fn) }
 func wiring() []func(a *App) error {
 	return []func(a *App) error{
 		wireConnect,   // bridge/connect.go: mailbox.connect, oauth.complete, /oauth/callback
-		wireScheduler, // bridge/scheduler.go: sync_now, backfill, folder/message reads, /graph/notify
-		wirePusher,    // bridge/pusher.go: outbox → Odoo
-		// wireSend,      // message.send/mark_read/move/log_to_record
+		wireScheduler, // bridge/scheduler.go: sync_now, backfill, folder/message reads, /graph/notify;
+		//                also sending (message.send/mark_read/move/log_to_record, cmd/maildesk/send.go), which shares its Graph client
+		wirePusher, // bridge/pusher.go: outbox → Odoo
 	}
 }
 
