@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -89,7 +86,7 @@ type demo struct {
 	sim     *m365sim.Sim
 	od      *odoosim.Server
 	app     *App
-	rc      *demoRPC
+	rc      *rpcClient
 	base    string
 	owner   string
 	mainUID int64
@@ -184,12 +181,12 @@ func startDemo(ctx context.Context, o demoOptions) (d *demo, err error) {
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- d.app.serveOn(srvCtx, ln, io.Discard) }()
 	d.closers = append(d.closers, func() { stopSrv(); <-srvDone })
-	d.rc = &demoRPC{base: d.base, secret: secret, hc: &http.Client{Timeout: 60 * time.Second}}
+	d.rc = &rpcClient{url: d.base, secret: secret, http: &http.Client{Timeout: 60 * time.Second}, uid: 2}
 	d.printf("MailDesk sidecar         %s/jsonrpc\n\n", d.base)
 
 	// What Odoo's Settings → MailDesk sends: the Azure app and the pairing.
 	app := m365sim.DefaultApp()
-	if err := d.rc.call(ctx, "settings.set", map[string]any{
+	if err := d.rc.callWith(ctx, "settings.set", map[string]any{
 		"azure": map[string]any{"tenant": d.sim.Tenant(), "client_id": app.ClientID, "client_secret": app.ClientSecret,
 			"redirect_uri": d.base + "/oauth/callback", "authority": d.sim.URL()},
 		"odoo": map[string]any{"url": d.od.URL(), "db": d.od.DB(), "login": d.od.TechLogin(), "api_key": d.od.APIKey(), "protocol": "jsonrpc"},
@@ -207,7 +204,7 @@ func (d *demo) createAndConnect(ctx context.Context) error {
 		ID    string `json:"id"`
 		State string `json:"state"`
 	}
-	if err := d.rc.call(ctx, "mailbox.create", map[string]any{
+	if err := d.rc.callWith(ctx, "mailbox.create", map[string]any{
 		"email": d.owner, "kind": "personal", "owner_uid": d.mainUID, "user_ids": []int64{d.mainUID}, "main_user_id": d.mainUID,
 		"mode": "log", "backfill_days": 30, "log_sent_as_activity": true,
 	}, &mb); err != nil {
@@ -217,14 +214,14 @@ func (d *demo) createAndConnect(ctx context.Context) error {
 	if d.odooID == 0 {
 		d.odooID = d.od.CreateMailbox(mb.ID, d.owner)
 	}
-	if err := d.rc.call(ctx, "mailbox.update", map[string]any{"mailbox_id": mb.ID, "odoo_id": d.odooID}, nil); err != nil {
+	if err := d.rc.callWith(ctx, "mailbox.update", map[string]any{"mailbox_id": mb.ID, "odoo_id": d.odooID}, nil); err != nil {
 		return fmt.Errorf("mailbox.update: %w", err)
 	}
 	d.printf("1. mailbox.create        %s (%s)\n", mb.ID, d.owner)
 	var conn struct {
 		AuthURL string `json:"auth_url"`
 	}
-	if err := d.rc.call(ctx, "mailbox.connect", map[string]any{"mailbox_id": mb.ID}, &conn); err != nil {
+	if err := d.rc.callWith(ctx, "mailbox.connect", map[string]any{"mailbox_id": mb.ID}, &conn); err != nil {
 		return fmt.Errorf("mailbox.connect: %w", err)
 	}
 	d.printf("2. mailbox.connect       sign-in URL %s…\n", trim(conn.AuthURL, 70))
@@ -233,7 +230,7 @@ func (d *demo) createAndConnect(ctx context.Context) error {
 		return fmt.Errorf("sign in at the simulator: %w", err)
 	}
 	q := redirect.Query()
-	if err := d.rc.call(ctx, "oauth.complete", map[string]any{"code": q.Get("code"), "state": q.Get("state")}, &mb); err != nil {
+	if err := d.rc.callWith(ctx, "oauth.complete", map[string]any{"code": q.Get("code"), "state": q.Get("state")}, &mb); err != nil {
 		return fmt.Errorf("oauth.complete: %w", err)
 	}
 	d.printf("3. %s signed in on the simulator's consent page; oauth.complete → %s (its first sync starts at once)\n", d.owner, mb.State)
@@ -243,7 +240,7 @@ func (d *demo) createAndConnect(ctx context.Context) error {
 // get reads the mailbox as the addon does.
 func (d *demo) get(ctx context.Context) (demoMailbox, error) {
 	var view demoMailbox
-	err := d.rc.call(ctx, "mailbox.get", map[string]any{"mailbox_id": d.mailbox}, &view)
+	err := d.rc.callWith(ctx, "mailbox.get", map[string]any{"mailbox_id": d.mailbox}, &view)
 	return view, err
 }
 
@@ -289,7 +286,7 @@ func (d *demo) waitDelivered(ctx context.Context, bar bool) (demoMailbox, error)
 
 // resync walks the whole window again (mailbox.backfill) and waits for it.
 func (d *demo) resync(ctx context.Context) (demoMailbox, error) {
-	if err := d.rc.call(ctx, "mailbox.backfill", map[string]any{"mailbox_id": d.mailbox, "since": time.Now().Add(-30 * 24 * time.Hour).UTC().Format(time.RFC3339)}, nil); err != nil {
+	if err := d.rc.callWith(ctx, "mailbox.backfill", map[string]any{"mailbox_id": d.mailbox, "since": time.Now().Add(-30 * 24 * time.Hour).UTC().Format(time.RFC3339)}, nil); err != nil {
 		return demoMailbox{}, fmt.Errorf("mailbox.backfill: %w", err)
 	}
 	return d.waitDelivered(ctx, false)
@@ -435,48 +432,4 @@ func trim(s string, n int) string {
 		return s
 	}
 	return s[:n]
-}
-
-// demoRPC calls the sidecar's JSON-RPC as the addon does, as a MailDesk
-// administrator (uid 2).
-type demoRPC struct {
-	base, secret string
-	hc           *http.Client
-	id           int
-}
-
-func (c *demoRPC) call(ctx context.Context, method string, params map[string]any, out any) error {
-	c.id++
-	params["context"] = map[string]any{"uid": 2, "maildesk_admin": true}
-	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": c.id, "method": method, "params": params})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/jsonrpc", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+c.secret)
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	var env struct {
-		Result json.RawMessage `json:"result"`
-		Error  *struct {
-			Data struct {
-				Name    string `json:"name"`
-				Message string `json:"message"`
-			} `json:"data"`
-		} `json:"error"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
-		return fmt.Errorf("%s: HTTP %d: %w", method, resp.StatusCode, err)
-	}
-	if env.Error != nil {
-		return errors.New(env.Error.Data.Name + ": " + env.Error.Data.Message)
-	}
-	if out != nil {
-		return json.Unmarshal(env.Result, out)
-	}
-	return nil
 }

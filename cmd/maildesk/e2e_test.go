@@ -104,7 +104,7 @@ func TestEndToEndSimulatorToOdoo(t *testing.T) {
 	// From scratch: delete the mailbox (tokens, index, cursors), create it
 	// again on the same Odoo record, connect, sync. Odoo must get nothing twice.
 	total := len(d.od.Messages())
-	if err := d.rc.call(ctx, "mailbox.delete", map[string]any{"mailbox_id": d.mailbox}, nil); err != nil {
+	if err := d.rc.callWith(ctx, "mailbox.delete", map[string]any{"mailbox_id": d.mailbox}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.createAndConnect(ctx); err != nil {

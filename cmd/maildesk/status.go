@@ -143,17 +143,29 @@ func clip(s string, n int) string {
 	return string(r[:n-3]) + "..."
 }
 
-// rpcClient is a minimal JSON-RPC client for the CLI.
+// rpcClient is a minimal JSON-RPC client for the CLI and the demo, acting
+// as a MailDesk administrator (context.maildesk_admin) with uid.
 type rpcClient struct {
 	url, secret string
 	http        *http.Client
+	uid         int64
 	id          int
 }
 
+// call calls a method without params.
 func (c *rpcClient) call(ctx context.Context, method string, out any) error {
+	return c.callWith(ctx, method, nil, out)
+}
+
+// callWith calls a method with named params; out may be nil.
+func (c *rpcClient) callWith(ctx context.Context, method string, params map[string]any, out any) error {
 	c.id++
-	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": c.id, "method": method,
-		"params": map[string]any{"context": map[string]any{"uid": 0, "maildesk_admin": true}}})
+	p := map[string]any{}
+	for k, v := range params {
+		p[k] = v
+	}
+	p["context"] = map[string]any{"uid": c.uid, "maildesk_admin": true}
+	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": c.id, "method": method, "params": p})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url+"/jsonrpc", bytes.NewReader(body))
 	if err != nil {
 		return err
@@ -183,6 +195,9 @@ func (c *rpcClient) call(ctx context.Context, method string, out any) error {
 	}
 	if ans.Error != nil {
 		return fmt.Errorf("%s: %s: %s", method, ans.Error.Data.Name, ans.Error.Data.Message)
+	}
+	if out == nil {
+		return nil
 	}
 	if len(ans.Result) == 0 {
 		return errors.New(method + ": empty answer")
