@@ -11,19 +11,25 @@ from ..lib import mailparts
 _logger = logging.getLogger(__name__)
 
 
-def send_request_id(message_id):
-    """The idempotency key for ``message.send``, derived from the Message-Id.
+def send_request_id(message_id, recipients=()):
+    """The idempotency key for ``message.send``: Message-Id plus envelope.
 
-    Odoo retries a mail with the same Message-Id, so the sidecar answers a
-    retry with the first attempt's result instead of sending twice. The
-    sidecar takes at most 200 characters: longer ids are hashed.
+    Odoo retries a mail.mail with the same Message-Id and recipients, so the
+    sidecar answers a retry with the first attempt's result instead of sending
+    twice. One chatter message becomes several mail.mail with the SAME
+    Message-Id (one per recipient group), so the recipients are part of the
+    key, else the sidecar would drop all but the first as a replay. The
+    sidecar takes at most 200 characters: longer keys are hashed.
     """
     mid = (message_id or "").strip().strip("<>").strip()
     if not mid:
         return ""
-    if len(mid) > 200:
-        return "sha256:" + hashlib.sha256(mid.encode("utf-8")).hexdigest()
-    return mid
+    rcpts = sorted({tools.email_normalize(r) or (r or "").strip().lower() for r in recipients or ()} - {""})
+    digest = hashlib.sha256("\n".join([mid] + rcpts).encode("utf-8")).hexdigest()
+    key = "%s#%s" % (mid, digest[:16])
+    if len(key) > 200:
+        return "sha256:" + digest
+    return key
 
 
 class MaildeskSendSession:
@@ -52,7 +58,7 @@ class MaildeskSendSession:
         result = self.env["maildesk.sidecar"].sudo()._call(
             "message.send",
             mailbox_id=mailbox.sidecar_id,
-            request_id=send_request_id(message.get("Message-Id")),
+            request_id=send_request_id(message.get("Message-Id"), smtp_to_list or []),
             mime_base64=base64.b64encode(raw).decode("ascii"),
         )
         _logger.info(

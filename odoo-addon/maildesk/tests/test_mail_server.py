@@ -35,7 +35,10 @@ class TestMailServer(MaildeskCase):
         self.assertEqual(method, "message.send")
         self.assertEqual(params["mailbox_id"], self.mailbox.sidecar_id)
         # Idempotency key from the Message-Id: a retry of this mail is the same request.
-        self.assertEqual(params["request_id"], "offer-42@contoso.example")
+        self.assertTrue(params["request_id"].startswith("offer-42@contoso.example#"), params["request_id"])
+        # The same mail again (Odoo's retry) is the same request.
+        self._send()
+        self.assertEqual(self.sidecar.calls[-1][1]["request_id"], params["request_id"])
         raw = base64.b64decode(params["mime_base64"])
         self.assertIn(b"Message-Id: <offer-42@contoso.example>", raw)
         self.assertIn(b"Bcc: boss@contoso.example", raw)
@@ -63,9 +66,14 @@ class TestMailServer(MaildeskCase):
 
     def test_request_id_is_derived_from_message_id(self):
         from ..models.ir_mail_server import send_request_id
-        self.assertEqual(send_request_id("<a@b>"), send_request_id(" <a@b> "))
-        self.assertNotEqual(send_request_id("<a@b>"), send_request_id("<c@b>"))
+        to = ["carl@customer.example"]
+        self.assertEqual(send_request_id("<a@b>", to), send_request_id(" <a@b> ", ["Carl@Customer.example"]))
+        self.assertNotEqual(send_request_id("<a@b>", to), send_request_id("<c@b>", to))
+        # One chatter post = several mail.mail with one Message-Id, one per
+        # recipient group: each is its own request, none is a replay.
+        self.assertNotEqual(send_request_id("<a@b>", to), send_request_id("<a@b>", ["admin@example.com"]))
+        self.assertEqual(send_request_id("<a@b>", ["x@y.z", "a@b.c"]), send_request_id("<a@b>", ["a@b.c", "x@y.z"]))
         long_id = "<" + "x" * 300 + "@contoso.example>"
-        self.assertLessEqual(len(send_request_id(long_id)), 200)
-        self.assertEqual(send_request_id(long_id), send_request_id(long_id))
-        self.assertEqual(send_request_id(None), "")
+        self.assertLessEqual(len(send_request_id(long_id, to)), 200)
+        self.assertEqual(send_request_id(long_id, to), send_request_id(long_id, to))
+        self.assertEqual(send_request_id(None, to), "")
