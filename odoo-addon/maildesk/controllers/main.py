@@ -16,6 +16,19 @@ class MaildeskController(http.Controller):
     def oauth_callback(self, code=None, state=None, error=None, error_description=None, **kwargs):
         """Microsoft redirects the mailbox owner here; the single-use state is the proof."""
         values = {"ok": False, "email": "", "message": "", "hint": ""}
+        if kwargs.get("admin_consent"):
+            # The return from "Grant admin consent": Microsoft issues no code,
+            # there is no mailbox to connect; say what happened.
+            if error:
+                values["message"] = _(
+                    "Admin consent was not granted: %s", (error_description or error).splitlines()[0]
+                )
+                values["hint"] = _("Sign in as a Global Administrator or Cloud Application Administrator and try again.")
+                return request.render("maildesk.oauth_result", values, status=400)
+            values["ok"] = True
+            values["message"] = _("Admin consent granted. Mailbox owners can now connect their mailboxes.")
+            values["hint"] = _("You can close this page.")
+            return request.render("maildesk.oauth_result", values)
         if not state:
             values["message"] = _("This link is incomplete: it carries no sign-in state.")
             values["hint"] = _("Start again with the Connect button on the mailbox in Odoo.")

@@ -44,6 +44,17 @@ class TestOAuthCallback(HttpCase):
             ("oauth.complete", {"state": "st2", "error": "access_denied", "error_description": "cancel"}),
         )
 
+    def test_admin_consent_return(self):
+        res = self.url_open("/maildesk/oauth/callback?admin_consent=True&tenant=t1&scope=x&state=s1")
+        self.assertEqual(res.status_code, 200)
+        self.assertIn("Admin consent granted", res.text)
+        res = self.url_open(
+            "/maildesk/oauth/callback?error=access_denied&error_description=AADSTS65004%3a+User+declined&admin_consent=True"
+        )
+        self.assertEqual(res.status_code, 400)
+        self.assertIn("AADSTS65004", res.text)
+        self.assertFalse(self.sidecar.calls, "admin consent redeems nothing at the sidecar")
+
     def test_missing_state(self):
         res = self.url_open("/maildesk/oauth/callback?code=abc")
         self.assertEqual(res.status_code, 400)
