@@ -147,6 +147,24 @@ class TestManifest(unittest.TestCase):
         self.assertEqual(manifest["license"], "LGPL-3")
         self.assertTrue(manifest["installable"])
 
+    def test_license_texts_ship_with_the_code(self):
+        """The addon carries the LGPL-3 its manifest names (and the GPL-3 it
+        builds on); the sidecar's Apache-2.0 text is at the repository root
+        and the README names both."""
+        root = os.path.dirname(os.path.dirname(ADDON))
+
+        def read(*parts):
+            with open(os.path.join(*parts), encoding="utf-8") as fh:
+                return fh.read()
+
+        self.assertIn("GNU LESSER GENERAL PUBLIC LICENSE", read(ADDON, "LICENSE"))
+        self.assertIn("Version 3", read(ADDON, "LICENSE"))
+        self.assertIn("GNU GENERAL PUBLIC LICENSE", read(ADDON, "COPYING.GPL-3"))
+        self.assertIn("Apache License", read(root, "LICENSE"))
+        readme = read(root, "README.md")
+        self.assertIn("Apache License 2.0", readme)
+        self.assertIn("GNU Lesser General\nPublic License v3.0", readme)
+
     def test_data_files_exist_and_are_ordered(self):
         data = read_manifest()["data"]
         for rel in data:
