@@ -72,3 +72,94 @@ class TestMailparts(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestAddressesReadable(unittest.TestCase):
+    """Structured items carry names as Graph gives them (Unicode); Odoo's
+    email_from / reply_to must hold them readable, never RFC 2047-encoded."""
+
+    def test_non_ascii_name_is_not_encoded(self):
+        self.assertEqual(mailparts.format_address({"name": "Jürgen Müller", "email": "j@x.de"}),
+                         "Jürgen Müller <j@x.de>")
+        self.assertEqual(mailparts.format_address({"name": "Łukasz, Żółw", "email": "l@x.pl"}),
+                         '"Łukasz, Żółw" <l@x.pl>')
+        self.assertEqual(mailparts.format_address({"name": 'Say "hi"', "email": "h@x.pl"}),
+                         '"Say \\"hi\\"" <h@x.pl>')
+        self.assertNotIn("=?", mailparts.format_address({"name": "Ωmega", "email": "o@x.gr"}))
+
+    def test_encoded_name_is_decoded(self):
+        self.assertEqual(mailparts.format_address({"name": "=?utf-8?q?J=C3=BCrgen_M=C3=BCller?=", "email": "j@x.de"}),
+                         "Jürgen Müller <j@x.de>")
+        self.assertEqual(mailparts.decode_header_text("=?iso-8859-7?b?1+Hp8eXk?="), "Χαιρεδ")
+        self.assertEqual(mailparts.decode_header_text("plain"), "plain")
+        self.assertEqual(mailparts.decode_header_text("=?bogus?q?x?="), "=?bogus?q?x?=")
+
+    def test_address_header(self):
+        self.assertEqual(mailparts.format_address_header('=?utf-8?q?J=C3=BCrgen?= <j@x.de>,\r\n "Lee, Ann" <a@b.c>'),
+                         'Jürgen <j@x.de>, "Lee, Ann" <a@b.c>')
+        self.assertEqual(mailparts.format_address_header("a@b.c"), "a@b.c")
+        self.assertEqual(mailparts.format_address_header(""), "")
+
+
+class TestStripTrackingImages(unittest.TestCase):
+    def strip(self, html):
+        return mailparts.strip_tracking_images(html)
+
+    def test_one_by_one_attributes_and_styles(self):
+        cases = [
+            '<img src="https://t.example.com/x" width="1" height="1">',
+            "<img width=1 height=1 src=https://t.example.com/x>",
+            '<img src="//t.example.com/x" width="0" height="0" />',
+            '<img src="http://t.example.com/x" style="width:1px;height:1px;border:0">',
+            '<img src="https://t.example.com/x" style="WIDTH: 1px !important; HEIGHT: 1PX">',
+            '<img src="https://t.example.com/x" height="0">',
+            '<img src="https://t.example.com/x" style="display:none">',
+            '<img src="https://t.example.com/x" style="visibility: hidden">',
+            '<img src="https://t.example.com/x" width="1px" style="max-height:1px">',
+            "<IMG SRC='https://t.example.com/x' WIDTH='1' HEIGHT='1' ALT=''>",
+        ]
+        for tag in cases:
+            with self.subTest(tag=tag):
+                html, count = self.strip("<p>Hi%s there</p>" % tag)
+                self.assertEqual((html, count), ("<p>Hi there</p>", 1))
+
+    def test_known_trackers_without_size(self):
+        urls = [
+            "https://contoso.us1.list-manage.com/track/open.php?u=abc&id=def&e=123",
+            "https://u123.ct.sendgrid.net/wf/open?upn=xyz",
+            "https://t.hubspotemail.net/e1t/o/5/f18dQhb0S7kC8dDMPbW2n0x6l2B9gXrN7sKj4v5wnYKjW7k?si=1",
+            "https://mailtrack.io/trace/mail/abc.png?u=1",
+            "https://t.yesware.com/t/abc/def/spacer.gif",
+            "https://click.e.example.com/open.aspx?ffcb10-fec6177377-fe2a1c",
+            "https://r20.rs6.net/on.jsp?t=1&r=2",
+            "https://email.mg.example.com/o/eJwd",
+            "https://www.linkedin.com/emimp/ip_abc.gif",
+            "https://news.example.com/track/open/123",
+            "https://mail.example.com/pixel.gif",
+        ]
+        for url in urls:
+            with self.subTest(url=url):
+                html, count = self.strip('<div><img src="%s" alt=""></div>' % url.replace("&", "&amp;"))
+                self.assertEqual((html, count), ("<div></div>", 1))
+
+    def test_ordinary_images_stay(self):
+        keep = [
+            '<img src="https://cdn.contoso.com/logo.png" width="120" height="40">',
+            '<img src="https://cdn.contoso.com/banner.jpg">',
+            '<img src="https://cdn.contoso.com/rule.gif" width="600" height="1">',
+            '<img src="cid:logo@contoso" width="1" height="1">',
+            '<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" width="1" height="1">',
+            '<img src="/web/image/42" width="1" height="1">',
+            '<img src="https://photos.example.com/open-house.jpg">',
+            '<img src="https://cdn.example.com/x.png" style="width:100%;height:auto">',
+        ]
+        for tag in keep:
+            with self.subTest(tag=tag):
+                self.assertEqual(self.strip("<p>%s</p>" % tag), ("<p>%s</p>" % tag, 0))
+
+    def test_mixed_body_counts_and_keeps_text(self):
+        body = ('<p>Offer</p><img src="https://cdn.c.com/logo.png" alt="a > b">'
+                '<img alt=">" src="https://x.com/t" width="1" height="1"><p>Bye</p>')
+        self.assertEqual(self.strip(body), ('<p>Offer</p><img src="https://cdn.c.com/logo.png" alt="a > b"><p>Bye</p>', 1))
+        self.assertEqual(self.strip(""), ("", 0))
+        self.assertEqual(self.strip(None), ("", 0))

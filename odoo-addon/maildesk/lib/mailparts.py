@@ -7,6 +7,8 @@ the remote images of mail from unknown senders.
 """
 
 import datetime
+import email.errors
+import email.header
 import email.utils
 import re
 
@@ -30,15 +32,53 @@ def normalize_email(value):
     return addr.strip().lower()
 
 
+def decode_header_text(value):
+    """Text of a header value with RFC 2047 encoded words decoded.
+
+    ``"=?utf-8?q?J=C3=BCrgen?="`` -> ``"Jürgen"``; plain text is returned as
+    it is; undecodable words are kept as they came.
+    """
+    if value is None:
+        return ""
+    text = str(value)
+    if "=?" not in text:
+        return text
+    try:
+        return str(email.header.make_header(email.header.decode_header(text)))
+    except (email.errors.HeaderParseError, LookupError, UnicodeError, ValueError):
+        return text
+
+
+_SPECIALS_RE = re.compile(r'[()<>\[\]:;@\\,."]')
+
+
 def format_address(entry):
-    """``{"name": "Ann", "email": "a@b"}`` -> ``'"Ann" <a@b>'`` (or the bare address)."""
+    """``{"name": "Ann", "email": "a@b"}`` -> ``Ann <a@b>`` (or the bare address).
+
+    The result is text for Odoo's ``email_from``/``reply_to`` fields: a
+    non-ASCII name stays readable (never RFC 2047-encoded; a name that came
+    encoded is decoded), a name with specials is quoted.
+    """
     if not isinstance(entry, dict):
         return str(entry or "")
     addr = (entry.get("email") or "").strip()
-    name = (entry.get("name") or "").strip()
+    name = " ".join(decode_header_text(entry.get("name") or "").split())
     if name and addr and name.lower() != addr.lower():
-        return email.utils.formataddr((name, addr))
+        if _SPECIALS_RE.search(name):
+            name = '"%s"' % name.replace("\\", "\\\\").replace('"', '\\"')
+        return "%s <%s>" % (name, addr)
     return addr
+
+
+def format_address_header(value):
+    """An address header as Graph or MIME carries it (``=?utf-8?...?= <a@b>, c@d``)
+    -> readable text ``Jürgen <a@b>, c@d``."""
+    if not value:
+        return ""
+    text = re.sub(r"[\r\n\t]+", " ", str(value))
+    pairs = email.utils.getaddresses([text])
+    out = [format_address({"name": name, "email": addr}) for name, addr in pairs if addr and "@" in addr]
+    return ", ".join(filter(None, out)) or decode_header_text(text).strip()
 
 
 def format_addresses(entries):
@@ -141,6 +181,112 @@ def block_remote_images(html):
 
     html = _REMOTE_CSS_RE.sub(_css, html)
     return html, count
+
+
+_IMG_TAG_RE = re.compile(r"<img\b(?:[^>\"']|\"[^\"]*\"|'[^']*')*>", re.IGNORECASE)
+_TAG_ATTR_RE = re.compile(
+    r"""([^\s"'<>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+)))?""",
+)
+_REMOTE_URL_RE = re.compile(r"^\s*(?:https?:)?//", re.IGNORECASE)
+# Open-tracking endpoints of common mailing and sales-engagement services,
+# matched on the image URL (lower-cased). Ordinary remote images (logos,
+# photos) do not match these.
+_TRACKER_URL_RES = [
+    re.compile(p)
+    for p in (
+        r"/track/open",  # Mailchimp (list-manage.com), Mandrill
+        r"/wf/open\?",  # SendGrid
+        r"\bsendgrid\.net/(?:wf/)?o(?:pen)?\b",
+        r"/e1t/o/",  # HubSpot
+        r"\bt\.(?:hubspotemail|hubspotlinks|sidekickopen|signaux|senal)\w*\.",
+        r"\bmailtrack\.io/",
+        r"\byesware\.com/t",
+        r"\bbananatag\.com/",
+        r"\bmixmax\.com/api/track",
+        r"\bstreak\.com/\w*track",
+        r"\bmailsuite\.com/",
+        r"\bgetnotify\.com/",
+        r"\bpixel\.watch/",
+        r"\bopen\.aspx\?",  # Salesforce Marketing Cloud (exct.net)
+        r"\brs6\.net/on\.jsp",  # Constant Contact
+        r"\bsparkpostmail\.com/q/",
+        r"\bmandrillapp\.com/track",
+        r"\bmailgun\.\w+/o/|\bemail\.mg\.[^/]+/o/",
+        r"\blinkedin\.com/emimp/",
+        r"\bgoogle-analytics\.com/(?:r/)?collect",
+        r"\bfacebook\.com/tr\b",
+        r"\bemltrk\.com/",
+        r"\bclick\.\w+\.\w+/open\b",
+        r"/(?:open|tracking|track|beacon|pixel|trackingpixel|open-pixel)\.(?:gif|png)\b",
+        r"/(?:open|beacon|pixel|tracking)\?[^/]*\b(?:id|uid|u|e|m)=",
+    )
+]
+_CSS_DECL_RE = re.compile(r"([-a-zA-Z]+)\s*:\s*([^;]+)")
+
+
+def _css_length(value):
+    """``"1px"``, ``"0"``, ``"1"`` -> float; other units and auto -> None."""
+    match = re.match(r"^\s*(-?\d+(?:\.\d+)?)\s*(px)?\s*(?:!important)?\s*$", value or "", re.IGNORECASE)
+    return float(match.group(1)) if match else None
+
+
+def _img_attrs(tag):
+    attrs = {}
+    body = tag[4:-1].rstrip("/")  # drop "<img" and ">"
+    for match in _TAG_ATTR_RE.finditer(body):
+        name = match.group(1).lower()
+        value = next((g for g in match.groups()[1:] if g is not None), "")
+        attrs.setdefault(name, value)
+    return attrs
+
+
+def is_tracking_image(attrs):
+    """Whether an ``<img>`` (its attributes, lower-case names) is a remote
+    tracking image: a remote source that is 1x1 or 0x0 (attributes or inline
+    style), hidden, or served by a known open-tracking endpoint."""
+    src = (attrs.get("src") or "").strip()
+    if not _REMOTE_URL_RE.match(src):
+        return False
+    width, height = _css_length(attrs.get("width")), _css_length(attrs.get("height"))
+    hidden = False
+    for name, value in _CSS_DECL_RE.findall(attrs.get("style") or ""):
+        name, value = name.lower(), value.strip().lower()
+        if name in ("width", "max-width") and _css_length(value) is not None:
+            width = _css_length(value) if width is None else min(width, _css_length(value))
+        elif name in ("height", "max-height") and _css_length(value) is not None:
+            height = _css_length(value) if height is None else min(height, _css_length(value))
+        elif (name, value.replace("!important", "").strip()) in (("display", "none"), ("visibility", "hidden")):
+            hidden = True
+        elif name == "opacity" and _css_length(value) == 0:
+            hidden = True
+    if hidden:
+        return True
+    if width is not None and height is not None and width <= 1 and height <= 1:
+        return True
+    if width == 0 or height == 0:
+        return True
+    url = src.lower()
+    return any(pattern.search(url) for pattern in _TRACKER_URL_RES)
+
+
+def strip_tracking_images(html):
+    """Remove remote tracking images (open-tracking pixels) from ``html``.
+
+    Inline (``cid:``/``data:``) images and ordinary remote images stay.
+    Returns ``(html, count)``.
+    """
+    if not html:
+        return html or "", 0
+    count = 0
+
+    def _img(match):
+        nonlocal count
+        if is_tracking_image(_img_attrs(match.group(0))):
+            count += 1
+            return ""
+        return match.group(0)
+
+    return _IMG_TAG_RE.sub(_img, str(html)), count
 
 
 def add_bcc_header(raw, bcc):
