@@ -289,6 +289,13 @@ def strip_tracking_images(html):
     return _IMG_TAG_RE.sub(_img, str(html)), count
 
 
+def eml_filename(subject):
+    """File name for an attached e-mail: its subject + ``.eml`` (as Outlook names them)."""
+    name = re.sub(r'[\x00-\x1f\x7f/\\:*?"<>|]+', " ", decode_header_text(subject or ""))
+    name = " ".join(name.split()).strip(" .")[:120].rstrip(" .")
+    return (name or "Forwarded message") + ".eml"
+
+
 def add_bcc_header(raw, bcc):
     """Put a ``Bcc:`` header back into raw RFC 822 bytes.
 
@@ -311,3 +318,115 @@ def envelope_bcc(envelope, to_header, cc_header):
         if norm and norm not in visible and norm not in out:
             out.append(norm)
     return out
+
+
+# ----------------------------------------------------------------------
+# Ingest items: the shape maildesk_ingest accepts (docs/api.md)
+# ----------------------------------------------------------------------
+
+_B64_RE = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
+
+
+def _type_name(value):
+    return "null" if value is None else {bool: "boolean", int: "number", float: "number", str: "string",
+                                         list: "list", dict: "object"}.get(type(value), type(value).__name__)
+
+
+def _base64_problem(value):
+    """None when ``value`` is valid base64 text (whitespace allowed), else why not."""
+    compact = re.sub(r"\s+", "", value)
+    if len(compact) % 4 or not _B64_RE.match(compact):
+        return "is not valid base64"
+    return None
+
+
+def _address_problem(value, where):
+    if not isinstance(value, dict):
+        return "%s must be an object {name, email}, not %s" % (where, _type_name(value))
+    for key in ("name", "email"):
+        if value.get(key) is not None and not isinstance(value[key], str):
+            return "%s.%s must be a string, not %s" % (where, key, _type_name(value[key]))
+    return None
+
+
+def item_problem(item):
+    """What is wrong with the shape of one ingest item, or None.
+
+    Checks types and required fields only (not whether targets or models
+    exist): ``graph_id`` and ``direction`` are required, then either
+    ``mime_base64`` or the structured fields.
+    """
+    if not isinstance(item, dict):
+        return "item must be an object, not %s" % _type_name(item)
+    graph_id = item.get("graph_id")
+    if graph_id is None or graph_id == "":
+        return "graph_id is required"
+    if not isinstance(graph_id, str):
+        return "graph_id must be a string, not %s" % _type_name(graph_id)
+    if item.get("direction") is None:
+        return "direction is required"
+    if item["direction"] not in ("in", "out"):
+        return "direction must be in or out, not %r" % (item["direction"],)
+    for key in ("mailbox", "folder", "internet_message_id", "received_at", "mime_base64", "subject",
+                "body_html", "conversation_id"):
+        if item.get(key) is not None and not isinstance(item[key], str):
+            return "%s must be a string, not %s" % (key, _type_name(item[key]))
+    if item.get("received_at") and parse_datetime(item["received_at"]) is None:
+        return "received_at is not a date: %r" % item["received_at"][:64]
+    if item.get("options") is not None and not isinstance(item["options"], dict):
+        return "options must be an object, not %s" % _type_name(item["options"])
+    target = item.get("target")
+    if target is not None:
+        if not isinstance(target, dict):
+            return "target must be an object {model, res_id}, not %s" % _type_name(target)
+        if not isinstance(target.get("model"), str) or not target["model"]:
+            return "target.model must be a model name"
+        res_id = target.get("res_id")
+        if isinstance(res_id, bool) or not isinstance(res_id, int) or res_id <= 0:
+            return "target.res_id must be a record id, not %r" % (res_id,)
+    if item.get("mime_base64"):
+        problem = _base64_problem(item["mime_base64"])
+        return "mime_base64 %s" % problem if problem else None
+    if not any(item.get(key) for key in ("subject", "from", "to", "body_html", "headers", "attachments")):
+        return "item has neither mime_base64 nor message fields (subject, from, to, body_html, ...)"
+    if item.get("from") is not None:
+        problem = _address_problem(item["from"], "from")
+        if problem:
+            return problem
+    for key in ("to", "cc"):
+        value = item.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, list):
+            return "%s must be a list of addresses, not %s" % (key, _type_name(value))
+        for i, entry in enumerate(value):
+            problem = _address_problem(entry, "%s[%d]" % (key, i))
+            if problem:
+                return problem
+    headers = item.get("headers")
+    if headers is not None:
+        if not isinstance(headers, dict):
+            return "headers must be an object, not %s" % _type_name(headers)
+        for name, value in headers.items():
+            values = value if isinstance(value, list) else [value]
+            if not all(isinstance(v, str) for v in values):
+                return "header %s must be a string" % name
+    attachments = item.get("attachments")
+    if attachments is not None:
+        if not isinstance(attachments, list):
+            return "attachments must be a list, not %s" % _type_name(attachments)
+        for i, att in enumerate(attachments):
+            where = "attachments[%d]" % i
+            if not isinstance(att, dict):
+                return "%s must be an object, not %s" % (where, _type_name(att))
+            if not isinstance(att.get("data_base64"), str):
+                return "%s.data_base64 is required (a string)" % where
+            problem = _base64_problem(att["data_base64"])
+            if problem:
+                return "%s.data_base64 %s" % (where, problem)
+            for key in ("name", "content_type", "content_id"):
+                if att.get(key) is not None and not isinstance(att[key], str):
+                    return "%s.%s must be a string, not %s" % (where, key, _type_name(att[key]))
+            if att.get("is_inline") is not None and not isinstance(att["is_inline"], bool):
+                return "%s.is_inline must be true or false" % where
+    return None

@@ -1,6 +1,7 @@
 from . import maildesk_sidecar
 from . import maildesk_mailbox
 from . import maildesk_ingest
+from . import maildesk_log_request
 from . import maildesk_trusted_sender
 from . import mail_message
 from . import mail_thread

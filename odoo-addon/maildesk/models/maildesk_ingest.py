@@ -12,6 +12,7 @@ import binascii
 import datetime
 import email
 import email.message
+import email.errors
 import email.parser
 import email.policy
 import email.utils
@@ -23,6 +24,16 @@ from odoo import _, api, fields, models, tools
 from ..lib import mailparts
 
 _logger = logging.getLogger(__name__)
+
+# Models mail may be logged on ("Log to record"), as set in Settings: a
+# comma-separated list of model names; unset means the defaults.
+ALLOWED_MODELS_PARAM = "maildesk.allowed_models"
+DEFAULT_ALLOWED_MODELS = ("res.partner", "crm.lead")
+
+
+def parse_model_list(value):
+    return [name.strip() for name in str(value or "").split(",") if name.strip()]
+
 
 # Mail older than this (or flagged as backfill by the sidecar) never notifies
 # followers: the backfill of a mailbox must not send a single e-mail.
@@ -47,24 +58,28 @@ class MaildeskIngest(models.AbstractModel):
             items = []
         prepared = [self._prepare(mailbox, item, options) for item in items]
 
-        # One duplicate search for the whole batch; duplicates answer with
-        # the messages and records Odoo already holds.
+        # One duplicate search for the whole batch. A Graph id is this
+        # mailbox's; a Message-Id held anywhere in Odoo makes a duplicate
+        # (nothing is posted twice), but answers name only what this mailbox
+        # brought in: refs are (message id, model, res_id, of this mailbox).
         graph_ids = [p["graph_id"] for p in prepared if p.get("graph_id")]
         msg_ids = [p["message_id"] for p in prepared if p.get("message_id")]
         known_graph, known_msgid = {}, {}
         if graph_ids or msg_ids:
+            own_graph = ["&", ("maildesk_mailbox_id", "=", mailbox.id), ("maildesk_graph_id", "in", graph_ids)]
             if graph_ids and msg_ids:
-                domain = ["|", ("maildesk_graph_id", "in", graph_ids), ("message_id", "in", msg_ids)]
+                domain = ["|"] + own_graph + [("message_id", "in", msg_ids)]
             elif graph_ids:
-                domain = [("maildesk_graph_id", "in", graph_ids)]
+                domain = own_graph
             else:
                 domain = [("message_id", "in", msg_ids)]
             rows = self.env["mail.message"].sudo().search_read(
-                domain, ["maildesk_graph_id", "message_id", "model", "res_id"], order="id"
+                domain, ["maildesk_graph_id", "message_id", "model", "res_id", "maildesk_mailbox_id"], order="id"
             )
             for row in rows:
-                ref = (row["id"], row["model"], row["res_id"])
-                if row["maildesk_graph_id"]:
+                own = bool(row["maildesk_mailbox_id"]) and row["maildesk_mailbox_id"][0] == mailbox.id
+                ref = (row["id"], row["model"], row["res_id"], own)
+                if own and row["maildesk_graph_id"]:
                     known_graph.setdefault(row["maildesk_graph_id"], []).append(ref)
                 if row["message_id"]:
                     known_msgid.setdefault(row["message_id"], []).append(ref)
@@ -92,6 +107,15 @@ class MaildeskIngest(models.AbstractModel):
                 result["error"] = p["error"]
                 results.append(result)
                 continue
+            requests = None
+            if p["target"]:
+                # "Log to record": only a request Odoo recorded for a user.
+                try:
+                    requests = self._target_requests(mailbox, p)
+                except ItemError as exc:
+                    result["error"] = str(exc)
+                    results.append(result)
+                    continue
             known = known_graph.get(p["graph_id"]) or (p["message_id"] and known_msgid.get(p["message_id"]))
             if known and p["target"]:
                 # "Log to record": a duplicate only when that record already
@@ -99,11 +123,21 @@ class MaildeskIngest(models.AbstractModel):
                 model, res_id = p["target"].get("model"), p["target"].get("res_id")
                 known = [ref for ref in known if ref[1] == model and ref[2] == res_id]
             if known:
+                own = [ref for ref in known if ref[3]]
                 result["status"] = "duplicate"
-                result["odoo_message_ids"] = [ref[0] for ref in known]
+                result["odoo_message_ids"] = [ref[0] for ref in own]
                 result["records"] = [
-                    list(r) for r in dict.fromkeys((ref[1], ref[2]) for ref in known if ref[1] and ref[2])
+                    list(r) for r in dict.fromkeys((ref[1], ref[2]) for ref in own if ref[1] and ref[2])
                 ]
+                if requests:
+                    requests.write({"done": True})
+                results.append(result)
+                continue
+            if requests is not None and not requests.filtered(lambda r: not r.done):
+                result["error"] = (
+                    "message %s was logged on %s,%s once and is no longer there: use Log to record again"
+                    % (p["graph_id"], p["target"]["model"], p["target"]["res_id"])
+                )
                 results.append(result)
                 continue
             try:
@@ -120,9 +154,11 @@ class MaildeskIngest(models.AbstractModel):
                 # Later items of the same batch repeating this one are duplicates.
                 ids, records = result["odoo_message_ids"], result["records"]
                 if len(ids) == len(records):
-                    refs = [(mid, rec[0], rec[1]) for mid, rec in zip(ids, records)]
+                    refs = [(mid, rec[0], rec[1], True) for mid, rec in zip(ids, records)]
                 else:
-                    refs = [(mid, False, False) for mid in ids]
+                    refs = [(mid, False, False, True) for mid in ids]
+                if requests:
+                    requests.write({"done": True})
                 if p["graph_id"]:
                     known_graph.setdefault(p["graph_id"], []).extend(refs)
                 if p["message_id"]:
@@ -132,9 +168,19 @@ class MaildeskIngest(models.AbstractModel):
 
     @api.model
     def _prepare(self, mailbox, item, batch_options):
-        """Normalise one item; structured items are parsed without MIME."""
-        if not isinstance(item, dict):
-            return {"graph_id": "", "message_id": "", "error": "item is not an object"}
+        """Normalise one item; structured items are parsed without MIME.
+
+        An item of the wrong shape (types, missing fields, bad base64) gets
+        an ``error`` and is answered ``error`` on its own.
+        """
+        problem = mailparts.item_problem(item)
+        if problem:
+            graph_id = item.get("graph_id") if isinstance(item, dict) else ""
+            return {
+                "graph_id": graph_id if isinstance(graph_id, str) else "",
+                "message_id": "",
+                "error": "bad item: %s" % problem,
+            }
         options = dict(batch_options or {})
         if isinstance(item.get("options"), dict):
             options.update(item["options"])
@@ -157,7 +203,7 @@ class MaildeskIngest(models.AbstractModel):
             return p
         try:
             if item.get("mime_base64"):
-                p["raw"] = base64.b64decode(item["mime_base64"], validate=False)
+                p["raw"] = base64.b64decode(re.sub(r"\s+", "", item["mime_base64"]), validate=True)
                 if not p["message_id"]:
                     headers = email.parser.BytesHeaderParser().parsebytes(p["raw"])
                     p["message_id"] = str(headers.get("Message-Id") or "").strip()
@@ -165,7 +211,7 @@ class MaildeskIngest(models.AbstractModel):
                 p["parsed"] = self._parse_structured(mailbox, item, p)
                 if not p["message_id"]:
                     p["message_id"] = p["parsed"]["headers"].get("message-id", "").strip()
-        except (binascii.Error, ValueError, TypeError) as exc:
+        except (binascii.Error, ValueError, TypeError, LookupError, email.errors.MessageError) as exc:
             p["error"] = "bad item: %s" % exc
         return p
 
@@ -182,7 +228,7 @@ class MaildeskIngest(models.AbstractModel):
             attachments.append(
                 {
                     "name": att.get("name") or "attachment",
-                    "raw": base64.b64decode(att.get("data_base64") or "", validate=False),
+                    "raw": base64.b64decode(re.sub(r"\s+", "", att.get("data_base64") or ""), validate=True),
                     "mimetype": att.get("content_type") or False,
                     "cid": (att.get("content_id") or "").strip("<>"),
                     "inline": bool(att.get("is_inline")),
@@ -191,7 +237,7 @@ class MaildeskIngest(models.AbstractModel):
         return self._parsed(
             mailbox,
             p["direction"],
-            subject=item.get("subject") or headers.get("subject") or "",
+            subject=item.get("subject") or mailparts.decode_header_text(headers.get("subject")) or "",
             email_from=mailparts.format_address(sender),
             from_email=mailparts.normalize_email(sender),
             to=[mailparts.normalize_email(e) for e in to],
@@ -213,8 +259,11 @@ class MaildeskIngest(models.AbstractModel):
         else:
             correspondents = to + cc
         correspondents = [a for a in dict.fromkeys(correspondents) if a and a != own]
+        # Open-tracking pixels never reach a stored body.
+        body, _trackers = mailparts.strip_tracking_images(vals["body"])
         vals.update(
             {
+                "body": body,
                 "to": to,
                 "cc": cc,
                 "correspondents": correspondents,
@@ -250,6 +299,46 @@ class MaildeskIngest(models.AbstractModel):
         for row in rows:
             threads.setdefault(row["message_id"], (row["model"], row["res_id"]))
         return threads
+
+    # ------------------------------------------------------------------
+    # Trust: where a caller may put mail
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _allowed_models(self, mailbox=None):
+        """Models mail may be logged on: the admin's list (Settings → MailDesk;
+        by default contacts and, when CRM is installed, leads) plus the
+        mailbox's gateway model. Only installed models with a chatter."""
+        value = self.env["ir.config_parameter"].sudo().get_param(ALLOWED_MODELS_PARAM)
+        names = DEFAULT_ALLOWED_MODELS if value is False or value is None else parse_model_list(value)
+        if mailbox and mailbox.gateway_model_id.model:
+            names = list(names) + [mailbox.gateway_model_id.model]
+        return {
+            name
+            for name in names
+            if name in self.env
+            and isinstance(self.env[name], self.pool["mail.thread"])
+            and not self.env[name]._transient
+            and not self.env[name]._abstract
+        }
+
+    @api.model
+    def _target_requests(self, mailbox, p):
+        """The recorded "Log to record" requests this targeted item answers.
+
+        Raises ItemError when the model is not allowed or no user asked for
+        this message to go on that record.
+        """
+        model, res_id = p["target"].get("model"), p["target"].get("res_id")
+        if model not in self._allowed_models(mailbox):
+            raise ItemError("MailDesk may not log mail on %s records (Settings → MailDesk)" % model)
+        requests = self.env["maildesk.log.request"]._matching(mailbox, p["graph_id"], model, res_id)
+        if not requests:
+            raise ItemError(
+                "no recorded request to log message %s of %s on %s,%s: use Log to record in Odoo"
+                % (p["graph_id"], mailbox.email, model, res_id)
+            )
+        return requests
 
     # ------------------------------------------------------------------
     # One item
@@ -315,15 +404,27 @@ class MaildeskIngest(models.AbstractModel):
             p["message_id"] = msg_dict.get("message_id") or ""
         attachments = []
         for att in msg_dict.get("attachments") or []:
-            content = att.content
-            if isinstance(content, str):
-                content = content.encode()
+            content, name, mimetype = att.content, att.fname or "attachment", False
             info = att.info or {}
+            if isinstance(content, email.message.Message):
+                # An attached e-mail (message/rfc822): Odoo's parser hands over
+                # the message object itself; store it as an .eml file.
+                mimetype = "message/rfc822"
+                if not name.lower().endswith(".eml"):
+                    name = mailparts.eml_filename(content.get("Subject")) if name == "attachment" else name + ".eml"
+                content = self._message_bytes(content)
+            elif isinstance(content, str):
+                try:
+                    content = content.encode(info.get("encoding") or "utf-8")
+                except (LookupError, UnicodeEncodeError):
+                    content = content.encode("utf-8", "replace")
+            elif content is None:
+                continue
             attachments.append(
                 {
-                    "name": att.fname or "attachment",
+                    "name": name,
                     "raw": content,
-                    "mimetype": False,
+                    "mimetype": mimetype,
                     "cid": (info.get("cid") or "").strip("<>"),
                     "inline": bool(info.get("cid")),
                 }
@@ -346,6 +447,13 @@ class MaildeskIngest(models.AbstractModel):
         )
 
     @api.model
+    def _message_bytes(self, message):
+        try:
+            return message.as_bytes(policy=email.policy.SMTP)
+        except (UnicodeError, LookupError, ValueError, TypeError, email.errors.MessageError):
+            return message.as_string().encode("utf-8", "replace")
+
+    @api.model
     def _target_records(self, mailbox, p, partners_by_email, threads):
         """Where a logged mail goes: chosen record, replied thread, or partners."""
         parsed = p["parsed"]
@@ -353,6 +461,8 @@ class MaildeskIngest(models.AbstractModel):
             model, res_id = p["target"].get("model"), p["target"].get("res_id")
             if not model or model not in self.env or not isinstance(self.env[model], self.pool["mail.thread"]):
                 raise ItemError("target model %s has no chatter" % model)
+            if model not in self._allowed_models(mailbox):
+                raise ItemError("MailDesk may not log mail on %s records (Settings → MailDesk)" % model)
             record = self.env[model].sudo().browse(int(res_id or 0)).exists()
             if not record:
                 raise ItemError("target %s,%s does not exist" % (model, res_id))
@@ -398,7 +508,8 @@ class MaildeskIngest(models.AbstractModel):
         note = self.env.ref("mail.mt_note")
         date = p["received_at"] or fields.Datetime.now()
         message_ids = []
-        message_id = p["message_id"] or tools.generate_tracking_message_id("maildesk")
+        # Odoo 18 exports it from odoo.tools.mail only (FACTS.md).
+        message_id = p["message_id"] or tools.mail.generate_tracking_message_id("maildesk")
         for record in records:
             attachments = self._create_attachments(record, parsed["attachments"])
             body = self._inline_cids(parsed["body"], attachments)
@@ -420,7 +531,9 @@ class MaildeskIngest(models.AbstractModel):
                         "email_from": parsed["email_from"] or False,
                         # The mail's own Reply-To; also spares Odoo computing
                         # a catchall one per message (a fifth of ingest time).
-                        "reply_to": parsed["headers"].get("reply-to") or parsed["email_from"] or False,
+                        "reply_to": mailparts.format_address_header(parsed["headers"].get("reply-to"))
+                        or parsed["email_from"]
+                        or False,
                         "message_id": message_id,
                         "partner_ids": [(6, 0, recipients.ids)],
                         "attachment_ids": [(6, 0, [a["record"].id for a in attachments])],

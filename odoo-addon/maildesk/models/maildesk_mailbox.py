@@ -434,7 +434,13 @@ class MaildeskMailbox(models.Model):
         mailbox = self.sudo().with_context(active_test=False).exists()
         if len(mailbox) != 1:
             raise MissingError(_("Call maildesk_ingest on exactly one existing mailbox."))
-        return self.env["maildesk.ingest"].sudo()._ingest(mailbox, items or [], options or {})
+        if items is None:
+            items = []
+        if not isinstance(items, list):
+            raise ValidationError(_("maildesk_ingest takes a list of items, not %s.", type(items).__name__))
+        if options is not None and not isinstance(options, dict):
+            raise ValidationError(_("maildesk_ingest options must be an object, not %s.", type(options).__name__))
+        return self.env["maildesk.ingest"].sudo()._ingest(mailbox, items, options or {})
 
     def maildesk_notify(self, notices):
         """Notices from the sidecar, e.g. ``{"kind": "reauth_required", "mailbox", "email", "reason"}``."""
@@ -652,25 +658,50 @@ class MaildeskMailbox(models.Model):
         models_ = self.env["ir.model"].sudo().search(
             [("is_mail_thread", "=", True), ("transient", "=", False), ("model", "not like", "maildesk.%")]
         )
+        # Only the models the admin allows (any mailbox's gateway model too).
+        allowed = self.env["maildesk.ingest"]._allowed_models()
+        allowed |= set(self.search([]).sudo().mapped("gateway_model_id.model"))
         out = []
         for model in models_:
             Model = self.env.get(model.model)
+            if model.model not in allowed:
+                continue
             if Model is not None and Model.has_access(getattr(Model, "_mail_post_access", "write")):
                 out.append({"model": model.model, "name": model.name})
         return sorted(out, key=lambda m: m["name"])
 
     def maildesk_log_to_record(self, message_id, model, res_id):
         sid = self._inbox_check()
-        if model not in self.env or not isinstance(self.env[model], self.pool["mail.thread"]):
+        if not isinstance(message_id, str) or not message_id.strip():
+            raise ValidationError(_("Choose a message to log."))
+        if not isinstance(model, str) or model not in self.env or not isinstance(
+            self.env[model], self.pool["mail.thread"]
+        ):
             raise ValidationError(_("%s has no chatter.", model))
+        if model not in self.env["maildesk.ingest"]._allowed_models(self.sudo()):
+            raise ValidationError(
+                _(
+                    "MailDesk may not log mail on %(model)s records. A MailDesk administrator can allow "
+                    "them in Settings → MailDesk → Models mail may be logged on.",
+                    model=self.env["ir.model"]._get(model).name or model,
+                )
+            )
         record = self.env[model].browse(int(res_id)).exists()
         if not record:
             raise MissingError(_("That record no longer exists."))
         # The same right Odoo asks for to post on that record's chatter.
         record.check_access(getattr(record, "_mail_post_access", "write"))
-        return self._sidecar()._call(
-            "message.log_to_record", mailbox_id=sid, message_id=message_id, model=model, res_id=record.id
-        )
+        # Recorded (and committed) before the sidecar is asked: ingest accepts
+        # this target only for a request Odoo itself recorded.
+        requests = self.env["maildesk.log.request"]
+        request_id = requests._record(self, message_id.strip(), model, record.id)
+        try:
+            return self._sidecar()._call(
+                "message.log_to_record", mailbox_id=sid, message_id=message_id, model=model, res_id=record.id
+            )
+        except Exception:
+            requests._forget(request_id)
+            raise
 
     def maildesk_compose_action(self, message_id, mode="reply"):
         """Reply / reply all / forward through Odoo's own composer."""

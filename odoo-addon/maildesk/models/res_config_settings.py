@@ -2,7 +2,9 @@
 import logging
 
 from odoo import _, api, fields, models, tools
-from odoo.exceptions import UserError
+from odoo.exceptions import UserError, ValidationError
+
+from .maildesk_ingest import ALLOWED_MODELS_PARAM
 
 _logger = logging.getLogger(__name__)
 
@@ -94,6 +96,46 @@ class ResConfigSettings(models.TransientModel):
                 continue
             azure["redirect_uri"] = settings.get_base_url().rstrip("/") + CALLBACK_PATH
             self.env["maildesk.sidecar"]._call("settings.set", azure=azure)
+
+    # Models "Log to record" may put mail on (maildesk.ingest._allowed_models).
+    maildesk_allowed_model_ids = fields.Many2many(
+        "ir.model",
+        string="Models mail may be logged on",
+        compute="_compute_maildesk_allowed_models",
+        inverse="_inverse_maildesk_allowed_models",
+        store=False,
+        domain=[("is_mail_thread", "=", True), ("transient", "=", False), ("model", "not like", "maildesk.%")],
+        help="Users may log a mail from the inbox only on records of these models; the sidecar cannot put "
+        "mail anywhere else. A gateway mailbox's own model is always allowed for that mailbox.",
+    )
+
+    # company_id: any dependency, so the settings form's onchange computes it
+    @api.depends("company_id")
+    def _compute_maildesk_allowed_models(self):
+        names = self.env["maildesk.ingest"]._allowed_models()
+        found = self.env["ir.model"].sudo().search([("model", "in", sorted(names))])
+        for settings in self:
+            settings.maildesk_allowed_model_ids = found
+
+    def _inverse_maildesk_allowed_models(self):
+        for settings in self:
+            models_ = settings.maildesk_allowed_model_ids.sudo()
+            for model in models_:
+                if (
+                    not model.is_mail_thread
+                    or model.transient
+                    or model.model.startswith("maildesk.")
+                    or model.model not in self.env
+                ):
+                    raise ValidationError(
+                        _("MailDesk cannot log mail on %(model)s (%(name)s): it has no chatter.",
+                          model=model.name, name=model.model)
+                    )
+            chosen = set(models_.mapped("model"))
+            if chosen == self.env["maildesk.ingest"]._allowed_models():
+                continue  # unchanged (unset stays unset: the defaults follow installed apps)
+            # "," stands for an empty choice (unset means the defaults).
+            self.env["ir.config_parameter"].sudo().set_param(ALLOWED_MODELS_PARAM, ",".join(sorted(chosen)) or ",")
 
     @api.model
     def _maildesk_check_admin(self):

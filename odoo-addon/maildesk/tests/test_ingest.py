@@ -134,8 +134,15 @@ class TestIngestLog(MaildeskCase):
         self.assertIn("/web/image/%s" % logo.id, str(msg.body))
         self.assertEqual(logo.res_model, "res.partner")
 
+    def log_request(self, graph_id, record):
+        """What maildesk_log_to_record records when a user presses the button."""
+        self.env["maildesk.log.request"].create({"mailbox_id": self.mailbox.id, "graph_id": graph_id,
+                                                 "model": record._name, "res_id": record.id,
+                                                 "user_id": self.anna.id})
+
     def test_target_record_wins(self):
         other = self.env["res.partner"].create({"name": "Chosen record"})
+        self.log_request("g12", other)
         res = self.ingest([self.item("g12", target={"model": "res.partner", "res_id": other.id})])
         self.assertEqual(res[0]["records"], [["res.partner", other.id]])
 
@@ -143,6 +150,7 @@ class TestIngestLog(MaildeskCase):
         self.ingest([self.item("g15")])  # synced onto the customer's partner
         chosen = self.env["res.partner"].create({"name": "Chosen record"})
         target = {"model": "res.partner", "res_id": chosen.id}
+        self.log_request("g15", chosen)
         res = self.ingest([self.item("g15", target=target)])
         self.assertEqual(res[0]["status"], "posted", res)
         self.assertEqual(res[0]["records"], [["res.partner", chosen.id]])
@@ -185,6 +193,137 @@ class TestIngestLog(MaildeskCase):
         self.assertEqual(self.mailbox.state, "reauth_required")
         again = self.mailbox.with_user(self.bridge).maildesk_notify([notice])
         self.assertEqual(again[0]["activity_id"], activity.id)
+
+
+# An Outlook "forward as attachment": the customer's mail travels as a
+# message/rfc822 part (shape of real Exchange output, trimmed).
+RAW_FORWARD_ATTACHED = b"""From: Carl Customer <carl@customer.example>
+To: Anna <anna@contoso.example>
+Subject: FW: Invoice 4711
+Message-ID: <fw-1@customer.example>
+Date: Mon, 02 Nov 2026 10:00:00 +0000
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="_004_outer_"
+
+--_004_outer_
+Content-Type: multipart/alternative; boundary="_000_alt_"
+
+--_000_alt_
+Content-Type: text/plain; charset="us-ascii"
+
+See the mail below.
+
+--_000_alt_
+Content-Type: text/html; charset="us-ascii"
+
+<html><body><p>See the mail below.</p></body></html>
+
+--_000_alt_--
+
+--_004_outer_
+Content-Type: message/rfc822
+Content-Disposition: attachment;
+	creation-date="Mon, 02 Nov 2026 09:59:00 GMT";
+	modification-date="Mon, 02 Nov 2026 09:59:00 GMT"
+
+From: =?utf-8?q?J=C3=BCrgen_Lieferant?= <juergen@supplier.example>
+To: Carl Customer <carl@customer.example>
+Subject: =?utf-8?q?Rechnung_4711_f=C3=BCr_M=C3=B6bel?=
+Message-ID: <inner-1@supplier.example>
+Date: Fri, 30 Oct 2026 08:00:00 +0000
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="_inner_"
+
+--_inner_
+Content-Type: text/plain; charset="utf-8"
+Content-Transfer-Encoding: quoted-printable
+
+Anbei die Rechnung f=C3=BCr die St=C3=BChle.
+
+--_inner_
+Content-Type: application/pdf; name="rechnung-4711.pdf"
+Content-Disposition: attachment; filename="rechnung-4711.pdf"
+Content-Transfer-Encoding: base64
+
+JVBERi0xLjQKJcOkw7zDtsOfCg==
+
+--_inner_--
+
+--_004_outer_--
+"""
+
+
+@tagged("post_install", "-at_install")
+class TestIngestRealMail(MaildeskCase):
+    """Defects found with real mail (issue 12, item 9), as the bridge user."""
+
+    def test_structured_item_without_message_id(self):
+        item = self.item("rm1", message_id="")
+        res = self.ingest([item])
+        self.assertEqual(res[0]["status"], "posted", res)
+        msg = self.env["mail.message"].browse(res[0]["odoo_message_ids"])
+        self.assertTrue(msg.message_id.startswith("<") and "maildesk" in msg.message_id, msg.message_id)
+        again = self.ingest([self.item("rm1", message_id="")])
+        self.assertEqual(again[0]["status"], "duplicate", "the Graph id still dedups")
+
+    def test_attached_email_in_raw_mime_log_path(self):
+        res = self.ingest([self.mime_item("rm2", RAW_FORWARD_ATTACHED)])
+        self.assertEqual(res[0]["status"], "posted", res)
+        msg = self.env["mail.message"].browse(res[0]["odoo_message_ids"])
+        self.assertEqual(msg.model, "res.partner")
+        self.assertEqual(msg.res_id, self.customer.id)
+        eml = msg.attachment_ids.filtered(lambda a: a.mimetype == "message/rfc822")
+        self.assertEqual(len(eml), 1, msg.attachment_ids.mapped("name"))
+        self.assertEqual(eml.name, "Rechnung 4711 für Möbel.eml")
+        self.assertIn(b"Message-ID: <inner-1@supplier.example>", eml.raw)
+        self.assertIn(b"rechnung-4711.pdf", eml.raw)
+        self.assertIn("See the mail below", str(msg.body))
+
+    def test_non_ascii_sender_is_stored_readable(self):
+        item = self.item(
+            "rm3",
+            from_={"name": "Jürgen Müller", "email": "carl@customer.example"},
+            headers={"Reply-To": "=?utf-8?q?J=C3=BCrgen_M=C3=BCller?= <juergen@customer.example>"},
+        )
+        res = self.ingest([item])
+        self.assertEqual(res[0]["status"], "posted", res)
+        msg = self.env["mail.message"].browse(res[0]["odoo_message_ids"])
+        self.assertEqual(msg.email_from, "Jürgen Müller <carl@customer.example>")
+        self.assertEqual(msg.reply_to, "Jürgen Müller <juergen@customer.example>")
+        self.assertNotIn("=?", msg.email_from + msg.reply_to)
+
+    def test_forwarded_mail_sent_as_eml_attachment_is_kept(self):
+        inner = RAW_FORWARD_ATTACHED.split(b'modification-date="Mon, 02 Nov 2026 09:59:00 GMT"\n\n', 1)[1]
+        item = self.item("rm4", attachments=[{
+            "name": "Rechnung 4711 für Möbel.eml", "content_type": "message/rfc822",
+            "data_base64": base64.b64encode(inner).decode()}])
+        res = self.ingest([item])
+        self.assertEqual(res[0]["status"], "posted", res)
+        att = self.env["mail.message"].browse(res[0]["odoo_message_ids"]).attachment_ids
+        self.assertEqual(att.mapped("name"), ["Rechnung 4711 für Möbel.eml"])
+        self.assertEqual(att.mimetype, "message/rfc822")
+
+    def test_remote_tracking_images_are_stripped(self):
+        body = (
+            '<p>Our offer</p><img src="https://cdn.customer.example/logo.png" alt="logo">'
+            '<img src="https://t.customer.example/o/abc" width="1" height="1">'
+            '<img src="https://x.list-manage.com/track/open.php?u=1&amp;id=2" alt="">'
+            '<img src="https://t.customer.example/p" style="width:0;height:0;border:0">'
+        )
+        res = self.ingest([self.item("rm5", body_html=body)])
+        stored = str(self.env["mail.message"].browse(res[0]["odoo_message_ids"]).body)
+        self.assertIn("cdn.customer.example/logo.png", stored)
+        self.assertNotIn("t.customer.example", stored)
+        self.assertNotIn("list-manage", stored)
+        self.assertIn("Our offer", stored)
+        # The raw-MIME path too.
+        raw = (b"From: carl@customer.example\nTo: anna@contoso.example\nSubject: px\nMessage-ID: <px@c.example>\n"
+               b"Content-Type: text/html\n\n<p>Hi</p><img src=\"https://t.customer.example/o\" width=1 height=1>")
+        res = self.ingest([self.mime_item("rm6", raw)])
+        self.assertEqual(res[0]["status"], "posted", res)
+        stored = str(self.env["mail.message"].browse(res[0]["odoo_message_ids"]).body)
+        self.assertIn("Hi", stored)
+        self.assertNotIn("t.customer.example", stored)
 
 
 @tagged("post_install", "-at_install")
