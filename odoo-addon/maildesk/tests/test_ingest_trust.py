@@ -10,7 +10,7 @@ import base64
 from odoo.exceptions import ValidationError
 from odoo.tests import Form, new_test_user, tagged
 
-from ..models.maildesk_ingest import ALLOWED_MODELS_PARAM
+ALLOWED_MODELS_PARAM = "maildesk.allowed_models"  # models/maildesk_ingest.py
 from .common import MaildeskCase
 
 GOOD_MIME = b"""From: Carl <carl@customer.example>
