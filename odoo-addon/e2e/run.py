@@ -1,0 +1,1146 @@
+#!/usr/bin/env python3
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""MailDesk end-to-end test on a real Odoo 18 and a running `maildesk serve --simulate`.
+
+Drives Odoo only the way its web client does: web session login, the button
+methods through /web/dataset/call_button and call_kw, the simulator's sign-in
+page and Odoo's /maildesk/oauth/callback with the mailbox owner's session
+cookie, and the chatter (/mail/message/post). Python standard library only.
+
+Prints one line per check (PASS / FAIL / SKIP), then "N passed, N failed"
+(and skipped); exits 1 when a check failed, 2 when the run could not go on.
+See README.md next to this file.
+"""
+
+import argparse
+import http.cookiejar
+import itertools
+import json
+import os
+import re
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+
+# ----------------------------------------------------------------------
+# Reporting
+# ----------------------------------------------------------------------
+
+
+class Report:
+    def __init__(self, verbose=False):
+        self.passed = self.failed = self.skipped = 0
+        self.verbose = verbose
+        self.t0 = time.time()
+
+    def _line(self, tag, name, detail):
+        stamp = "%5.0fs" % (time.time() - self.t0)
+        line = "%s %-4s %s" % (stamp, tag, name)
+        if detail:
+            line += " — " + detail
+        print(line, flush=True)
+
+    def check(self, ok, name, detail=""):
+        if ok:
+            self.passed += 1
+        else:
+            self.failed += 1
+        self._line("PASS" if ok else "FAIL", name, detail)
+        return ok
+
+    def skip(self, name, reason):
+        self.skipped += 1
+        self._line("SKIP", name, reason)
+
+    def info(self, text):
+        self._line("....", text, "")
+
+    def debug(self, text):
+        if self.verbose:
+            self._line("  ..", text, "")
+
+    def summary(self):
+        print("%d passed, %d failed, %d skipped" % (self.passed, self.failed, self.skipped), flush=True)
+
+
+class Abort(Exception):
+    """The run cannot go on (printed as a FAIL line, then the summary)."""
+
+
+# ----------------------------------------------------------------------
+# HTTP: one "browser" per user (cookies), Odoo's JSON routes
+# ----------------------------------------------------------------------
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+class OdooError(Exception):
+    def __init__(self, name, message, data=None):
+        super().__init__("%s: %s" % (name, message))
+        self.name = name or ""
+        self.message = message or ""
+        self.data = data or {}
+
+
+class Browser:
+    """A user's browser: a cookie jar, redirects followed by hand."""
+
+    def __init__(self, odoo_url, db, sim_ssl, label):
+        self.odoo = odoo_url.rstrip("/")
+        self.db = db
+        self.label = label
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}),
+            urllib.request.HTTPCookieProcessor(self.jar),
+            urllib.request.HTTPSHandler(context=sim_ssl),
+            NoRedirect(),
+        )
+        self.uid = None
+        self.context = {}
+        self._ids = itertools.count(1)
+
+    def request(self, url, data=None, headers=None, method=None, timeout=120):
+        """One HTTP request; answers (status, headers, body) without raising on 3xx/4xx/5xx."""
+        req = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
+        try:
+            with self.opener.open(req, timeout=timeout) as resp:
+                return resp.status, resp.headers, resp.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.headers, exc.read()
+
+    def get(self, url, timeout=120):
+        return self.request(url, timeout=timeout)
+
+    def post_form(self, url, fields, timeout=120):
+        body = urllib.parse.urlencode(fields).encode()
+        return self.request(url, body, {"Content-Type": "application/x-www-form-urlencoded"}, "POST", timeout)
+
+    def json(self, path, params, timeout=300):
+        body = json.dumps({"jsonrpc": "2.0", "method": "call", "id": next(self._ids), "params": params}).encode()
+        status, _headers, raw = self.request(
+            self.odoo + path, body, {"Content-Type": "application/json"}, "POST", timeout
+        )
+        try:
+            answer = json.loads(raw.decode("utf-8"))
+        except ValueError:
+            raise OdooError("HTTP %s" % status, raw[:300].decode("utf-8", "replace")) from None
+        if answer.get("error"):
+            err = answer["error"]
+            data = err.get("data") or {}
+            raise OdooError(data.get("name") or err.get("message"), data.get("message") or err.get("message"), data)
+        return answer.get("result")
+
+    def login(self, login, password):
+        info = self.json("/web/session/authenticate", {"db": self.db, "login": login, "password": password})
+        if not info or not info.get("uid"):
+            raise Abort("%s could not log in to Odoo as %s" % (self.label, login))
+        self.uid = info["uid"]
+        self.context = dict(info.get("user_context") or {})
+        return info
+
+    def _ctx(self, extra=None):
+        ctx = dict(self.context)
+        ctx.update(extra or {})
+        return ctx
+
+    def call(self, model, method, *args, context=None, **kwargs):
+        kwargs["context"] = self._ctx(context)
+        return self.json(
+            "/web/dataset/call_kw/%s/%s" % (model, method),
+            {"model": model, "method": method, "args": list(args), "kwargs": kwargs},
+        )
+
+    def button(self, model, method, ids, context=None):
+        """A form's type="object" button (the web client's call_button)."""
+        return self.json(
+            "/web/dataset/call_button/%s/%s" % (model, method),
+            {"model": model, "method": method, "args": [ids], "kwargs": {"context": self._ctx(context)}},
+        )
+
+    def follow(self, url, report, max_hops=10):
+        """GET url and follow redirects (3xx Location), as a browser would; answers the last response."""
+        for _hop in range(max_hops):
+            status, headers, body = self.get(url)
+            report.debug("%s GET %s -> %s" % (self.label, url.split("?")[0], status))
+            if status in (301, 302, 303, 307, 308) and headers.get("Location"):
+                url = urllib.parse.urljoin(url, headers["Location"])
+                continue
+            return url, status, body
+        raise Abort("too many redirects from %s" % url)
+
+
+class Sidecar:
+    """The sidecar's JSON-RPC, used only to observe (queue counts) and for what the UI lacks."""
+
+    def __init__(self, url, secret):
+        self.url = url.rstrip("/")
+        self.secret = secret
+        self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        self._ids = itertools.count(1)
+
+    def call(self, method, uid=1, **params):
+        params["context"] = {"uid": uid, "maildesk_admin": True}
+        body = json.dumps({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}).encode()
+        req = urllib.request.Request(
+            self.url + "/jsonrpc", body,
+            {"Content-Type": "application/json", "Authorization": "Bearer " + self.secret}, method="POST",
+        )
+        try:
+            with self.opener.open(req, timeout=60) as resp:
+                answer = json.loads(resp.read().decode())
+        except urllib.error.HTTPError as exc:
+            answer = json.loads(exc.read().decode() or "{}")
+        if answer.get("error"):
+            data = answer["error"].get("data") or {}
+            raise OdooError(data.get("name"), data.get("message") or answer["error"].get("message"), data)
+        return answer.get("result")
+
+    def alive(self):
+        try:
+            with self.opener.open(self.url + "/healthz", timeout=5) as resp:
+                return resp.status == 200
+        except Exception:  # noqa: BLE001 - not up (yet)
+            return False
+
+
+# ----------------------------------------------------------------------
+# The test
+# ----------------------------------------------------------------------
+
+ACTIVE_STATES = ("connected", "syncing", "backfilling")
+
+
+def norm(address):
+    return (address or "").strip().lower()
+
+
+def short(text, n=160):
+    text = re.sub(r"\s+", " ", str(text or "")).strip()
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+class E2E:
+    def __init__(self, args, report):
+        self.a = args
+        self.r = report
+        self.domain = args.domain
+        self.run_id = uuid.uuid4().hex[:8]
+        if args.sim_ca:
+            self.sim_ssl = ssl.create_default_context(cafile=args.sim_ca)
+        else:
+            # The simulator's CA is in the sidecar's data dir (simulator-ca.pem);
+            # without it, its certificate is accepted as a browser user would.
+            self.sim_ssl = ssl.create_default_context()
+            self.sim_ssl.check_hostname = False
+            self.sim_ssl.verify_mode = ssl.CERT_NONE
+        self.secret = self._read_secret()
+        self.sidecar = Sidecar(args.sidecar, self.secret)
+        self.admin = Browser(args.odoo, args.db, self.sim_ssl, "admin")
+        self.users = {}  # key -> {"browser", "uid", "partner_id", "email"}
+        self.mailboxes = {}  # key -> {"id", "email", "owner"}
+        self.bus_last = {}
+
+    # -- helpers -------------------------------------------------------
+
+    def _read_secret(self):
+        if self.a.secret:
+            return self.a.secret
+        path = self.a.secret_file or os.environ.get("MAILDESK_SHARED_SECRET_FILE") or "./maildesk-data/shared-secret"
+        try:
+            with open(path, encoding="utf-8") as fh:
+                return fh.read().strip()
+        except OSError as exc:
+            raise Abort("cannot read the sidecar's shared secret from %s (%s): pass --secret-file" % (path, exc)) from None
+
+    def xmlid(self, xmlid):
+        module, name = xmlid.split(".", 1)
+        rows = self.admin.call("ir.model.data", "search_read", [("module", "=", module), ("name", "=", name)],
+                               fields=["res_id"], limit=1)
+        return rows[0]["res_id"] if rows else False
+
+    def wait(self, what, predicate, timeout, interval=3.0):
+        """Poll predicate() until it answers a true value or timeout; answers the last value."""
+        deadline = time.time() + timeout
+        value = None
+        while True:
+            try:
+                value = predicate()
+            except OdooError as exc:
+                self.r.debug("%s: %s" % (what, exc))
+                value = None
+            if value or time.time() >= deadline:
+                return value
+            time.sleep(interval)
+
+    def count(self, model, domain, browser=None, context=None):
+        return (browser or self.admin).call(model, "search_count", domain, context=context or {})
+
+    def max_id(self, model):
+        rows = self.admin.call(model, "search_read", [], fields=["id"], order="id desc", limit=1,
+                               context={"active_test": False})
+        return rows[0]["id"] if rows else 0
+
+    # -- 1. settings and pairing ----------------------------------------
+
+    def settings_and_pair(self):
+        r = self.r
+        info = self.admin.login(self.a.admin_login, self.a.admin_password)
+        version = self.admin.json("/web/webclient/version_info", {})
+        r.info("Odoo %s at %s, database %s; run %s" % (version.get("server_version"), self.a.odoo, self.a.db, self.run_id))
+        mods = self.admin.call("ir.module.module", "search_read", [("name", "in", ["maildesk", "crm"])],
+                               fields=["name", "state"])
+        states = {m["name"]: m["state"] for m in mods}
+        if states.get("maildesk") != "installed" or states.get("crm") != "installed":
+            raise Abort("maildesk and crm must be installed in %s (found %s)" % (self.a.db, states))
+        if not self.sidecar.alive():
+            raise Abort("the sidecar does not answer at %s/healthz" % self.a.sidecar)
+        if self.count("maildesk.mailbox", [], context={"active_test": False}):
+            raise Abort("database %s already has MailDesk mailboxes: run the test on a fresh database" % self.a.db)
+        # Odoo builds the sign-in redirect URI from web.base.url: it must be the URL used here.
+        base = self.admin.call("ir.config_parameter", "get_param", "web.base.url")
+        if (base or "").rstrip("/") != self.a.odoo.rstrip("/"):
+            r.info("web.base.url was %s; setting it to %s (Settings → Technical → System Parameters)" % (base, self.a.odoo))
+            self.admin.call("ir.config_parameter", "set_param", "web.base.url", self.a.odoo.rstrip("/"))
+        sversion = self.sidecar.call("system.version")
+        if not sversion.get("simulate"):
+            raise Abort("the sidecar at %s is not running with --simulate" % self.a.sidecar)
+        azure = (self.sidecar.call("settings.get") or {}).get("azure") or {}
+        tenant = self.a.azure_tenant or azure.get("tenant")
+        client_id = self.a.azure_client_id or azure.get("client_id")
+        values = {
+            "maildesk_sidecar_url": self.a.sidecar_url_for_odoo or self.a.sidecar,
+            "maildesk_shared_secret": self.secret,
+            "maildesk_odoo_url": self.a.odoo_url_for_sidecar or self.a.odoo.rstrip("/"),
+            "maildesk_azure_tenant": tenant,
+            "maildesk_azure_client_id": client_id,
+            "maildesk_azure_client_secret": self.a.azure_client_secret,
+        }
+        fields = self.admin.call("res.config.settings", "fields_get", attributes=["type"])
+        values = {k: v for k, v in values.items() if k in fields}
+        # One save: what the Save button of Settings does (create, then execute).
+        one_save_error = ""
+        try:
+            sid = self.admin.call("res.config.settings", "create", values)
+            self.admin.button("res.config.settings", "execute", [sid])
+        except OdooError as exc:
+            one_save_error = exc.message
+        r.check(not one_save_error, "settings: sidecar URL, shared secret and Azure app saved in one save",
+                short(one_save_error))
+        if one_save_error:
+            # Carry on as an admin would: save the sidecar first, then the Azure app.
+            first = {k: v for k, v in values.items() if not k.startswith("maildesk_azure")}
+            sid = self.admin.call("res.config.settings", "create", first)
+            self.admin.button("res.config.settings", "execute", [sid])
+            sid = self.admin.call("res.config.settings", "create", values)
+            self.admin.button("res.config.settings", "execute", [sid])
+            r.info("saved in two steps instead (sidecar first, then the Azure app)")
+        url = self.admin.call("ir.config_parameter", "get_param", "maildesk.sidecar_url")
+        r.check(url == values["maildesk_sidecar_url"], "settings: the sidecar URL is stored", "maildesk.sidecar_url=%s" % url)
+        # Pair with Odoo: the settings form saves, then calls the button on that record.
+        sid = self.admin.call("res.config.settings", "create", {})
+        try:
+            action = self.admin.button("res.config.settings", "action_maildesk_pair", [sid]) or {}
+            paired = (action.get("params") or {}).get("type") == "success"
+            detail = short((action.get("params") or {}).get("message"))
+        except OdooError as exc:
+            paired, detail = False, short(exc.message)
+        r.check(paired, "settings: Pair with Odoo succeeds", detail)
+        if not paired:
+            raise Abort("cannot go on without pairing")
+        odoo_side = (self.sidecar.call("system.version") or {}).get("odoo") or {}
+        r.check(odoo_side.get("db") == self.a.db, "settings: the sidecar now reaches this Odoo",
+                "odoo url=%s db=%s" % (odoo_side.get("url"), odoo_side.get("db")))
+        try:
+            action = self.admin.button("res.config.settings", "action_maildesk_test_connection",
+                                       [self.admin.call("res.config.settings", "create", {})]) or {}
+            params = action.get("params") or {}
+            r.check(params.get("type") == "success", "settings: Test connection", short(params.get("message")))
+        except OdooError as exc:
+            r.check(False, "settings: Test connection", short(exc.message))
+        bridge = self.admin.call("res.users", "search_read", [("login", "=", "maildesk-bridge")],
+                                 fields=["partner_id", "groups_id"], context={"active_test": False})
+        self.bridge_uid = bridge[0]["id"] if bridge else False
+        self.bridge_partner = bridge[0]["partner_id"][0] if bridge else False
+        group_bridge = self.xmlid("maildesk.group_maildesk_bridge")
+        r.check(bool(bridge) and bridge[0]["groups_id"] == [group_bridge],
+                "settings: the bridge user has only the MailDesk Bridge group",
+                "groups %s" % (bridge[0]["groups_id"] if bridge else "(no bridge user)"))
+
+    # -- 2. users and mailboxes -------------------------------------------
+
+    def create_users(self):
+        g_user = self.xmlid("base.group_user")
+        g_md = self.xmlid("maildesk.group_maildesk_user")
+        g_sales = self.xmlid("sales_team.group_sale_salesman")
+        password = "e2e-" + self.run_id
+        people = [
+            # key, name, local part, groups
+            ("anna", "Anna Schmidt", "anna", [g_user, g_md, g_sales]),
+            ("ben", "Ben Okafor", "ben", [g_user, g_md, g_sales]),
+            # Chloé: a plain internal user with no right on any mailbox.
+            ("chloe", "Chloé Martin", "chloe", [g_user, g_sales]),
+        ]
+        for key, name, local, groups in people:
+            email = "%s@%s" % (local, self.domain)
+            login = "%s-%s" % (local, self.run_id)
+            uid = self.admin.call(
+                "res.users", "create",
+                {"name": name, "login": login, "email": email, "password": password,
+                 "groups_id": [(6, 0, [g for g in groups if g])]},
+                context={"no_reset_password": True},
+            )
+            browser = Browser(self.a.odoo, self.a.db, self.sim_ssl, key)
+            browser.login(login, password)
+            partner = self.admin.call("res.users", "read", [uid], ["partner_id"])[0]["partner_id"][0]
+            self.users[key] = {"browser": browser, "uid": uid, "partner_id": partner, "email": email, "name": name}
+        self.r.info("users: %s (plain internal users; logged in through /web/session/authenticate)" %
+                    ", ".join("%s <%s> uid %s" % (u["name"], u["email"], u["uid"]) for u in self.users.values()))
+
+    def mailbox_fields(self):
+        return self.admin.call("maildesk.mailbox", "fields_get", attributes=["type", "relation", "string"])
+
+    def create_mailboxes(self):
+        r = self.r
+        fields = self.mailbox_fields()
+        self.mb_fields = fields
+        lead_model = self.admin.call("ir.model", "search", [("model", "=", "crm.lead")], limit=1)
+        team_id = self.admin.call("crm.team", "create", {"name": "E2E Support team %s" % self.run_id})
+        self.team_id = team_id
+        self.salesperson = self.users["ben"]
+        personal = {
+            "email": "anna@%s" % self.domain,
+            "kind": "personal",
+            "owner_id": self.users["anna"]["uid"],
+            "main_user_id": self.users["anna"]["uid"],
+            "mode": "log",
+            "create_contacts": True,
+            "log_sent_as_activity": True,
+            "folders": "inbox,sentitems",
+            "backfill_days": self.a.backfill_days,
+        }
+        shared = {
+            "email": "support@%s" % self.domain,
+            "kind": "shared",
+            "owner_id": self.users["ben"]["uid"],
+            "main_user_id": self.users["ben"]["uid"],
+            "user_ids": [(6, 0, [self.users["ben"]["uid"]])],
+            "mode": "gateway",
+            "gateway_model_id": lead_model[0],
+            "folders": "inbox,sentitems",
+            "backfill_days": self.a.backfill_days,
+        }
+        # Per-mailbox defaults of gateway records (issue 12 item 3): a sales
+        # team field and a salesperson field when the form has them, else
+        # Odoo-style alias defaults in a text field.
+        self.team_set_by = self.user_set_by = ""
+        for name, f in fields.items():
+            if f.get("type") == "many2one" and f.get("relation") == "crm.team" and not self.team_set_by:
+                shared[name] = team_id
+                self.team_set_by = name
+        for name, f in fields.items():
+            if (f.get("type") == "many2one" and f.get("relation") == "res.users" and name.startswith("gateway")
+                    and not self.user_set_by):
+                shared[name] = self.salesperson["uid"]
+                self.user_set_by = name
+        if "gateway_defaults" in fields:
+            defaults = {}
+            if not self.team_set_by:
+                defaults["team_id"] = team_id
+                self.team_set_by = "gateway_defaults"
+            if not self.user_set_by:
+                defaults["user_id"] = self.salesperson["uid"]
+                self.user_set_by = "gateway_defaults"
+            if defaults:
+                shared["gateway_defaults"] = repr(defaults)
+        for key, vals in (("anna", personal), ("support", shared)):
+            vals = {k: v for k, v in vals.items() if k in fields}
+            try:
+                mid = self.admin.call("maildesk.mailbox", "create", vals)
+            except OdooError as exc:
+                raise Abort("creating mailbox %s failed: %s" % (vals["email"], exc.message)) from None
+            owner_key = "anna" if key == "anna" else "ben"
+            self.mailboxes[key] = {"id": mid, "email": vals["email"], "owner": owner_key}
+        r.check(True, "mailboxes: personal anna@ (log mode, owner Anna) and shared support@ (gateway, crm.lead, owner Ben) created",
+                "team via %s, salesperson via %s" % (self.team_set_by or "(no field)", self.user_set_by or "(no field)"))
+
+    # -- 3. connect through the sign-in page and Odoo's callback ---------
+
+    def connect(self, key, reason="connect"):
+        r = self.r
+        mb = self.mailboxes[key]
+        owner = self.users[mb["owner"]]
+        browser = owner["browser"]
+        url = None
+        try:
+            action = browser.button("maildesk.mailbox", "action_connect", [mb["id"]]) or {}
+            url = action.get("url")
+            how = "the owner pressed Connect"
+        except OdooError as exc:
+            how = "owner's Connect failed (%s); the admin pressed Connect and sent the link" % short(exc.message, 100)
+        if not url:
+            self.admin.button("maildesk.mailbox", "action_connect", [mb["id"]])
+            url = self.admin.call("maildesk.mailbox", "read", [mb["id"]], ["connect_url"])[0]["connect_url"]
+        if not url:
+            return r.check(False, "%s: %s has a sign-in link" % (reason, mb["email"]), how)
+        # The owner's browser: the simulator's Microsoft sign-in page...
+        status, _h, body = browser.get(url)
+        location = _h.get("Location") if status in (301, 302, 303) else None
+        if status == 200 and b'name="txn"' in body:
+            page = body.decode("utf-8", "replace")
+            txn = re.search(r'name="txn" value="([^"]+)"', page).group(1)
+            action_url = urllib.parse.urljoin(url, re.search(r'<form method="post" action="([^"]+)"', page).group(1))
+            status, _h, body = browser.post_form(action_url, {"txn": txn, "login": owner["email"], "decision": "accept"})
+            location = _h.get("Location") if status in (301, 302, 303) else None
+            how += "; signed in as %s on the consent page" % owner["email"]
+        elif location:
+            how += "; the simulator signed %s in without a page" % owner["email"]
+        if not location:
+            return r.check(False, "%s: %s signs in on Microsoft's page" % (reason, mb["email"]),
+                           "HTTP %s: %s" % (status, short(re.sub(r"<[^>]+>", " ", body.decode("utf-8", "replace")))))
+        # ... redirects to Odoo's callback, opened with the owner's Odoo session.
+        final, status, body = browser.follow(location, r)
+        page = re.sub(r"<[^>]+>", " ", body.decode("utf-8", "replace"))
+        ok = status == 200 and "/maildesk/oauth/callback" in location and "is connected" in page
+        said = re.search(r"(The mailbox \S+ is connected\.)", page)
+        detail = how + "; callback HTTP %s: %s" % (status, said.group(1) if said else short(page[-300:], 200))
+        return r.check(ok, "%s: %s connected through the sign-in page and Odoo's callback (owner's cookie)" % (reason, mb["email"]), detail)
+
+    # -- waiting for backfill and delivery ---------------------------------
+
+    def odoo_state(self, key):
+        mb = self.mailboxes[key]
+        spec = {f: {} for f in ("state", "progress", "progress_done", "progress_total", "error", "last_sync_at")}
+        # Opening the form: the action's context asks for a fresh state.
+        row = self.admin.call("maildesk.mailbox", "web_read", [mb["id"]], specification=spec,
+                              context={"maildesk_refresh_on_open": True})[0]
+        return row
+
+    def sidecar_view(self, key):
+        sid = self.admin.call("maildesk.mailbox", "read", [self.mailboxes[key]["id"]], ["sidecar_id"])[0]["sidecar_id"]
+        return self.sidecar.call("mailbox.get", mailbox_id=sid)
+
+    def held_count(self, key):
+        return self.count("mail.message", [("maildesk_mailbox_id", "=", self.mailboxes[key]["id"])])
+
+    def wait_synced(self, keys, label, timeout=None):
+        """Backfill finished and every queued item answered by Odoo (bounded; stall-aware)."""
+        timeout = timeout or self.a.timeout
+        deadline = time.time() + timeout
+        last_change, last_sig = time.time(), None
+        status = {}
+        while True:
+            done = True
+            sig = []
+            for key in keys:
+                row = self.odoo_state(key)
+                view = self.sidecar_view(key)
+                c = view.get("counts") or {}
+                prog = view.get("progress") or {}
+                pending = (c.get("queued", 0) - c.get("delivered", 0) - c.get("unrouted", 0) - c.get("failed", 0))
+                held = self.held_count(key)
+                status[key] = {"state": row["state"], "progress": row.get("progress"), "pending": pending,
+                               "counts": c, "held": held, "error": row.get("error"),
+                               "finished": prog.get("finished"), "delivery": view.get("delivery") or {}}
+                sig.append((row["state"], c.get("queued"), c.get("delivered"), c.get("unrouted"), c.get("failed"), held))
+                if row["state"] not in ("connected", "syncing", "error", "reauth_required") or pending > 0 or not prog.get("finished"):
+                    done = False
+                if row["state"] in ("error", "reauth_required"):
+                    pass
+            if sig != last_sig:
+                last_sig, last_change = sig, time.time()
+                self.r.debug("%s: %s" % (label, "; ".join(
+                    "%s %s %.0f%% pending %s held %s counts %s" % (k, s["state"], s["progress"] or 0, s["pending"], s["held"], s["counts"])
+                    for k, s in status.items())))
+            if done:
+                return True, status
+            if time.time() > deadline:
+                return False, status
+            if time.time() - last_change > self.a.stall:
+                return False, dict(status, stalled=True)
+            time.sleep(3)
+
+    def describe(self, status):
+        out = []
+        for key, s in status.items():
+            if key == "stalled":
+                continue
+            d = s["delivery"]
+            out.append("%s: %s, %s held in Odoo, sidecar counts %s, pending %s%s%s" % (
+                self.mailboxes[key]["email"], s["state"], s["held"], json.dumps(s["counts"], sort_keys=True), s["pending"],
+                ", error: " + short(s["error"], 120) if s.get("error") else "",
+                ", delivery: " + short(d.get("last_error") or d.get("reason") or "", 160) if d.get("delayed") else ""))
+        if status.get("stalled"):
+            out.append("(nothing changed for %ss)" % self.a.stall)
+        return "; ".join(out)
+
+    # -- reading what happened ---------------------------------------------
+
+    def index(self, key):
+        """The mailbox's Inbox and Sent Items as the owner's inbox shows them (maildesk_inbox_messages)."""
+        owner = self.users[self.mailboxes[key]["owner"]]["browser"]
+        out = []
+        for folder in ("inbox", "sentitems"):
+            cursor = None
+            for _page in range(100):
+                res = owner.call("maildesk.mailbox", "maildesk_inbox_messages", [self.mailboxes[key]["id"]],
+                                 folder=folder, cursor=cursor, limit=200)
+                for m in res.get("messages") or []:
+                    m["folder"] = folder
+                    out.append(m)
+                cursor = res.get("next_cursor")
+                if not cursor:
+                    break
+        return out
+
+    def odoo_rows(self, message_ids):
+        rows = []
+        ids = sorted({m for m in message_ids if m})
+        for i in range(0, len(ids), 200):
+            rows += self.admin.call(
+                "mail.message", "search_read", [("message_id", "in", ids[i:i + 200]), ("model", "!=", False)],
+                fields=["message_id", "model", "res_id", "record_name", "maildesk_mailbox_id", "author_id", "subject"],
+            )
+        return rows
+
+    def where(self, key):
+        """(index messages, {Message-Id: set of (model, res_id)}) for a mailbox."""
+        idx = self.index(key)
+        rows = self.odoo_rows([m.get("internet_message_id") for m in idx])
+        held = {}
+        for row in rows:
+            held.setdefault(row["message_id"], []).append((row["model"], row["res_id"]))
+        return idx, held
+
+    def conversation_check(self, key, idx, held, label):
+        """Every held message of a conversation lands on the record of its earliest held message."""
+        convs = {}
+        for m in idx:
+            if m.get("conversation_id") and m.get("internet_message_id") in held:
+                convs.setdefault(m["conversation_id"], []).append(m)
+        replies = misplaced = 0
+        examples = []
+        for msgs in convs.values():
+            msgs.sort(key=lambda m: (m.get("received_at") or "", m.get("folder") != "sentitems"))
+            seen_ids = set()
+            first = None
+            for m in msgs:
+                mid = m["internet_message_id"]
+                if mid in seen_ids:
+                    continue
+                seen_ids.add(mid)
+                records = set(held[mid])
+                if first is None:
+                    first = records
+                    continue
+                replies += 1
+                if not (records & first):
+                    misplaced += 1
+                    if len(examples) < 3:
+                        examples.append("%r on %s, conversation on %s" % (short(m.get("subject"), 50), sorted(records)[:2], sorted(first)[:2]))
+                first = first | records if key == "anna" else first
+        return self.r.check(misplaced == 0 and replies > 0, label,
+                            "%d of %d later messages of a conversation landed elsewhere%s" % (
+                                misplaced, replies, (": " + "; ".join(examples)) if examples else ""))
+
+    def check_log_mode(self):
+        r = self.r
+        mb = self.mailboxes["anna"]
+        idx, held = self.where("anna")
+        self.anna_idx = idx
+        ids = {m["internet_message_id"] for m in idx if m.get("internet_message_id")}
+        missing = [m for m in idx if m.get("internet_message_id") not in held]
+        r.check(len(idx) > 0 and not missing, "log mode: every mail of anna@ (Inbox and Sent Items) is on a chatter in Odoo",
+                "%d messages in the index, %d distinct Message-Ids, %d not in Odoo%s" % (
+                    len(idx), len(ids), len(missing),
+                    (" e.g. " + "; ".join("%r from %s" % (short(m.get("subject"), 40), (m.get("from") or {}).get("address")) for m in missing[:3])) if missing else ""))
+        # New conversations from outside land on the sender's contact.
+        by_conv = {}
+        for m in idx:
+            by_conv.setdefault(m.get("conversation_id") or m.get("internet_message_id"), []).append(m)
+        firsts = []
+        for msgs in by_conv.values():
+            msgs.sort(key=lambda m: m.get("received_at") or "")
+            if msgs[0]["folder"] == "inbox" and msgs[0].get("internet_message_id") in held:
+                firsts.append(msgs[0])
+        senders = {norm((m.get("from") or {}).get("address")) for m in firsts}
+        partners = {}
+        for row in self.admin.call("res.partner", "search_read", [("email_normalized", "in", sorted(senders))],
+                                   fields=["email_normalized"], context={"active_test": False}):
+            partners.setdefault(row["email_normalized"], set()).add(row["id"])
+        wrong = [m for m in firsts
+                 if not any(model == "res.partner" and rid in partners.get(norm((m.get("from") or {}).get("address")), set())
+                            for model, rid in held[m["internet_message_id"]])]
+        r.check(firsts and not wrong, "log mode: a new conversation from outside lands on the sender's contact",
+                "%d of %d first mails elsewhere%s" % (len(wrong), len(firsts), (": " + "; ".join(
+                    "%r from %s on %s" % (short(m.get("subject"), 40), (m.get("from") or {}).get("address"), held[m["internet_message_id"]][:2])
+                    for m in wrong[:3])) if wrong else ""))
+        self.conversation_check("anna", idx, held, "log mode: replies land on the record holding their conversation")
+        sent = [m for m in idx if m["folder"] == "sentitems"]
+        outbox_type = self.xmlid("maildesk.mail_activity_type_email_outbox")
+        acts = self.admin.call("mail.activity", "search_read",
+                               [("activity_type_id", "=", outbox_type), ("user_id", "=", self.users["anna"]["uid"])],
+                               fields=["res_model", "res_id", "active"], context={"active_test": False})
+        r.check(0 < len(acts) <= len(sent) and not any(a["active"] for a in acts),
+                "log mode: mail sent from Outlook became done 'Email – Outbox' activities of Anna",
+                "%d activities (%d open) for %d mails in Sent Items" % (len(acts), sum(1 for a in acts if a["active"]), len(sent)))
+        # The sync subscribes no one (issue 12 item 6).
+        anna_p = self.users["anna"]["partner_id"]
+        follows = self.admin.call("mail.followers", "search_read",
+                                  [("partner_id", "=", anna_p), ("res_model", "!=", "maildesk.mailbox"),
+                                   "!", "&", ("res_model", "=", "res.partner"), ("res_id", "=", anna_p)],
+                                  fields=["res_model", "res_id"])
+        r.check(not follows, "log mode: the sync made Anna follow nothing",
+                "Anna follows %d records%s" % (len(follows), (" e.g. " + ", ".join("%s,%s" % (f["res_model"], f["res_id"]) for f in follows[:5])) if follows else ""))
+        return mb
+
+    def check_gateway(self):
+        r = self.r
+        mb = self.mailboxes["support"]
+        idx, held = self.where("support")
+        self.support_idx = idx
+        inbound = [m for m in idx if m["folder"] == "inbox"]
+        missing = [m for m in inbound if m.get("internet_message_id") not in held]
+        st = self.sidecar_view("support")
+        r.check(inbound and not missing, "gateway: every incoming mail of support@ is in Odoo",
+                "%d of %d incoming mails not in Odoo; sidecar counts %s%s" % (
+                    len(missing), len(inbound), json.dumps(st.get("counts"), sort_keys=True),
+                    ("; delivery error: " + short((st.get("delivery") or {}).get("last_error"), 200))
+                    if (st.get("delivery") or {}).get("last_error") else ""))
+        lead_ids = sorted({rid for recs in held.values() for model, rid in recs if model == "crm.lead"})
+        leads = self.admin.call("crm.lead", "read", lead_ids, ["name", "team_id", "user_id"],
+                                context={"active_test": False}) if lead_ids else []
+        r.check(bool(leads), "gateway: incoming mail created CRM leads", "%d leads hold support@ mail" % len(leads))
+        on_lead = sum(1 for m in inbound if any(model == "crm.lead" for model, _rid in held.get(m.get("internet_message_id"), [])))
+        held_in = sum(1 for m in inbound if m.get("internet_message_id") in held)
+        r.check(held_in and on_lead == held_in, "gateway: incoming mail lands on leads (not on contacts)",
+                "%d of %d incoming mails held in Odoo are on a lead" % (on_lead, held_in))
+        self.conversation_check("support", idx, held, "gateway: replies land on the lead of their conversation")
+        # No "Re: …" lead for a conversation Odoo already held.
+        conv_of = {m["internet_message_id"]: m.get("conversation_id") for m in idx if m.get("internet_message_id")}
+        first_at = {}
+        for m in idx:
+            if m.get("internet_message_id") in held:
+                c = m.get("conversation_id")
+                if c and (c not in first_at or (m.get("received_at") or "") < first_at[c][0]):
+                    first_at[c] = (m.get("received_at") or "", m["internet_message_id"])
+        re_leads = [lead for lead in leads if re.match(r"^\s*(re|aw|sv|antw)\s*:", lead["name"] or "", re.I)]
+        dup_re = []
+        for lead in re_leads:
+            mids = [mid for mid, recs in held.items() if ("crm.lead", lead["id"]) in recs]
+            convs = {conv_of.get(mid) for mid in mids} - {None}
+            for c in convs:
+                first_mid = first_at.get(c, ("", None))[1]
+                if first_mid and ("crm.lead", lead["id"]) not in held.get(first_mid, []):
+                    dup_re.append(lead)
+                    break
+        r.check(not dup_re, "gateway: no 'Re: …' lead for a conversation Odoo already holds",
+                "%d 'Re:' leads of %d, %d of them split off a known conversation%s" % (
+                    len(re_leads), len(leads), len(dup_re),
+                    (" e.g. " + "; ".join("#%d %r" % (l["id"], short(l["name"], 50)) for l in dup_re[:3])) if dup_re else ""))
+        # Team and salesperson defaults (issue 12 item 3).
+        if not self.team_set_by:
+            r.skip("gateway: leads get the mailbox's sales team", "the mailbox form has no field for it (no crm.team field, no gateway_defaults)")
+        elif leads:
+            bad = [l for l in leads if not l["team_id"] or l["team_id"][0] != self.team_id]
+            r.check(not bad, "gateway: leads get the mailbox's sales team (%s)" % self.team_set_by,
+                    "%d of %d leads without it%s" % (len(bad), len(leads), (" e.g. #%d team %s" % (bad[0]["id"], bad[0]["team_id"])) if bad else ""))
+        if not self.user_set_by:
+            r.skip("gateway: leads get the mailbox's salesperson", "the mailbox form has no field for it")
+        elif leads:
+            bad = [l for l in leads if not l["user_id"] or l["user_id"][0] != self.salesperson["uid"]]
+            r.check(not bad, "gateway: leads get the mailbox's salesperson (%s)" % self.user_set_by,
+                    "%d of %d leads without it%s" % (len(bad), len(leads), (" e.g. #%d salesperson %s" % (bad[0]["id"], bad[0]["user_id"])) if bad else ""))
+        self.lead_count = len(leads)
+
+    # -- notifications -----------------------------------------------------
+
+    def bus_peek(self, key):
+        """Bus notifications addressed to a user since the last peek (the web client's bus fallback)."""
+        browser = self.users[key]["browser"] if key in self.users else self.admin
+        last = self.bus_last.get(key, 1)
+        res = browser.json("/websocket/peek_notifications", {"channels": [], "last": last, "is_first_poll": True})
+        notifs = res.get("notifications") or []
+        if notifs:
+            self.bus_last[key] = max(n["id"] for n in notifs)
+        return notifs
+
+    def baseline(self):
+        for key in list(self.users) + ["admin"]:
+            self.bus_last[key] = 1
+            self.bus_peek(key)
+        self.base = {
+            "mail.mail": self.max_id("mail.mail"),
+            "mail.notification": self.max_id("mail.notification"),
+            "mail.message": self.max_id("mail.message"),
+            "mail.followers": self.max_id("mail.followers"),
+        }
+
+    def check_quiet(self):
+        r = self.r
+        mb_ids = [m["id"] for m in self.mailboxes.values()]
+        mails = self.admin.call("mail.mail", "search_read", [("id", ">", self.base["mail.mail"])],
+                                fields=["model", "res_id", "subject", "state", "email_to", "recipient_ids"],
+                                context={"active_test": False})
+        # The mailboxes' own chatter (state tracking) is not synced mail.
+        mails = [m for m in mails if m["model"] != "maildesk.mailbox"]
+        r.check(not mails, "quiet: the sync queued or sent no mail.mail",
+                "%d new mail.mail%s" % (len(mails), (" e.g. " + "; ".join("%s,%s %r %s" % (m["model"], m["res_id"], short(m["subject"], 40), m["state"]) for m in mails[:3])) if mails else ""))
+        notifs = self.admin.call("mail.notification", "search_read", [("id", ">", self.base["mail.notification"])],
+                                 fields=["mail_message_id", "res_partner_id", "notification_type"])
+        if notifs:
+            msgs = {m["id"]: m for m in self.admin.call("mail.message", "read", sorted({n["mail_message_id"][0] for n in notifs}), ["model"])}
+            notifs = [n for n in notifs if msgs.get(n["mail_message_id"][0], {}).get("model") != "maildesk.mailbox"]
+        r.check(not notifs, "quiet: the sync created no mail.notification",
+                "%d new notifications%s" % (len(notifs), (" e.g. to %s" % ", ".join(sorted({str(n["res_partner_id"][1]) for n in notifs if n["res_partner_id"]})[:4])) if notifs else ""))
+        bus = {}
+        for key in list(self.users) + ["admin"]:
+            got = [n for n in self.bus_peek(key)
+                   if "maildesk.mailbox" not in json.dumps(n.get("message"))]
+            if got:
+                bus[key] = got
+        kinds = sorted({n["message"].get("type") for got in bus.values() for n in got})
+        r.check(not bus, "quiet: the sync sent no bus message to any user",
+                ", ".join("%s: %d" % (k, len(v)) for k, v in bus.items()) + ((" (types %s)" % ", ".join(map(str, kinds))) if kinds else "") or "none")
+        if self.bridge_partner:
+            authored = self.count("mail.message", [("author_id", "=", self.bridge_partner)])
+            follows = self.count("mail.followers", [("partner_id", "=", self.bridge_partner)])
+            r.check(not authored and not follows, "quiet: the bridge user follows nothing and authored nothing",
+                    "%d messages authored, %d records followed" % (authored, follows))
+
+    # -- duplicates ----------------------------------------------------------
+
+    def snapshot(self):
+        mb_ids = [m["id"] for m in self.mailboxes.values()]
+        rows = self.admin.call("mail.message", "search_read", [("maildesk_mailbox_id", "in", mb_ids)],
+                               fields=["message_id", "model", "res_id"])
+        return {
+            "messages": {r["id"] for r in rows},
+            "rows": rows,
+            "leads": self.count("crm.lead", [], context={"active_test": False}),
+            "partners": self.count("res.partner", [], context={"active_test": False}),
+        }
+
+    def check_no_twice(self, before, label):
+        after = self.snapshot()
+        new = [row for row in after["rows"] if row["id"] not in before["messages"]]
+        groups = {}
+        for row in after["rows"]:
+            groups.setdefault((row["message_id"], row["model"], row["res_id"]), []).append(row["id"])
+        doubled = {k: v for k, v in groups.items() if len(v) > 1}
+        self.r.check(not new and not doubled and after["leads"] == before["leads"] and after["partners"] == before["partners"],
+                     "no twice: %s" % label,
+                     "%d new synced messages, %d Message-Ids twice on one record, leads %d→%d, contacts %d→%d%s" % (
+                         len(new), len(doubled), before["leads"], after["leads"], before["partners"], after["partners"],
+                         (" e.g. %s on %s,%s" % (new[0]["message_id"], new[0]["model"], new[0]["res_id"])) if new else ""))
+        return after
+
+    def resync(self, key):
+        """'Sync again from scratch' when the form has it, else the sidecar's mailbox.backfill."""
+        mb = self.mailboxes[key]
+        arch = self.admin.call("maildesk.mailbox", "get_views", [[False, "form"]])["views"]["form"]["arch"]
+        button = None
+        for m in re.finditer(r"<button\b[^>]*>", arch):
+            tag = m.group(0)
+            name = re.search(r'name="([^"]+)"', tag)
+            string = re.search(r'string="([^"]+)"', tag)
+            if name and string and re.search(r"scratch|resync|re-sync|again", string.group(1), re.I) and "connect" not in name.group(1).lower():
+                button = name.group(1)
+                break
+        if button:
+            action = self.admin.button("maildesk.mailbox", button, [mb["id"]]) or {}
+            if action.get("res_model") and action.get("type") == "ir.actions.act_window":
+                # A confirmation wizard: save it and press its first confirming button.
+                ctx = action.get("context") or {}
+                if isinstance(ctx, str):
+                    ctx = {}
+                wid = self.admin.call(action["res_model"], "create", {}, context=ctx)
+                warch = self.admin.call(action["res_model"], "get_views", [[False, "form"]], context=ctx)["views"]["form"]["arch"]
+                wb = re.search(r'<button\b[^>]*name="([^"%]+)"[^>]*type="object"', warch) or re.search(r'<button\b[^>]*type="object"[^>]*name="([^"%]+)"', warch)
+                if wb:
+                    self.admin.button(action["res_model"], wb.group(1), [wid], context=ctx)
+            return "the form's %r button" % button
+        sid = self.admin.call("maildesk.mailbox", "read", [mb["id"]], ["sidecar_id"])[0]["sidecar_id"]
+        self.sidecar.call("mailbox.backfill", uid=self.admin.uid, mailbox_id=sid, since="all")
+        return "the sidecar's mailbox.backfill (the form has no 'Sync again from scratch' button)"
+
+    # -- sending -------------------------------------------------------------
+
+    def find_sent(self, key, token, timeout):
+        """Sent Items of a mailbox (as its owner's inbox lists them) holding token in the subject."""
+        owner = self.users[self.mailboxes[key]["owner"]]["browser"]
+        mid = self.mailboxes[key]["id"]
+
+        def look():
+            owner.button("maildesk.mailbox", "action_sync_now", [mid])
+            res = owner.call("maildesk.mailbox", "maildesk_inbox_messages", [mid], folder="sentitems", query=token, limit=50)
+            return res.get("messages") or []
+        return self.wait("sent items of %s" % key, look, timeout, interval=5) or []
+
+    def check_send(self):
+        r = self.r
+        anna = self.users["anna"]
+        token = "e2e-send-%s" % self.run_id
+        customer = anna["browser"].call("res.partner", "create",
+                                        {"name": "E2E Customer %s" % self.run_id, "email": "e2e.customer.%s@example.net" % self.run_id})
+        body = "<p>Hello from Odoo's chatter (%s)</p>" % token
+        try:
+            anna["browser"].json("/mail/message/post", {
+                "thread_model": "res.partner", "thread_id": customer,
+                "post_data": {"body": body, "message_type": "comment", "subtype_xmlid": "mail.mt_comment",
+                              "partner_ids": [customer]},
+            })
+        except OdooError as exc:
+            r.check(False, "send: Anna posts on a contact's chatter", short(exc.message))
+            return
+        msg = self.admin.call("mail.message", "search_read",
+                              [("model", "=", "res.partner"), ("res_id", "=", customer), ("body", "ilike", token)],
+                              fields=["message_id", "subject", "email_from"], limit=1)
+        odoo_mid = msg[0]["message_id"] if msg else ""
+        r.info("Anna posted on %s; Odoo's Message-Id %s, from %s" % ("res.partner,%s" % customer, odoo_mid, msg[0]["email_from"] if msg else "?"))
+        # Odoo sends chatter mail right after the commit; the queue cron is the fallback.
+        sent = self.find_sent_body("anna", token, self.a.send_timeout)
+        if not sent:
+            self.run_mail_queue()
+            sent = self.find_sent_body("anna", token, 60)
+        mids = [m.get("internet_message_id") for m in sent]
+        r.check(bool(sent) and all(m == odoo_mid for m in mids),
+                "send: a chatter post by the owner goes out through anna@ with Odoo's Message-Id",
+                "Sent Items: %s" % (", ".join(mids) or "nothing with %s" % token))
+        r.check(len(sent) == 1, "send: exactly one copy in Sent Items", "%d copies" % len(sent))
+        mails = self.admin.call("mail.mail", "search_read", [("mail_message_id", "in", [msg[0]["id"]] if msg else [0])],
+                                fields=["state", "failure_reason"])
+        if mails:
+            r.info("mail.mail of that post: %s" % ", ".join("%s %s" % (m["state"], short(m["failure_reason"], 80)) for m in mails))
+        self.customer = customer
+
+    def find_sent_body(self, key, token, timeout):
+        # The inbox's query matches subjects and senders; the chatter post has no subject of its own,
+        # so look at the newest Sent Items and read each candidate's body.
+        owner = self.users[self.mailboxes[key]["owner"]]["browser"]
+        mid = self.mailboxes[key]["id"]
+        seen = {}
+
+        def look():
+            try:
+                owner.button("maildesk.mailbox", "action_sync_now", [mid])
+            except OdooError as exc:
+                self.r.debug("sync now: %s" % exc.message)
+            res = owner.call("maildesk.mailbox", "maildesk_inbox_messages", [mid], folder="sentitems", limit=20)
+            found = []
+            for m in res.get("messages") or []:
+                if m["id"] not in seen:
+                    if token in (m.get("snippet") or "") or token in (m.get("subject") or ""):
+                        seen[m["id"]] = True
+                    else:
+                        try:
+                            full = owner.call("maildesk.mailbox", "maildesk_inbox_message", [mid], m["id"])
+                            seen[m["id"]] = token in (full.get("body_html") or "")
+                        except OdooError:
+                            continue
+                if seen.get(m["id"]):
+                    found.append(m)
+            return found
+        return self.wait("sent items of %s" % key, look, timeout, interval=5) or []
+
+    def run_mail_queue(self):
+        cron = self.xmlid("mail.ir_cron_mail_scheduler_action")
+        if cron:
+            try:
+                # Settings → Technical → Scheduled Actions → "Run Manually".
+                self.admin.button("ir.cron", "method_direct_trigger", [cron])
+            except OdooError as exc:
+                self.r.debug("run mail queue: %s" % exc.message)
+
+    def check_no_send_as(self):
+        r = self.r
+        chloe = self.users["chloe"]
+        anna = self.users["anna"]
+        token = "e2e-sendas-%s" % self.run_id
+        target = chloe["browser"].call("res.partner", "create",
+                                       {"name": "E2E Prospect %s" % self.run_id, "email": "e2e.prospect.%s@example.net" % self.run_id})
+        try:
+            mid = chloe["browser"].call("res.partner", "message_post", [target],
+                                        body="<p>Pretending to be Anna (%s)</p>" % token, subject="Offer %s" % token,
+                                        message_type="comment", subtype_xmlid="mail.mt_comment",
+                                        partner_ids=[target], email_from="%s <%s>" % (anna["name"], anna["email"]))
+        except OdooError as exc:
+            # Refused outright at posting time: also "cannot send as".
+            r.check(True, "send-as: a user without rights on anna@ cannot send as it", "message_post refused: %s" % short(exc.message))
+            return
+        if isinstance(mid, list):
+            mid = mid[0]
+        def settled():
+            rows = self.admin.call("mail.mail", "search_read", [("mail_message_id", "=", mid)],
+                                   fields=["state", "failure_reason", "failure_type"], context={"active_test": False})
+            if rows and all(r_["state"] in ("exception", "cancel", "sent") for r_ in rows):
+                return rows
+            return None
+        rows = self.wait("chloe's mail", settled, 30, interval=3)
+        if not rows:
+            self.run_mail_queue()
+            rows = self.wait("chloe's mail", settled, 60, interval=3)
+        rows = rows or self.admin.call("mail.mail", "search_read", [("mail_message_id", "=", mid)],
+                                       fields=["state", "failure_reason", "failure_type"], context={"active_test": False})
+        sent = self.find_sent("anna", token, self.a.send_timeout // 2)
+        failed = bool(rows) and all(x["state"] in ("exception", "cancel") for x in rows)
+        reasons = "; ".join("%s: %s" % (x["state"], short(x["failure_reason"], 200)) for x in rows) or "no mail.mail (sent and deleted?)"
+        r.check(failed and all(x["failure_reason"] for x in rows),
+                "send-as: Chloé's message_post with email_from=anna@ fails with a reason", reasons)
+        r.check(all("anna@" in (x["failure_reason"] or "").lower() for x in rows) if rows else False,
+                "send-as: the reason names the mailbox", reasons)
+        r.check(not sent, "send-as: anna@'s Sent Items did not get Chloé's mail",
+                "%d copies in Sent Items%s" % (len(sent), (" (%s)" % sent[0].get("internet_message_id")) if sent else ""))
+
+    # -- restart ---------------------------------------------------------------
+
+    def restart_sidecar(self):
+        r = self.r
+        if self.a.restart_cmd:
+            r.info("restarting the sidecar: %s" % self.a.restart_cmd)
+            proc = subprocess.run(self.a.restart_cmd, shell=True, timeout=300)
+            if proc.returncode != 0:
+                r.check(False, "restart: the restart command succeeds", "exit code %s" % proc.returncode)
+                return False
+        elif self.a.ask_restart:
+            print("Restart the sidecar now (same data dir, same ports), then press Enter.", flush=True)
+            sys.stdin.readline()
+        else:
+            return None
+        up = self.wait("sidecar back", self.sidecar.alive, 120, interval=2)
+        r.check(bool(up), "restart: the sidecar answers again", self.a.sidecar)
+        return bool(up)
+
+    def sync_now_all(self):
+        for key in ("anna", "support"):
+            try:
+                # "Sync now", pressed by the owner.
+                self.users[self.mailboxes[key]["owner"]]["browser"].button(
+                    "maildesk.mailbox", "action_sync_now", [self.mailboxes[key]["id"]])
+            except OdooError as exc:
+                self.r.debug("sync now %s: %s" % (key, exc.message))
+
+    # -- the whole scenario ------------------------------------------------------
+
+    def run(self):
+        r = self.r
+        self.settings_and_pair()
+        self.create_users()
+        self.create_mailboxes()
+        self.baseline()
+        for key in ("anna", "support"):
+            self.connect(key)
+        ok, status = self.wait_synced(["anna", "support"], "backfill")
+        r.check(ok, "backfill: both mailboxes finished and Odoo answered every item", self.describe(status))
+        self.check_log_mode()
+        self.check_gateway()
+        self.check_quiet()
+
+        # Nothing twice after a full re-backfill.
+        before = self.snapshot()
+        runs = {k: (self.sidecar_view(k).get("progress") or {}).get("started_at") for k in ("anna", "support")}
+        for key in ("anna", "support"):
+            how = self.resync(key)
+        r.info("re-backfill of both mailboxes through %s" % how)
+
+        def restarted():
+            views = {k: self.sidecar_view(k).get("progress") or {} for k in runs}
+            return all(v.get("started_at") != runs[k] or not v.get("finished") for k, v in views.items())
+        if not self.wait("re-backfill started", restarted, 90, interval=3):
+            r.info("the sidecar shows no new backfill run after 90 s (progress.started_at unchanged)")
+        ok, status = self.wait_synced(["anna", "support"], "re-backfill")
+        r.check(ok, "re-backfill: finished", self.describe(status))
+        before = self.check_no_twice(before, "after a full re-backfill")
+
+        self.check_send()
+        self.check_no_send_as()
+        ok, status = self.wait_synced(["anna", "support"], "after sending", timeout=min(300, self.a.timeout))
+        before = self.snapshot()
+
+        restarted = self.restart_sidecar()
+        if restarted is None:
+            r.skip("restart: nothing lands twice after a sidecar restart",
+                   "no --restart-cmd given (or --ask-restart to restart by hand)")
+        elif restarted:
+            # A sync round after the restart shows whether Microsoft (the simulator) still takes the tokens.
+            since = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() - 2))
+            self.sync_now_all()
+
+            def settled(k):
+                s = self.odoo_state(k)
+                if s["state"] in ("reauth_required", "error", "disconnected") or (s.get("last_sync_at") or "") >= since:
+                    return s
+                return None
+            states = {k: self.wait("state of %s" % k, lambda k=k: settled(k), 180, interval=5) or self.odoo_state(k)
+                      for k in ("anna", "support")}
+            r.check(all(s["state"] in ("connected", "syncing", "reauth_required") for s in states.values()),
+                    "restart: each mailbox is connected or asks its owner to sign in again (not error)",
+                    "; ".join("%s %s%s" % (self.mailboxes[k]["email"], s["state"], (" (%s)" % short(s["error"], 120)) if s.get("error") else "")
+                              for k, s in states.items()))
+            for key, s in states.items():
+                if s["state"] not in ACTIVE_STATES:
+                    self.connect(key, reason="restart: sign in again")
+            self.sync_now_all()
+            time.sleep(10)
+            ok, status = self.wait_synced(["anna", "support"], "after restart")
+            r.check(ok, "restart: sync finished after the restart", self.describe(status))
+            self.check_no_twice(before, "after a sidecar restart")
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--odoo", required=True, help="Odoo URL, e.g. http://127.0.0.1:8069 (also the sign-in redirect host)")
+    p.add_argument("--db", required=True)
+    p.add_argument("--admin-login", default="admin")
+    p.add_argument("--admin-password", default="admin")
+    p.add_argument("--sidecar", required=True, help="the sidecar's URL as this script reaches it")
+    p.add_argument("--sidecar-url-for-odoo", help="the sidecar's URL as Odoo reaches it (default --sidecar)")
+    p.add_argument("--odoo-url-for-sidecar", help="Odoo's URL as the sidecar reaches it (default --odoo)")
+    p.add_argument("--secret-file", help="the sidecar's shared secret file (default ./maildesk-data/shared-secret)")
+    p.add_argument("--secret", help="the shared secret itself (instead of --secret-file)")
+    p.add_argument("--sim-ca", help="the simulator's CA (<data-dir>/simulator-ca.pem); without it its certificate is not checked")
+    p.add_argument("--domain", default="contoso.com", help="mail domain of the simulator's users")
+    p.add_argument("--azure-tenant", help="default: what the simulated sidecar holds")
+    p.add_argument("--azure-client-id", help="default: what the simulated sidecar holds")
+    p.add_argument("--azure-client-secret", default="maildesk-sim-secret")
+    p.add_argument("--backfill-days", type=int, default=120, help="the simulator's mail spans 90 days")
+    p.add_argument("--timeout", type=int, default=1500, help="seconds to wait for a backfill and its delivery")
+    p.add_argument("--stall", type=int, default=240, help="give up waiting when nothing moved for this long")
+    p.add_argument("--send-timeout", type=int, default=120)
+    p.add_argument("--restart-cmd", help="shell command that restarts the sidecar (same data dir and ports)")
+    p.add_argument("--ask-restart", action="store_true", help="ask on the terminal to restart the sidecar by hand")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv if argv is not None else sys.argv[1:])
+    report = Report(verbose=args.verbose)
+    code = 0
+    try:
+        E2E(args, report).run()
+    except Abort as exc:
+        report.check(False, "run", str(exc))
+        code = 2
+    except OdooError as exc:
+        report.check(False, "run", "unexpected Odoo error: %s" % exc)
+        code = 2
+    except (urllib.error.URLError, OSError) as exc:
+        report.check(False, "run", "cannot reach Odoo or the sidecar: %s" % exc)
+        code = 2
+    report.summary()
+    if report.failed and not code:
+        code = 1
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
