@@ -2,6 +2,7 @@ package m365sim
 
 import (
 	"fmt"
+	"io"
 	"net/url"
 	"runtime"
 	"testing"
@@ -94,4 +95,36 @@ func BenchmarkQuietPoll(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "polls/s")
+}
+
+// BenchmarkMIMEFetch downloads $value of generated messages with the
+// default attachment mix (30 % with attachments, up to 30 MB).
+func BenchmarkMIMEFetch(b *testing.B) {
+	s, err := New(Options{Seed: 1, TimeScale: 1, SamplesDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.AddUser(testUser, "Anna")
+	s.GenerateMailbox(testUser, 2000, GenOptions{SentRate: -1})
+	if err := s.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	tok, _ := token(&testing.T{}, s, testUser, allScopes)
+	msgs := s.Messages(testUser, "inbox")
+	var bytesOut int64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		m := msgs[i%len(msgs)]
+		req, _ := newReq("GET", s.GraphBaseURL()+"/me/messages/"+m.ID+"/$value", tok)
+		res, err := s.Client().Do(req)
+		if err != nil || res.StatusCode != 200 {
+			b.Fatalf("$value: %v", err)
+		}
+		n, _ := io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		bytesOut += n
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	b.ReportMetric(float64(bytesOut)/float64(b.N), "B/msg")
 }
