@@ -31,6 +31,7 @@ type deltaState struct {
 	Flt  string `json:"r,omitempty"` // $filter baked in
 	Exp  bool   `json:"e,omitempty"` // $expand=attachments
 	CT   string `json:"t,omitempty"` // changeType filter
+	E    string `json:"z,omitempty"` // epoch of the simulator run that issued it
 }
 
 func encodeState(st deltaState) string {
@@ -72,12 +73,22 @@ func (s *Sim) serveDelta(g *greq, f *folder) {
 	if tok != "" {
 		var ok bool
 		st, ok = decodeState(tok)
+		if ok && st.E != s.epoch {
+			// Issued by another run of the simulator (before a restart): this
+			// run has no such sync state. Graph answers an unknown or aged-out
+			// token so (sample 16); the client must resync the folder.
+			mb.mu.Lock()
+			hi := strconv.FormatUint(f.gen, 10)
+			mb.mu.Unlock()
+			g.error(410, "SyncStateNotFound", "The sync state generation is not found; generation="+strconv.FormatUint(st.G, 10)+";[highest="+hi+"]["+hi+"].")
+			return
+		}
 		if !ok || st.F != f.id || st.U != g.target.ID {
 			g.error(400, "ErrorInvalidSyncStateData", "The sync state data is corrupted or otherwise invalid.")
 			return
 		}
 	} else {
-		st = deltaState{U: g.target.ID, F: f.id, Sel: q.Get("$select"), Flt: q.Get("$filter"),
+		st = deltaState{U: g.target.ID, F: f.id, E: s.epoch, Sel: q.Get("$select"), Flt: q.Get("$filter"),
 			Exp: strings.EqualFold(q.Get("$expand"), "attachments"), CT: strings.ToLower(q.Get("changeType"))}
 		if ob := strings.ToLower(strings.Join(strings.Fields(q.Get("$orderby")), " ")); ob != "" && ob != "receiveddatetime desc" {
 			g.error(400, "ErrorInvalidUrlQuery", "The $orderby of a delta query supports only receivedDateTime desc.")
@@ -166,7 +177,7 @@ func (s *Sim) serveDelta(g *greq, f *folder) {
 	link := s.GraphBaseURL() + "/users/" + g.target.ID + "/mailFolders('" + f.id + "')/messages/delta?"
 	body := map[string]any{"@odata.context": s.GraphBaseURL() + "/$metadata#Collection(message)", "value": vals}
 	if done {
-		next := deltaState{U: st.U, F: st.F, G: st.G, From: st.To, Sel: st.Sel, PS: st.PS, Flt: st.Flt, Exp: st.Exp, CT: st.CT}
+		next := deltaState{U: st.U, F: st.F, G: st.G, From: st.To, Sel: st.Sel, PS: st.PS, Flt: st.Flt, Exp: st.Exp, CT: st.CT, E: st.E}
 		body["@odata.deltaLink"] = link + "$deltatoken=" + encodeState(next)
 	} else {
 		body["@odata.nextLink"] = link + "$skiptoken=" + encodeState(st)

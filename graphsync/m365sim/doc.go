@@ -70,6 +70,9 @@
 //     "request-id","client-request-id"}}} (samples 56, 57).
 //   - Authentication: missing, unknown, expired or revoked bearer → 401
 //     InvalidAuthenticationToken with WWW-Authenticate (sample 57).
+//     RevokeAccessTokens drops a user's access tokens (refresh still
+//     works); RejectTokens answers the next n requests 401 whatever the
+//     token; TokenGrants counts the token endpoint's grants.
 //   - Permissions: own mailbox needs Mail.Read or Mail.ReadWrite to read,
 //     Mail.ReadWrite to change, Mail.Send to send; another mailbox needs
 //     the *.Shared scope AND an Exchange grant (AddSharedMailbox / Grant:
@@ -114,7 +117,10 @@
 //     (sample 13, FACTS.md "What a delta page can carry"). A deltaLink can
 //     be replayed and gives the same answer. ExpireDeltaState (or the
 //     delta410 fault) makes every outstanding link of the folder fail with
-//     410 SyncStateNotFound (sample 16).
+//     410 SyncStateNotFound (sample 16). Links carry a random epoch of the
+//     simulator run that issued them: a restarted simulator (same seed,
+//     same ids, but its state rebuilt) answers 410 SyncStateNotFound to the
+//     links of an earlier run instead of taking them for its own.
 //   - Immutable ids: with Prefer IdType="ImmutableId" ids are stable
 //     across moves; without it the REST id changes on every move and the
 //     old one gives 404 ErrorItemNotFound (FACTS.md, outlook-immutable-id).
@@ -195,10 +201,13 @@
 // (about 20 % written by the owner), HTML and plain bodies, non-ASCII names
 // and subjects (RFC 2047 encoded words), inline images (cid), attachments
 // on about 30 % of messages from 1 byte to MaxAttachment (default 30 MB;
-// 1 % above 5 MB), calendar invites (text/calendar; method=REQUEST), and
-// every 25th message a real-world MIME sample from enmime's testdata/mail
-// (located with `go list -m -f '{{.Dir}}' github.com/jhillyerd/enmime`, read
-// at run time, never copied; skipped when not found). Generated messages
+// 1 % above 5 MB), calendar invites (text/calendar; method=REQUEST), and,
+// only when Options.SamplesDir names a directory of *.raw files (tests
+// point it at enmime's testdata/mail; read at run time, never copied),
+// every 25th message a real-world MIME sample. By default there are no
+// samples, so a seed gives the same mailboxes (ids, counts, MIME) wherever
+// the process runs; `maildesk sim`, `serve --simulate` and `maildesk demo`
+// never set it. Generated messages
 // keep only their fields; MIME and attachment bytes are produced on demand
 // (about 2.4 KB of heap per message measured for 20,000 messages). Seed
 // (used by Main) adds n users and a shared mailbox support@ that all of

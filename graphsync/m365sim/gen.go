@@ -1,12 +1,10 @@
 package m365sim
 
 import (
-	"context"
 	"fmt"
 	"hash/fnv"
 	"math/rand"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -124,7 +122,9 @@ func genBytes(seed uint64, size int, ct string) []byte {
 	return out
 }
 
-// loadSamples reads enmime's real-world MIME test messages once.
+// loadSamples reads the real-world MIME samples of Options.SamplesDir once.
+// Without SamplesDir there are none: what a seed generates must not depend
+// on where the process runs.
 func (s *Sim) loadSamples() []sample {
 	s.mu.Lock()
 	if s.samplesD {
@@ -134,14 +134,6 @@ func (s *Sim) loadSamples() []sample {
 	}
 	s.mu.Unlock()
 	dir := s.opts.SamplesDir
-	if dir == "" {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		out, err := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", "github.com/jhillyerd/enmime").Output()
-		cancel()
-		if err == nil && len(strings.TrimSpace(string(out))) > 0 {
-			dir = filepath.Join(strings.TrimSpace(string(out)), "testdata", "mail")
-		}
-	}
 	var samples []sample
 	if dir != "" {
 		files, _ := filepath.Glob(filepath.Join(dir, "*.raw"))
@@ -157,7 +149,7 @@ func (s *Sim) loadSamples() []sample {
 			samples = append(samples, sample{name: filepath.Base(f), raw: b})
 		}
 	}
-	if len(samples) == 0 {
+	if len(samples) == 0 && dir != "" {
 		s.log.Info().Str("dir", dir).Msg("m365sim: no real-world MIME samples found; generating only")
 	}
 	s.mu.Lock()

@@ -84,10 +84,11 @@ func TestGeneratorReadsEnmimeSamples(t *testing.T) {
 	if err != nil || len(bytes.TrimSpace(out)) == 0 {
 		t.Skip("enmime module not found")
 	}
-	if _, err := os.Stat(strings.TrimSpace(string(out)) + "/testdata/mail"); err != nil {
+	dir := strings.TrimSpace(string(out)) + "/testdata/mail"
+	if _, err := os.Stat(dir); err != nil {
 		t.Skip("enmime testdata not present")
 	}
-	s, err := New(Options{Seed: 1})
+	s, err := New(Options{Seed: 1, SamplesDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}

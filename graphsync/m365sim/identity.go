@@ -185,6 +185,48 @@ func (s *Sim) RevokeUser(upn string) {
 	}
 }
 
+// RevokeAccessTokens drops the user's access tokens and keeps its refresh
+// tokens valid, as when Graph stops accepting a token its client still
+// believes valid (continuous access evaluation, a token-signing key
+// rollover): Graph answers 401 InvalidAuthenticationToken until the client
+// refreshes.
+func (s *Sim) RevokeAccessTokens(upn string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.users[strings.ToLower(upn)]
+	for k, at := range s.access {
+		if at.user == u {
+			delete(s.access, k)
+		}
+	}
+}
+
+// RejectTokens makes the next n Graph requests made with the user's tokens
+// answer 401 InvalidAuthenticationToken, whatever token they carry and
+// however fresh it is (n < 0: every request until RejectTokens(upn, 0)).
+// Refreshing still works. Counted in the user's Stats.Rejected.
+func (s *Sim) RejectTokens(upn string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u := s.users[strings.ToLower(upn)]; u != nil {
+		u.rejectTokens = n
+	}
+}
+
+func (s *Sim) countGrant(grantType string) {
+	s.mu.Lock()
+	s.tgrants[grantType]++
+	s.mu.Unlock()
+}
+
+// TokenGrants counts the token endpoint's successful answers by grant type
+// ("authorization_code", "refresh_token").
+func (s *Sim) TokenGrants(grantType string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tgrants[grantType]
+}
+
 // ExpireAccessTokens makes every access token expired now.
 func (s *Sim) ExpireAccessTokens() {
 	s.mu.Lock()
@@ -630,6 +672,7 @@ func (s *Sim) redeemCode(w http.ResponseWriter, app *App, f url.Values) {
 		return
 	}
 	scopes := mergeScopes(c.scopes, normScopes(f.Get("scope")))
+	s.countGrant("authorization_code")
 	s.issueTokens(w, c.user, app, scopes, c.nonce, f.Get("client_info") == "1", f.Get("scope"))
 }
 
@@ -694,6 +737,7 @@ func (s *Sim) redeemRefresh(w http.ResponseWriter, app *App, f url.Values) {
 	s.mu.Lock()
 	rt.lastUsed = now
 	s.mu.Unlock()
+	s.countGrant("refresh_token")
 	s.issueTokens(w, u, app, rt.scopes, "", f.Get("client_info") == "1", f.Get("scope"))
 }
 
@@ -927,6 +971,19 @@ func (s *Sim) authenticate(r *http.Request) (*accessToken, string) {
 	}
 	if time.Now().After(at.expires) {
 		return nil, "Access token has expired or is not yet valid."
+	}
+	s.mu.Lock()
+	reject := at.user.rejectTokens != 0
+	if at.user.rejectTokens > 0 {
+		at.user.rejectTokens--
+	}
+	if reject {
+		s.statsFor(at.user).Rejected++
+		s.total.Rejected++
+	}
+	s.mu.Unlock()
+	if reject {
+		return nil, "Lifetime validation failed, the token is expired."
 	}
 	return at, ""
 }

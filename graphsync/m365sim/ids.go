@@ -19,6 +19,16 @@ import (
 	"time"
 )
 
+// newEpoch names one run of the simulator. Delta tokens carry it, so a
+// restarted simulator (same seed, same ids) knows the tokens it did not
+// issue. It comes from crypto/rand, not the seed: seeded output stays the
+// same whatever the epoch.
+func newEpoch() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
 // makeCA creates a fresh CA and a server certificate for 127.0.0.1,
 // ::1 and localhost.
 func (s *Sim) makeCA() error {

@@ -45,8 +45,10 @@ type Options struct {
 	// AutoApprove makes /authorize redirect at once with a code when
 	// login_hint names a known user whose consent exists (demo convenience).
 	AutoApprove bool
-	// SamplesDir overrides where real-world MIME samples are read from
-	// (default: enmime's testdata/mail found with `go list -m`).
+	// SamplesDir, when set, is a directory of real-world MIME samples
+	// (*.raw, e.g. enmime's testdata/mail) that GenerateMailbox mixes in.
+	// Default: none, so a seed gives the same mailboxes wherever the
+	// process runs (the shipped binary never sets it; tests may).
 	SamplesDir string
 }
 
@@ -84,6 +86,8 @@ type Sim struct {
 	subs     map[string]*subscription
 	uploads  map[string]*uploadSession
 	consent  map[string]map[string]bool // clientID -> user oid -> consented
+	tgrants  map[string]int64           // successful token answers by grant type
+	epoch    string                     // per-process random: baked into delta tokens
 	faults   FaultOptions
 	rng      *rand.Rand
 	idSeq    uint64
@@ -132,6 +136,7 @@ type User struct {
 	// tokensValidFrom: refresh tokens issued before are revoked (AADSTS50173).
 	tokensValidFrom time.Time
 	requireMFA      bool
+	rejectTokens    int // RejectTokens: Graph requests still to answer 401
 	mb              *mailbox
 }
 
@@ -169,6 +174,7 @@ type Stats struct {
 	MaxInFlight   int64 // highest concurrency seen
 	Notifications int64 // change notifications delivered (totals only)
 	NotifyFailed  int64 // change notifications that failed (totals only)
+	Rejected      int64 // valid tokens answered 401 by RejectTokens
 }
 
 // New builds a simulator; call Start to serve.
@@ -196,6 +202,8 @@ func New(opts Options) (*Sim, error) {
 		subs:    map[string]*subscription{},
 		uploads: map[string]*uploadSession{},
 		consent: map[string]map[string]bool{},
+		tgrants: map[string]int64{},
+		epoch:   newEpoch(),
 		rng:     rand.New(rand.NewSource(opts.Seed)),
 		stats:   map[string]*Stats{},
 	}
