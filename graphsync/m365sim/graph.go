@@ -706,6 +706,9 @@ func preview(m *message) string {
 }
 
 func (s *Sim) attachmentJSON(m *message, a *attachment, withBytes bool) map[string]any {
+	if a.item {
+		return s.itemAttachmentJSON(a)
+	}
 	out := map[string]any{
 		"@odata.type":             "#microsoft.graph.fileAttachment",
 		"@odata.mediaContentType": a.contentType,

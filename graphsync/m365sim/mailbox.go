@@ -25,6 +25,7 @@ type attachment struct {
 	inline      bool
 	contentID   string
 	data        []byte // nil: generated from seed on demand
+	item        bool   // an attached e-mail (itemAttachment); data is its MIME
 	seed        uint64
 	modified    time.Time
 }
@@ -331,7 +332,9 @@ func parseMIME(raw []byte, now time.Time) (*message, error) {
 	m.bodyHTML, m.bodyText = env.HTML, env.Text
 	mod := now
 	for i, p := range env.Attachments {
-		m.atts = append(m.atts, &attachment{name: p.FileName, contentType: p.ContentType, size: len(p.Content), data: p.Content, modified: mod, id: fmt.Sprintf("att%d", i)})
+		a := &attachment{name: p.FileName, contentType: p.ContentType, size: len(p.Content), data: p.Content, modified: mod, id: fmt.Sprintf("att%d", i)}
+		markItem(a)
+		m.atts = append(m.atts, a)
 	}
 	for i, p := range env.Inlines {
 		m.atts = append(m.atts, &attachment{name: p.FileName, contentType: p.ContentType, size: len(p.Content), data: p.Content, inline: true, contentID: strings.Trim(p.ContentID, "<>"), modified: mod, id: fmt.Sprintf("inl%d", i)})
