@@ -9,6 +9,11 @@ class MailMessage(models.Model):
         "Microsoft Graph id", index="btree_not_null", readonly=True, copy=False,
         help="Immutable Graph id of the mail MailDesk logged here; used to spot duplicates.",
     )
+    maildesk_conversation_id = fields.Char(
+        "Outlook conversation id", index="btree_not_null", readonly=True, copy=False,
+        help="Graph conversationId of the mail MailDesk brought in; replies of the same "
+        "conversation land on the record holding it.",
+    )
     maildesk_mailbox_id = fields.Many2one(
         "maildesk.mailbox", "MailDesk mailbox", index="btree_not_null", readonly=True, ondelete="set null",
         # users who may not see the mailbox must not meet it on a message either

@@ -18,3 +18,17 @@ class MailThread(models.AbstractModel):
             _logger.info("MailDesk ingest: not sending a bounce to %s", email_from)
             return
         return super()._routing_create_bounce_email(email_from, body_html, message, **mail_values)
+
+    def _notify_thread(self, message, msg_vals=False, **kwargs):
+        # Backfilled mail notifies nobody: no recipients are computed, so no
+        # mail.notification, no bus message, no mail.mail, no push.
+        if self.env.context.get("maildesk_no_notify"):
+            return []
+        return super()._notify_thread(message, msg_vals=msg_vals, **kwargs)
+
+    def _message_subscribe(self, partner_ids=None, subtype_ids=None, customer_ids=None):
+        # Synced mail and its "Email - Outbox" activities subscribe no one
+        # (mail.activity.create subscribes the assigned user otherwise).
+        if self.env.context.get("maildesk_nosubscribe"):
+            return True
+        return super()._message_subscribe(partner_ids=partner_ids, subtype_ids=subtype_ids, customer_ids=customer_ids)

@@ -19,7 +19,8 @@ import email.utils
 import logging
 import re
 
-from odoo import _, api, fields, models, tools
+from odoo import SUPERUSER_ID, _, api, fields, models, tools
+from odoo.exceptions import ValidationError
 
 from ..lib import mailparts
 
@@ -91,7 +92,8 @@ class MaildeskIngest(models.AbstractModel):
                 addresses.update(p["parsed"]["all_addresses"])
                 refs.update(p["parsed"]["references"])
         partners_by_email = self._partners_by_email(addresses)
-        threads = self._threads_by_ref(refs)
+        conversations = {p["conversation_id"] for p in prepared if p.get("conversation_id")}
+        threads = self._threads_by_ref(refs, conversations)
 
         results = []
         for p in prepared:
@@ -187,6 +189,7 @@ class MaildeskIngest(models.AbstractModel):
         p = {
             "graph_id": str(item.get("graph_id") or ""),
             "message_id": (item.get("internet_message_id") or "").strip(),
+            "conversation_id": item.get("conversation_id") if isinstance(item.get("conversation_id"), str) else "",
             "direction": item.get("direction") or "in",
             "folder": item.get("folder") or "",
             "received_at": mailparts.parse_datetime(item.get("received_at")),
@@ -287,18 +290,60 @@ class MaildeskIngest(models.AbstractModel):
         return found
 
     @api.model
-    def _threads_by_ref(self, refs):
+    def _threads_by_ref(self, refs, conversations=()):
+        """Records holding the replied messages and the Outlook conversations.
+
+        Keys: a Message-Id -> (model, res_id) of its newest copy (as Odoo's
+        ``message_route``); ``("conversation", id)`` -> the record of the
+        conversation's first message Odoo holds.
+        """
         threads = {}
-        if not refs:
-            return threads
-        rows = self.env["mail.message"].sudo().search_read(
-            [("message_id", "in", list(refs)), ("model", "!=", False), ("res_id", "!=", False)],
-            ["message_id", "model", "res_id"],
-            order="id desc",
-        )
-        for row in rows:
-            threads.setdefault(row["message_id"], (row["model"], row["res_id"]))
+        if refs:
+            rows = self.env["mail.message"].sudo().search_read(
+                [("message_id", "in", list(refs)), ("model", "!=", False), ("res_id", "!=", False)],
+                ["message_id", "model", "res_id"],
+                order="id desc",
+            )
+            for row in rows:
+                threads.setdefault(row["message_id"], (row["model"], row["res_id"]))
+        if conversations:
+            rows = self.env["mail.message"].sudo().search_read(
+                [
+                    ("maildesk_conversation_id", "in", list(conversations)),
+                    ("model", "!=", False),
+                    ("res_id", "!=", False),
+                ],
+                ["maildesk_conversation_id", "model", "res_id"],
+                order="id",
+            )
+            for row in rows:
+                threads.setdefault(("conversation", row["maildesk_conversation_id"]), (row["model"], row["res_id"]))
         return threads
+
+    @api.model
+    def _remember_thread(self, p, result, threads):
+        """Later items of the same batch reply to this one: map it like Odoo would."""
+        records = [r for r in result.get("records") or [] if r and r[0] and r[1]]
+        if result.get("status") != "posted" or not records:
+            return
+        if p.get("message_id"):
+            threads[p["message_id"]] = tuple(records[-1])
+        if p.get("conversation_id"):
+            threads.setdefault(("conversation", p["conversation_id"]), tuple(records[0]))
+
+    @api.model
+    def _thread_record(self, model, res_id):
+        if model in self.env and isinstance(self.env[model], self.pool["mail.thread"]):
+            return self.env[model].sudo().browse(res_id).exists()
+        return None
+
+    @api.model
+    def _conversation_record(self, p, threads):
+        """The record holding the item's Outlook conversation, if Odoo holds it."""
+        key = ("conversation", p.get("conversation_id"))
+        if not p.get("conversation_id") or key not in threads:
+            return None
+        return self._thread_record(*threads[key])
 
     # ------------------------------------------------------------------
     # Trust: where a caller may put mail
@@ -358,7 +403,9 @@ class MaildeskIngest(models.AbstractModel):
                 # The sidecar sends structured items when it has no MIME:
                 # rebuild a message for Odoo's gateway (slower, still right).
                 p["raw"] = self._structured_mime(p)
-            return self._process_gateway(mailbox, p)
+            result = self._process_gateway(mailbox, p, threads)
+            self._remember_thread(p, result, threads)
+            return result
         if p["parsed"] is None:
             # Raw MIME in log mode: Odoo parses it (slow path, ~6 ms a message).
             p["parsed"] = self._parse_mime(mailbox, p)
@@ -368,7 +415,9 @@ class MaildeskIngest(models.AbstractModel):
             extra_refs = set(p["parsed"]["references"]) - set(threads)
             if extra_refs:
                 threads.update(self._threads_by_ref(extra_refs))
-        return self._process_log(mailbox, p, partners_by_email, threads)
+        result = self._process_log(mailbox, p, partners_by_email, threads)
+        self._remember_thread(p, result, threads)
+        return result
 
     @api.model
     def _structured_mime(self, p):
@@ -380,7 +429,8 @@ class MaildeskIngest(models.AbstractModel):
         if parsed["cc_display"]:
             msg["Cc"] = parsed["cc_display"]
         msg["Subject"] = parsed["subject"] or ""
-        msg["Message-ID"] = p["message_id"] or tools.generate_tracking_message_id("maildesk")
+        # Odoo 18 exports it from odoo.tools.mail only (FACTS.md).
+        msg["Message-ID"] = p["message_id"] or tools.mail.generate_tracking_message_id("maildesk")
         if p["received_at"]:
             msg["Date"] = email.utils.format_datetime(p["received_at"].replace(tzinfo=datetime.timezone.utc))
         for name in ("in-reply-to", "references", "auto-submitted", "precedence", "reply-to", "list-id"):
@@ -469,11 +519,12 @@ class MaildeskIngest(models.AbstractModel):
             return [record]
         for ref in reversed(parsed["references"]):
             if ref in threads:
-                model, res_id = threads[ref]
-                if model in self.env and isinstance(self.env[model], self.pool["mail.thread"]):
-                    record = self.env[model].sudo().browse(res_id).exists()
-                    if record:
-                        return [record]
+                record = self._thread_record(*threads[ref])
+                if record:
+                    return [record]
+        record = self._conversation_record(p, threads)
+        if record:
+            return [record]
         records = []
         for address in parsed["correspondents"]:
             partners = partners_by_email.get(address)
@@ -538,6 +589,7 @@ class MaildeskIngest(models.AbstractModel):
                         "partner_ids": [(6, 0, recipients.ids)],
                         "attachment_ids": [(6, 0, [a["record"].id for a in attachments])],
                         "maildesk_graph_id": p["graph_id"],
+                        "maildesk_conversation_id": p.get("conversation_id") or False,
                         "maildesk_mailbox_id": mailbox.id,
                     }
                 )
@@ -599,7 +651,9 @@ class MaildeskIngest(models.AbstractModel):
         return (
             self.env["mail.activity"]
             .sudo()
-            .with_context(mail_activity_quick_update=True, mail_create_nosubscribe=True)
+            # mail.activity.create subscribes the assigned user to the record:
+            # synced mail subscribes no one (models/mail_thread.py).
+            .with_context(mail_activity_quick_update=True, mail_create_nosubscribe=True, maildesk_nosubscribe=True)
             .create(
                 {
                     "res_model_id": self.env["ir.model"]._get_id(record._name),
@@ -620,18 +674,39 @@ class MaildeskIngest(models.AbstractModel):
     # ------------------------------------------------------------------
 
     @api.model
-    def _process_gateway(self, mailbox, p):
+    def _process_gateway(self, mailbox, p, threads=None):
+        """Route one incoming mail like Odoo's fetchmail + ``message_process``.
+
+        Runs as the superuser, as the fetchmail cron does (never as the bridge
+        user, who has no rights on the records and must not follow or author
+        anything). Differences with ``message_process``, all deliberate:
+        auto-replies and delivery reports create nothing; a mail of an Outlook
+        conversation Odoo already holds goes to that record; the mailbox's
+        defaults fill every record created; backfilled mail skips loop
+        detection and notifies nobody; no bounce is ever sent
+        (``maildesk_ingest`` in models/mail_thread.py).
+        """
         model = mailbox.gateway_model_id.model
         if not model or model not in self.env:
             raise ItemError("gateway model %s is not installed" % (model or "(none)"))
+        try:
+            custom_values = mailbox._gateway_custom_values()
+        except ValidationError as exc:
+            raise ItemError(str(exc)) from exc
         backfill = self._is_backfill(p)
-        ctx = {
-            "maildesk_ingest": True,
-            "mail_notify_force_send": False,
-        }
+        # A clean context, as fetchmail's cron has: nothing of the caller's
+        # (default_* keys would reach the records created).
+        ctx = {key: self.env.context[key] for key in ("lang", "tz") if self.env.context.get(key)}
+        ctx.update({"maildesk_ingest": True, "mail_notify_force_send": False})
         if backfill:
-            ctx.update({"tracking_disable": True, "mail_auto_subscribe_no_notify": True})
-        thread = self.env["mail.thread"].sudo().with_context(**ctx)
+            ctx.update(
+                {
+                    "tracking_disable": True,
+                    "mail_auto_subscribe_no_notify": True,
+                    "maildesk_no_notify": True,
+                }
+            )
+        thread = self.env(user=SUPERUSER_ID, context=ctx)["mail.thread"]
         message = email.message_from_bytes(p["raw"], policy=email.policy.SMTP)
         msg_dict = thread.message_parse(message)
         headers = {k.lower(): str(v) for k, v in message.items()}
@@ -641,23 +716,50 @@ class MaildeskIngest(models.AbstractModel):
             return {"status": "unrouted", "error": "auto-reply or delivery report: not routed"}
         if thread._detect_loop_headers(msg_dict):
             return {"status": "unrouted", "error": "reply to a loop-detection bounce: not routed"}
-        # message_process without its loop-sender check (which bounces to the
-        # sender): backfill brings many mails of one sender at once by design.
-        routes = thread.message_route(message, msg_dict, model=model)
+        routes = thread.message_route(message, msg_dict, model=model, custom_values=dict(custom_values))
+        routes = self._gateway_routes(thread, message, msg_dict, routes, model, custom_values, p, threads or {})
         if not routes:
             return {"status": "unrouted"}
-        last_mail = self.env["mail.mail"].sudo().search([], order="id desc", limit=1).id or 0
+        if not backfill and thread._detect_loop_sender(message, msg_dict, routes):
+            return {
+                "status": "unrouted",
+                "error": "Odoo's mail loop detection: %s sent too many mails creating records; not routed"
+                % (msg_dict.get("email_from") or "the sender"),
+            }
         thread._message_route_process(message, msg_dict, routes)
-        messages = self.env["mail.message"].sudo().search([("message_id", "=", msg_dict["message_id"])])
-        messages.write({"maildesk_graph_id": p["graph_id"], "maildesk_mailbox_id": mailbox.id})
-        if backfill:
-            # Nothing leaves Odoo because of backfilled mail.
-            queued = self.env["mail.mail"].sudo().search([("id", ">", last_mail), ("state", "=", "outgoing")])
-            if queued:
-                _logger.info("MailDesk backfill: dropping %d queued notification mails", len(queued))
-                queued.unlink()
+        messages = thread.env["mail.message"].search([("message_id", "=", msg_dict["message_id"])])
+        messages.write(
+            {
+                "maildesk_graph_id": p["graph_id"],
+                "maildesk_mailbox_id": mailbox.id,
+                "maildesk_conversation_id": p.get("conversation_id") or False,
+            }
+        )
         return {
             "status": "posted",
             "odoo_message_ids": messages.ids,
             "records": [[m.model, m.res_id] for m in messages if m.model and m.res_id],
         }
+
+    @api.model
+    def _gateway_routes(self, thread, message, msg_dict, routes, model, custom_values, p, threads):
+        """Odoo's routes, then: a new record for a known conversation becomes a
+        reply to its record; records created get the mailbox's defaults."""
+        if routes and all(not route[1] for route in routes):
+            record = self._conversation_record(p, threads)
+            if record:
+                user = thread._mail_find_user_for_gateway(msg_dict.get("email_from") or "")
+                msg_dict.pop("parent_id", None)
+                route = thread._routing_check_route(
+                    message, msg_dict, (record._name, record.id, None, user.id or SUPERUSER_ID, None),
+                    raise_exception=False,
+                )
+                if route:
+                    return [route]
+        out = []
+        for route in routes or []:
+            route_model, thread_id, values = route[0], route[1], route[2]
+            if not thread_id and route_model == model:
+                values = dict(custom_values, **(values or {}))
+            out.append((route_model, thread_id, values) + tuple(route[3:]))
+        return out

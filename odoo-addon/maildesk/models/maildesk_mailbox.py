@@ -1,4 +1,5 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import ast
 import datetime
 import logging
 
@@ -102,6 +103,20 @@ class MaildeskMailbox(models.Model):
         ondelete="set null",
     )
     gateway_model = fields.Char(related="gateway_model_id.model", string="Gateway model name")
+    gateway_user_id = fields.Many2one(
+        "res.users",
+        string="Responsible of new records",
+        domain=[("share", "=", False)],
+        ondelete="set null",
+        help="Salesperson (or responsible) set on every record the gateway creates, "
+        "when the model has a responsible user field (user_id).",
+    )
+    gateway_defaults = fields.Text(
+        "Default values of new records",
+        default="{}",
+        help="A Python dictionary, like a mail alias's default values, applied to every record "
+        "the gateway creates, e.g. {'tag_ids': [(4, 3)]}.",
+    )
     folders = fields.Char(default="inbox,sentitems", help="Comma-separated folders to sync.")
     backfill_days = fields.Integer(default=30, help="How many days of past mail to bring in.")
     log_sent_as_activity = fields.Boolean(
@@ -151,6 +166,42 @@ class MaildeskMailbox(models.Model):
         for mailbox in self:
             if mailbox.mode == "gateway" and not mailbox.gateway_model_id:
                 raise ValidationError(_("Choose the model the gateway creates records of."))
+
+    @api.constrains("gateway_defaults", "gateway_model_id", "gateway_user_id")
+    def _check_gateway_defaults(self):
+        for mailbox in self:
+            mailbox._gateway_custom_values()
+
+    def _gateway_custom_values(self):
+        """Values for every record the gateway creates (like ``mail.alias.alias_defaults``)."""
+        self.ensure_one()
+        model = self.gateway_model_id.model
+        try:
+            values = dict(ast.literal_eval(self.gateway_defaults or "{}"))
+        except Exception as exc:
+            raise ValidationError(
+                _(
+                    "Default values of new records of %(mailbox)s must be a literal Python dictionary, "
+                    "e.g. {'field': 'value'}.",
+                    mailbox=self.email,
+                )
+            ) from exc
+        if model and model in self.env:
+            unknown = sorted(str(key) for key in values if key not in self.env[model]._fields)
+            if unknown:
+                raise ValidationError(
+                    _(
+                        "Default values of %(mailbox)s name fields that %(model)s does not have: %(fields)s.",
+                        mailbox=self.email,
+                        model=self.gateway_model_id.name,
+                        fields=", ".join(unknown),
+                    )
+                )
+            if self.gateway_user_id and "user_id" not in values:
+                field = self.env[model]._fields.get("user_id")
+                if field and field.type == "many2one" and field.comodel_name == "res.users":
+                    values["user_id"] = self.gateway_user_id.id
+        return values
 
     # ------------------------------------------------------------------
     # Sidecar lifecycle

@@ -1,4 +1,5 @@
 from . import test_ingest
+from . import test_gateway
 from . import test_mailbox
 from . import test_settings
 from . import test_mail_server
