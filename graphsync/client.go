@@ -299,6 +299,8 @@ func (t *budgetTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	idempotent := req.Method == http.MethodGet || strings.HasSuffix(req.URL.Path, "/$batch")
 	ro := c.cfg.Retry
+	authz := req.Header.Get("Authorization") // replaced once after a 401
+	reauthed := false
 	for attempt := 1; ; attempt++ {
 		release, err := m.budget.Acquire(ctx, cost.units, cost.slots)
 		if err != nil {
@@ -306,6 +308,9 @@ func (t *budgetTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		actx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
 		r := req.Clone(actx)
+		if authz != "" {
+			r.Header.Set("Authorization", authz)
+		}
 		if !hasImmutablePrefer(r.Header) {
 			r.Header.Add("Prefer", `IdType="ImmutableId"`)
 		}
@@ -335,6 +340,27 @@ func (t *budgetTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			(resp.StatusCode == http.StatusInternalServerError && idempotent)
 		if resp.StatusCode == http.StatusTooManyRequests {
 			c.metrics.throttled.WithLabelValues(m.id).Inc()
+		}
+		if resp.StatusCode == http.StatusUnauthorized && strings.HasPrefix(authz, "Bearer ") {
+			// Graph no longer takes the access token MSAL believed valid
+			// (revoked session, signing key rollover, a simulator restart):
+			// drop it, refresh, and retry once; a second 401 or a refused
+			// refresh means the owner must sign in again.
+			code, msg := graphErrorBody(resp.Body)
+			resp.Body.Close()
+			release()
+			cancel()
+			if reauthed {
+				return nil, m.reauth401(ctx, code, msg)
+			}
+			reauthed = true
+			tok, err := m.freshToken(ctx, strings.TrimPrefix(authz, "Bearer "))
+			if err != nil {
+				return nil, err
+			}
+			authz = "Bearer " + tok
+			c.metrics.retries.WithLabelValues(m.id).Inc()
+			continue
 		}
 		if !retryable || last {
 			resp.Body = &releaseBody{ReadCloser: resp.Body, release: release, cancel: cancel}
