@@ -52,6 +52,8 @@ type MailboxFields struct {
 	BackfillDays      *int      `json:"backfill_days"`
 	LogSentAsActivity *bool     `json:"log_sent_as_activity"`
 	CreateContacts    *bool     `json:"create_contacts"`
+	// AnyoneMaySend: every Odoo user may send from this address (message.send).
+	AnyoneMaySend *bool `json:"anyone_may_send"`
 }
 
 // MailboxCreateParams are mailbox.create's params.
@@ -87,6 +89,7 @@ type MailboxView struct {
 	BackfillDays      int      `json:"backfill_days"`
 	LogSentAsActivity bool     `json:"log_sent_as_activity"`
 	CreateContacts    bool     `json:"create_contacts"`
+	AnyoneMaySend     bool     `json:"anyone_may_send"`
 
 	State       string     `json:"state"`
 	StateSince  *time.Time `json:"state_since"`
@@ -144,7 +147,7 @@ func ViewOf(m store.Mailbox) MailboxView {
 		ID: m.ID, Email: m.Email, Kind: m.Kind, OdooID: m.OdooID, OwnerUID: m.OwnerUID,
 		SignInEmail: m.SignInEmail, UserIDs: users, MainUserID: m.MainUserID, Mode: m.Mode,
 		GatewayModel: m.GatewayModel, Folders: folders, BackfillDays: m.BackfillDays,
-		LogSentAsActivity: m.LogSentAsActivity, CreateContacts: m.CreateContacts,
+		LogSentAsActivity: m.LogSentAsActivity, CreateContacts: m.CreateContacts, AnyoneMaySend: m.AnyoneMaySend,
 		State: m.State, StateSince: tp(m.StateSince), ErrorCode: m.ErrorCode, Error: m.Error,
 		ConnectedAs: m.ConnectedAs, ConnectedAt: tp(m.ConnectedAt),
 		LastSyncAt: tp(m.LastSyncAt), LastSuccessAt: tp(m.LastSuccessAt),
@@ -485,6 +488,9 @@ func apply(m *store.Mailbox, p MailboxFields) []string {
 	if p.CreateContacts != nil {
 		m.CreateContacts = *p.CreateContacts
 	}
+	if p.AnyoneMaySend != nil {
+		m.AnyoneMaySend = *p.AnyoneMaySend
+	}
 	return errs
 }
 
@@ -509,5 +515,6 @@ func diffFields(a, b *store.Mailbox) []string {
 	add("backfill_days", a.BackfillDays != b.BackfillDays)
 	add("log_sent_as_activity", a.LogSentAsActivity != b.LogSentAsActivity)
 	add("create_contacts", a.CreateContacts != b.CreateContacts)
+	add("anyone_may_send", a.AnyoneMaySend != b.AnyoneMaySend)
 	return out
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jhillyerd/enmime"
 	"github.com/rs/zerolog"
@@ -112,6 +113,11 @@ type SendParams struct {
 	Attachments []SendAttachment `json:"attachments"`
 	InReplyTo   string           `json:"in_reply_to"`
 	References  string           `json:"references"`
+
+	// UserLogin and UserName name the Odoo user of context.uid (the one who
+	// sends) for the audit; they grant nothing.
+	UserLogin string `json:"user_login"`
+	UserName  string `json:"user_name"`
 }
 
 // SendResult is message.send's answer.
@@ -133,8 +139,14 @@ type checked struct {
 }
 
 // Send answers message.send.
+//
+// Only the Odoo user who sends (context.uid) counts: the mailbox's owner and
+// assigned users may send, anyone else only when the mailbox allows everyone
+// (anyone_may_send). Seeing the mailbox (main user, MailDesk admin) is not
+// enough. The addon checks the same rule before calling; this is the second
+// line.
 func (s *Sender) Send(ctx context.Context, a Actor, p SendParams) (SendResult, error) {
-	m, err := s.cfg.Mailboxes.Load(a, p.MailboxID)
+	m, err := s.loadForSend(a, p)
 	if err != nil {
 		return SendResult{}, err
 	}
@@ -146,7 +158,7 @@ func (s *Sender) Send(ctx context.Context, a Actor, p SendParams) (SendResult, e
 	}
 	msg, err := s.check(m, p)
 	if err != nil {
-		s.audit(a, m.ID, map[string]any{"request_id": p.RequestID, "result": "refused", "code": AsError(err).Code})
+		s.audit(a, m.ID, s.who(p, map[string]any{"request_id": p.RequestID, "result": "refused", "code": AsError(err).Code}))
 		return SendResult{}, err
 	}
 
@@ -197,7 +209,7 @@ func (s *Sender) Send(ctx context.Context, a Actor, p SendParams) (SendResult, e
 			}
 		}
 	}
-	res, err := s.deliver(ctx, a, m, p.RequestID, msg)
+	res, err := s.deliver(ctx, a, m, p, msg)
 	if p.RequestID != "" {
 		rec := store.SendRecord{RequestID: p.RequestID, InternetMessageID: msg.msgID, Status: "sent", SentAs: res.SentAs}
 		if err != nil {
@@ -214,8 +226,8 @@ func (s *Sender) Send(ctx context.Context, a Actor, p SendParams) (SendResult, e
 }
 
 // deliver sends a checked message through Graph.
-func (s *Sender) deliver(ctx context.Context, a Actor, m store.Mailbox, requestID string, msg checked) (SendResult, error) {
-	detail := map[string]any{"request_id": requestID, "internet_message_id": msg.msgID, "recipients": msg.recipients, "bytes": len(msg.raw)}
+func (s *Sender) deliver(ctx context.Context, a Actor, m store.Mailbox, p SendParams, msg checked) (SendResult, error) {
+	detail := s.who(p, map[string]any{"request_id": p.RequestID, "internet_message_id": msg.msgID, "recipients": msg.recipients, "bytes": len(msg.raw)})
 	if m.Kind == "shared" {
 		// Checked after the request id, so a retry of a message that went
 		// out still gets its first answer.
@@ -299,6 +311,64 @@ func (s *Sender) deliver(ctx context.Context, a Actor, m store.Mailbox, requestI
 	detail["result"], detail["sent_as"] = "sent", res.SentAs
 	s.audit(a, m.ID, detail)
 	return res, nil
+}
+
+// loadForSend returns the mailbox if the acting Odoo user may send through
+// it: MissingError when there is no such mailbox, AccessError (forbidden,
+// audited) when the user is neither its owner nor an assigned user and the
+// mailbox does not allow everyone.
+func (s *Sender) loadForSend(a Actor, p SendParams) (store.Mailbox, error) {
+	if p.MailboxID == "" {
+		return store.Mailbox{}, Invalid("Parameter mailbox_id is required")
+	}
+	m, err := s.cfg.Store.Mailbox(p.MailboxID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return store.Mailbox{}, NotFound("Mailbox %s does not exist (it may have been deleted)", p.MailboxID)
+		}
+		return store.Mailbox{}, Internal(err)
+	}
+	if m.MaySend(a.UID) {
+		return m, nil
+	}
+	var e *Error
+	if a.UID <= 0 {
+		e = Forbidden("Sending through mailbox %s needs the Odoo user who sends (context.uid): update the MailDesk addon", m.Email)
+	} else {
+		e = Forbidden("Odoo user %s may not send as %s: only the mailbox's owner and its assigned users may. Ask a MailDesk administrator to add the user to the mailbox's users, or to allow anyone to send from this address (Anyone may send from this address)", userLabel(a, p), m.Email)
+	}
+	s.audit(a, m.ID, s.who(p, map[string]any{"request_id": p.RequestID, "result": "refused", "code": e.Code}))
+	return store.Mailbox{}, e
+}
+
+// who adds the sending Odoo user's login and name (when the addon gave
+// them) to an audit detail.
+func (s *Sender) who(p SendParams, detail map[string]any) map[string]any {
+	if l := strings.TrimSpace(p.UserLogin); l != "" {
+		detail["user_login"] = clip(l, 100)
+	}
+	if n := strings.TrimSpace(p.UserName); n != "" {
+		detail["user_name"] = clip(n, 100)
+	}
+	return detail
+}
+
+func userLabel(a Actor, p SendParams) string {
+	label := fmt.Sprintf("#%d", a.UID)
+	if l := strings.TrimSpace(p.UserLogin); l != "" {
+		label = fmt.Sprintf("%s (#%d)", clip(l, 100), a.UID)
+	}
+	return label
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 func delegateOf(m store.Mailbox) string {

@@ -55,7 +55,7 @@ func TestSendServiceOverJSONRPC(t *testing.T) {
 		name   string
 		code   string
 	}{
-		{"message.send", map[string]any{"mailbox_id": m.ID, "request_id": "r1", "mime_base64": base64.StdEncoding.EncodeToString([]byte(raw))}, "odoo.exceptions.UserError", "too_many_recipients"},
+		{"message.send", map[string]any{"mailbox_id": m.ID, "request_id": "r1", "mime_base64": base64.StdEncoding.EncodeToString([]byte(raw)), "user_login": "anna", "user_name": "Anna"}, "odoo.exceptions.UserError", "too_many_recipients"},
 		{"message.send", map[string]any{"mailbox_id": m.ID, "mime_base64": "!!"}, "odoo.exceptions.ValidationError", "invalid_params"},
 		{"message.send", map[string]any{"mailbox_id": m.ID, "mime": "x"}, "odoo.exceptions.ValidationError", "invalid_params"},
 		{"message.mark_read", map[string]any{"mailbox_id": m.ID, "message_ids": []string{"AAMk1"}, "read": true}, "odoo.exceptions.MissingError", "not_found"},
@@ -70,5 +70,13 @@ func TestSendServiceOverJSONRPC(t *testing.T) {
 	_, errObj := e.call("message.send", with(map[string]any{"mailbox_id": m.ID, "mime_base64": "eA=="}, ctxUID(9)))
 	if errObj == nil || errObj.Data.Name != "odoo.exceptions.AccessError" {
 		t.Errorf("other user: %+v", errObj)
+	}
+	// A MailDesk admin sees every mailbox but sends only through their own
+	// (or assigned, or open-to-anyone) ones; the refusal names the user.
+	_, errObj = e.call("message.send", with(map[string]any{"mailbox_id": m.ID, "mime_base64": "eA==", "user_login": "boss"},
+		map[string]any{"uid": 1, "maildesk_admin": true}))
+	if errObj == nil || errObj.Data.Name != "odoo.exceptions.AccessError" || errObj.Data.Code != "forbidden" ||
+		!strings.Contains(errObj.Data.Message, "boss (#1) may not send as anna@contoso.com") {
+		t.Errorf("admin uid 1: %+v", errObj)
 	}
 }

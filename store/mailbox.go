@@ -39,7 +39,11 @@ type Mailbox struct {
 	BackfillDays      int      `json:"backfill_days"` // 0 = all mail
 	LogSentAsActivity bool     `json:"log_sent_as_activity"`
 	CreateContacts    bool     `json:"create_contacts"`
-	MaxMessageBytes   int64    `json:"max_message_bytes,omitempty"`
+	// AnyoneMaySend lets every Odoo user send from the mailbox's address
+	// (a shared address used by automated mail); off by default: only the
+	// owner and the assigned users may (see MaySend).
+	AnyoneMaySend   bool  `json:"anyone_may_send"`
+	MaxMessageBytes int64 `json:"max_message_bytes,omitempty"`
 
 	State      string    `json:"state"`
 	ErrorCode  string    `json:"error_code,omitempty"`
@@ -94,6 +98,24 @@ func (m *Mailbox) CanSee(uid int64) bool {
 		return false
 	}
 	if m.OwnerUID == uid || m.MainUserID == uid {
+		return true
+	}
+	for _, u := range m.UserIDs {
+		if u == uid {
+			return true
+		}
+	}
+	return false
+}
+
+// MaySend reports whether Odoo user uid may send mail through the mailbox:
+// its owner and assigned users, or anyone when AnyoneMaySend is set. Seeing a
+// mailbox (main user, MailDesk admin) is not enough.
+func (m *Mailbox) MaySend(uid int64) bool {
+	if uid <= 0 {
+		return false
+	}
+	if m.AnyoneMaySend || m.OwnerUID == uid {
 		return true
 	}
 	for _, u := range m.UserIDs {
