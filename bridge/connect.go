@@ -405,6 +405,14 @@ func (c *Connector) Token(ctx context.Context, mailboxID string) (string, error)
 	return tok, err
 }
 
+// The Graph client drops a refused access token through Invalidate and, when
+// Graph refuses even a refreshed one, records the lost sign-in through
+// MarkReauth.
+var (
+	_ graphsync.Invalidator  = (*Connector)(nil)
+	_ graphsync.ReauthMarker = (*Connector)(nil)
+)
+
 // Invalidate drops the mailbox's cached access token so the next Token call
 // asks Microsoft (call it when Graph answers 401 InvalidAuthenticationToken).
 func (c *Connector) Invalidate(ctx context.Context, mailboxID string) error {
