@@ -588,7 +588,8 @@ var threadingHeaders = []string{"message-id", "in-reply-to", "references", "auto
 func (s *Syncer) ingestItem(mb store.Mailbox, folder, direction string, m *graphsync.Message) odoo.IngestItem {
 	it := odoo.IngestItem{
 		GraphID: m.ID, Mailbox: mb.ID, Folder: folder, Direction: direction,
-		InternetMessageID: m.InternetMessageID, ReceivedAt: m.ReceivedAt.UTC().Format(time.RFC3339),
+		InternetMessageID: m.InternetMessageID, ConversationID: m.ConversationID,
+		ReceivedAt: m.ReceivedAt.UTC().Format(time.RFC3339),
 		Options: odoo.IngestOptions{Mode: mb.Mode, GatewayModel: mb.GatewayModel, LogSentAsActivity: mb.LogSentAsActivity,
 			MainUserID: mb.MainUserID, CreateContacts: mb.CreateContacts},
 	}

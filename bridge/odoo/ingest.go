@@ -139,7 +139,10 @@ type IngestItem struct {
 	Folder            string `json:"folder"`
 	Direction         string `json:"direction"` // "in" | "out"
 	InternetMessageID string `json:"internet_message_id"`
-	ReceivedAt        string `json:"received_at"` // RFC 3339 UTC
+	// ConversationID is Graph's conversationId: Odoo puts a reply without
+	// threading headers on the record holding its conversation.
+	ConversationID string `json:"conversation_id,omitempty"`
+	ReceivedAt     string `json:"received_at"` // RFC 3339 UTC
 
 	MIMEBase64 string `json:"mime_base64,omitempty"`
 

@@ -33,6 +33,7 @@ type inItem struct {
 	Folder            string            `json:"folder"`
 	Direction         string            `json:"direction"`
 	InternetMessageID string            `json:"internet_message_id"`
+	ConversationID    string            `json:"conversation_id"`
 	ReceivedAt        string            `json:"received_at"`
 	MIMEBase64        string            `json:"mime_base64"`
 	Subject           string            `json:"subject"`
@@ -147,6 +148,8 @@ type parsed struct {
 	atts      []inAttachment
 	messageID string
 	date      string
+	// conversationID is Graph's conversationId (the addon's maildesk_conversation_id).
+	conversationID string
 }
 
 func (d *db) ingestOne(e *env, mbx record, raw any) (res odict) {
@@ -176,6 +179,7 @@ func (d *db) ingestOne(e *env, mbx record, raw any) (res odict) {
 	if err != nil {
 		return fail(err.Error())
 	}
+	p.conversationID = it.ConversationID
 	// duplicate: Message-Id or Graph id already in Odoo. A targeted item
 	// (the user chose "log to record") is a duplicate only when that record
 	// already holds the message: logging mail Odoo has elsewhere adds it there.
@@ -253,6 +257,9 @@ func (d *db) ingestOne(e *env, mbx record, raw any) (res odict) {
 		model, resID := t[0].(string), t[1].(int64)
 		vals := record{"body": p.bodyHTML, "message_type": "email", "subtype_id": int64(2),
 			"message_id": p.messageID, "maildesk_graph_id": it.GraphID, "date": p.date}
+		if p.conversationID != "" {
+			vals["maildesk_conversation_id"] = p.conversationID
+		}
 		if p.subject != "" {
 			vals["subject"] = p.subject
 		}
@@ -407,6 +414,8 @@ func (d *db) recordsOf(msgIDs []int64) [][2]any {
 // threadOf finds the record of the newest known message named by In-Reply-To
 // or References. A mail logged on several contacts has one copy per contact:
 // among the copies of the newest referenced mail, the sender's own contact wins.
+// Failing that, the record of the first message of the item's Graph
+// conversation that Odoo holds (as the addon's maildesk_conversation_id).
 func (d *db) threadOf(p *parsed) ([2]any, bool) {
 	refs := msgIDTokens(p.headers["in-reply-to"] + " " + p.headers["references"])
 	best := int64(0)
@@ -419,7 +428,7 @@ func (d *db) threadOf(p *parsed) ([2]any, bool) {
 		}
 	}
 	if best == 0 {
-		return [2]any{}, false
+		return d.conversationOf(p.conversationID)
 	}
 	var sender []int64
 	if p.from != nil {
@@ -440,6 +449,24 @@ func (d *db) threadOf(p *parsed) ([2]any, bool) {
 		return [2]any{}, false
 	}
 	return [2]any{model, resID}, true
+}
+
+// conversationOf is the record of the oldest message of a Graph conversation.
+func (d *db) conversationOf(conv string) ([2]any, bool) {
+	if conv == "" {
+		return [2]any{}, false
+	}
+	for _, id := range d.byConversation[conv] {
+		m := d.get("mail.message", id)
+		if m == nil {
+			continue
+		}
+		model, _ := m["model"].(string)
+		if resID := toInt(m["res_id"]); d.get(model, resID) != nil {
+			return [2]any{model, resID}, true
+		}
+	}
+	return [2]any{}, false
 }
 
 func containsID(l []int64, id int64) bool {

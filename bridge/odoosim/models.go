@@ -84,6 +84,8 @@ type db struct {
 	// indexes for ingest
 	byMessageID map[string][]int64 // Message-Id → mail.message ids
 	byGraphID   map[string][]int64
+	// Graph conversationId → mail.message ids, oldest first
+	byConversation map[string][]int64
 	// e-mail index of active partners: valid while emailIdxGen == partnerGen
 	emailIdx    map[string][]int64
 	emailIdxGen int64

@@ -177,7 +177,8 @@ func (s *Server) buildModels() map[string]*modelDef {
 		"res_id": f(tInt), "message_id": f(tChar), "partner_ids": rel(tM2M, "res.partner"),
 		"notification_ids": rel(tO2M, "mail.notification"), "attachment_ids": rel(tM2M, "ir.attachment"),
 		"parent_id": rel(tM2O, "mail.message"), "record_name": f(tChar), "maildesk_graph_id": f(tChar),
-		"reply_to": f(tChar), "incoming_email_to": f(tChar), "incoming_email_cc": f(tChar),
+		"maildesk_conversation_id": f(tChar),
+		"reply_to":                 f(tChar), "incoming_email_to": f(tChar), "incoming_email_cc": f(tChar),
 	}}
 	add(msg)
 	subtype := &modelDef{name: "mail.message.subtype", desc: "Message subtypes", fields: map[string]*fieldDef{"name": f(tChar), "internal": f(tBool)}}
@@ -445,6 +446,9 @@ func (d *db) postMessage(e *env, model string, resID int64, vals record) int64 {
 	}
 	if gid, _ := vals["maildesk_graph_id"].(string); gid != "" {
 		d.byGraphID[gid] = append(d.byGraphID[gid], id)
+	}
+	if cid, _ := vals["maildesk_conversation_id"].(string); cid != "" {
+		d.byConversation[cid] = append(d.byConversation[cid], id)
 	}
 	return id
 }

@@ -123,7 +123,8 @@ func New(opts Options) *Server {
 	}
 	s := &Server{opts: opts, latency: opts.Latency, techKey: opts.APIKey, addr: opts.Addr, itemCost: opts.ItemCost}
 	s.d = &db{version: opts.Version, now: opts.Now, tables: map[string]*table{}, seq: map[string]int64{},
-		byMessageID: map[string][]int64{}, byGraphID: map[string][]int64{}}
+		byMessageID: map[string][]int64{}, byGraphID: map[string][]int64{},
+		byConversation: map[string][]int64{}}
 	s.d.models = s.buildModels()
 	s.d.itemCost = s.currentItemCost
 	s.seed()
