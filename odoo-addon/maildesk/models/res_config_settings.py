@@ -76,6 +76,25 @@ class ResConfigSettings(models.TransientModel):
             settings.maildesk_azure_client_secret = False
             settings.maildesk_azure_secret_set = bool(isinstance(secret, dict) and secret.get("set"))
 
+    def _maildesk_save_connection_params(self):
+        """Write this save's sidecar URL and shared secret before the Azure app goes out.
+
+        The web client creates the settings record (running the inverses
+        below) before ``execute`` writes the config parameters: without this,
+        URL, secret and Azure app could not be saved in one go ("Set the
+        MailDesk sidecar URL first"), or the app would go to the old URL.
+        ``set_values`` writes the same values again, which changes nothing.
+        """
+        self.ensure_one()
+        icp = self.env["ir.config_parameter"].sudo()
+        for name, key in (
+            ("maildesk_sidecar_url", "maildesk.sidecar_url"),
+            ("maildesk_shared_secret", "maildesk.shared_secret"),
+        ):
+            value = (self[name] or "").strip() or False
+            if value and (icp.get_param(key) or False) != value:
+                icp.set_param(key, value)
+
     def _inverse_maildesk_azure(self):
         for settings in self:
             azure = {}
@@ -87,6 +106,8 @@ class ResConfigSettings(models.TransientModel):
                 azure["client_secret"] = settings.maildesk_azure_client_secret.strip()
             if not azure:
                 continue
+            settings._maildesk_check_admin()
+            settings._maildesk_save_connection_params()
             current = settings._maildesk_sidecar_settings().get("azure") or {}
             if (
                 "client_secret" not in azure

@@ -1,4 +1,5 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from odoo.exceptions import UserError
 from odoo.tests import tagged
 
 from .common import MaildeskCase
@@ -67,3 +68,62 @@ class TestSettings(MaildeskCase):
         self.sidecar.answers["consent.admin_url"] = {"url": "https://login.example/adminconsent"}
         action = settings.action_maildesk_admin_consent()
         self.assertEqual(action["url"], "https://login.example/adminconsent")
+
+    def _real_client_calls(self, call):
+        """Answer sidecar calls with ``call(model, method, **params)`` for this test."""
+        mock = type(self.env["maildesk.sidecar"])._call
+        mock.side_effect = call
+        self.addCleanup(setattr, mock, "side_effect", self.sidecar)
+
+    def test_one_save_sets_url_secret_and_azure_app(self):
+        """A first setup saves URL, secret and the Azure app in ONE save.
+
+        The real client is built for every call (only the transport is
+        faked), so the call must find the URL and secret of this very save.
+        """
+        icp = self.env["ir.config_parameter"].sudo()
+        icp.set_param("maildesk.sidecar_url", False)
+        icp.set_param("maildesk.shared_secret", False)
+        seen = []
+
+        def call(model, method, **params):
+            client = model._client()  # raises "Set the MailDesk sidecar URL first" without one
+            seen.append((method, client.url, client.secret, params))
+            if method == "settings.get":
+                return {"azure": {"tenant": "", "client_id": ""}}
+            return True
+
+        # The web client creates the record (inverses run then), then calls execute.
+        self._real_client_calls(call)
+        settings = self.env["res.config.settings"].with_user(self.admin_user).create(
+            {
+                "maildesk_sidecar_url": " http://sidecar.test:8070 ",
+                "maildesk_shared_secret": "shared-1",
+                "maildesk_azure_tenant": "contoso.onmicrosoft.com",
+                "maildesk_azure_client_id": "1111-2222",
+                "maildesk_azure_client_secret": "s3cret",
+            }
+        )
+        settings.execute()
+        sets = [(url, secret, p) for m, url, secret, p in seen if m == "settings.set"]
+        self.assertEqual(len(sets), 1, seen)
+        url, secret, params = sets[0]
+        self.assertEqual(url, "http://sidecar.test:8070")
+        self.assertEqual(secret, "shared-1")
+        self.assertEqual(params["azure"]["client_id"], "1111-2222")
+        self.assertEqual(icp.get_param("maildesk.sidecar_url"), "http://sidecar.test:8070")
+        self.assertEqual(icp.get_param("maildesk.shared_secret"), "shared-1")
+        self.assertNotIn("s3cret", icp.search([]).mapped("value"))
+
+    def test_azure_app_without_any_url_says_what_to_do(self):
+        self.env["ir.config_parameter"].sudo().set_param("maildesk.sidecar_url", False)
+
+        def call(model, method, **params):
+            model._client()
+            return True
+
+        self._real_client_calls(call)
+        with self.assertRaisesRegex(UserError, "sidecar URL"):
+            self.env["res.config.settings"].with_user(self.admin_user).create(
+                {"maildesk_azure_tenant": "contoso.onmicrosoft.com", "maildesk_azure_client_id": "1"}
+            )
