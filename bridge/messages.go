@@ -72,6 +72,9 @@ func (s *Messages) SanitizeMailHTML(body string) string {
 // FolderListParams are folder.list's params.
 type FolderListParams struct {
 	MailboxID string `json:"mailbox_id"`
+	// All lists every folder of the mailbox in Microsoft 365, subfolders
+	// included, instead of the synced ones (FolderTree).
+	All bool `json:"all"`
 }
 
 // FolderView is one folder of folder.list.
@@ -81,6 +84,12 @@ type FolderView struct {
 	WellKnown string `json:"well_known"`
 	Unread    int64  `json:"unread"`
 	Total     int64  `json:"total"`
+	// With all: the parent folder's id, the display path from the top
+	// ("Inbox/Clients"), the depth (0: top level) and whether it syncs.
+	ParentID string `json:"parent_id,omitempty"`
+	Path     string `json:"path,omitempty"`
+	Depth    int    `json:"depth,omitempty"`
+	Synced   bool   `json:"synced,omitempty"`
 }
 
 var folderNames = map[string]string{"inbox": "Inbox", "sentitems": "Sent Items", "drafts": "Drafts",

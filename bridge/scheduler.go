@@ -466,7 +466,9 @@ func (c *SyncControl) Backfill(a Actor, p BackfillParams) (Queued, error) {
 			cur.BackfillSince = since
 		}
 		cur.BackfillLink, cur.Backfill, cur.Seen = "", false, 0
-		if err := c.st.PutCursor(m.ID, cur); err != nil {
+		if err := c.st.PutCursor(m.ID, cur); errors.Is(err, store.ErrStaleCursor) {
+			continue // left by a resync from scratch: the next round starts afresh anyway
+		} else if err != nil {
 			return Queued{}, Internal(err)
 		}
 	}

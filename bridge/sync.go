@@ -92,6 +92,7 @@ type RoundResult struct {
 	Seen    int  // messages in the pages
 	More    bool // backfill not finished: run again soon
 	Skipped bool // the mailbox is not in a state that syncs
+	Removed int  // messages the delta rounds saw removed
 }
 
 // Syncable reports whether a mailbox in state may be synced.
@@ -145,7 +146,7 @@ func (s *Syncer) backfilled(mb store.Mailbox) bool {
 		return false
 	}
 	for _, f := range mb.Folders {
-		c, err := s.st.Cursor(mb.ID, f)
+		c, err := s.cursor(mb, f)
 		if err != nil || !c.Backfill || c.NextLink != "" {
 			return false
 		}
@@ -301,6 +302,11 @@ func (s *Syncer) round(ctx context.Context, mb store.Mailbox, start time.Time) (
 				}
 			}()
 			fr, err := s.syncFolder(ctx, mb, gm, f, deadline, prog)
+			if errors.Is(err, store.ErrStaleCursor) {
+				// A resync from scratch began during this round: stop
+				// here; the next round starts the new generation.
+				fr.More, err = true, nil
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			res.Queued += fr.Queued
@@ -315,13 +321,23 @@ func (s *Syncer) round(ctx context.Context, mb store.Mailbox, start time.Time) (
 	return res, first
 }
 
+// cursor reads a folder's cursor of the mailbox's sync generation: one of
+// an older generation (before a resync from scratch) is ErrNotFound.
+func (s *Syncer) cursor(mb store.Mailbox, folder string) (store.Cursor, error) {
+	c, err := s.st.Cursor(mb.ID, folder)
+	if err == nil && c.Gen < mb.SyncGen {
+		return store.Cursor{}, fmt.Errorf("bridge: cursor %s/%s of generation %d: %w", mb.ID, folder, c.Gen, store.ErrNotFound)
+	}
+	return c, err
+}
+
 // syncFolder runs the delta round of one folder, then a slice of its backfill.
 func (s *Syncer) syncFolder(ctx context.Context, mb store.Mailbox, gm *graphsync.Mailbox, folder string, deadline time.Time, prog *folderProgress) (RoundResult, error) {
 	var res RoundResult
-	cur, err := s.st.Cursor(mb.ID, folder)
+	cur, err := s.cursor(mb, folder)
 	if errors.Is(err, store.ErrNotFound) {
 		now := s.cfg.Now().UTC().Truncate(time.Second)
-		cur = store.Cursor{Folder: folder, BackfillUntil: now}
+		cur = store.Cursor{Folder: folder, BackfillUntil: now, Gen: mb.SyncGen}
 		if mb.BackfillDays > 0 {
 			cur.BackfillSince = now.Add(-time.Duration(mb.BackfillDays) * 24 * time.Hour)
 		}
@@ -332,6 +348,10 @@ func (s *Syncer) syncFolder(ctx context.Context, mb store.Mailbox, gm *graphsync
 		cur.FolderID, cur.Total = f.ID, f.Total
 		if err := s.st.PutCursor(mb.ID, cur); err != nil {
 			return res, err
+		}
+		if folder == "inbox" {
+			s.setUnread(mb.ID, f.Unread)
+			mb.UnreadAt = s.cfg.Now()
 		}
 	} else if err != nil {
 		return res, err
@@ -362,6 +382,15 @@ func (s *Syncer) syncFolder(ctx context.Context, mb store.Mailbox, gm *graphsync
 	if err != nil {
 		return res, err
 	}
+	if folder == "inbox" && (dr.Seen > 0 || dr.Removed > 0 || s.cfg.Now().Sub(mb.UnreadAt) >= unreadRefresh) {
+		// The inbox changed (new mail, read flags, moves) or the count is
+		// old: read Graph's unread count, as Outlook shows it.
+		f, err := gm.GetFolder(ctx, folder)
+		if err != nil {
+			return res, err
+		}
+		s.setUnread(mb.ID, f.Unread)
+	}
 	if !cur.Backfill {
 		br, err := s.backfill(ctx, mb, gm, folder, &cur, deadline, prog)
 		res.Queued += br.Queued
@@ -372,6 +401,22 @@ func (s *Syncer) syncFolder(ctx context.Context, mb store.Mailbox, gm *graphsync
 		}
 	}
 	return res, nil
+}
+
+// unreadRefresh is how old a mailbox's inbox unread count may get before a
+// round without inbox changes reads it again.
+const unreadRefresh = 15 * time.Minute
+
+// setUnread stores the inbox's unread count (counts.unread of the mailbox).
+func (s *Syncer) setUnread(mailboxID string, unread int64) {
+	now := s.cfg.Now().UTC()
+	_, err := s.st.UpdateMailbox(mailboxID, func(m *store.Mailbox) error {
+		m.Counts.Unread, m.UnreadAt = unread, now
+		return nil
+	})
+	if err != nil {
+		s.log.Error().Err(err).Str("mailbox", mailboxID).Msg("sync: write unread count")
+	}
 }
 
 // deltaRound follows the folder's delta links to the end of a round.
@@ -420,6 +465,7 @@ func (s *Syncer) deltaRound(ctx context.Context, mb store.Mailbox, gm *graphsync
 		*cur = c
 		res.Queued += pr.Queued
 		res.Seen += len(p.Messages)
+		res.Removed += len(p.Removed)
 		if s.cfg.Metrics != nil {
 			s.cfg.Metrics.messages.WithLabelValues(mb.ID).Add(float64(pr.Queued))
 		}
@@ -637,4 +683,36 @@ func (s *Syncer) ingestItem(mb store.Mailbox, folder, direction string, m *graph
 			DataBase64: base64.StdEncoding.EncodeToString(a.Data), ContentID: a.ContentID, IsInline: a.IsInline})
 	}
 	return it
+}
+
+// Resync starts the mailbox's sync again from scratch (mailbox.resync):
+// every folder's delta and backfill position is dropped and the backfill
+// runs again over the window the mailbox is configured with. It bumps the
+// mailbox's sync generation instead of rewriting cursors, so a round that
+// runs meanwhile cannot write its old position back (store.ApplyPage
+// refuses cursors of an older generation) and stops at its next page.
+// Mail already in the message index is not queued again, and Odoo's ingest
+// is idempotent by Graph id and Message-Id: nothing lands twice.
+func (c *SyncControl) Resync(a Actor, p MailboxRef) (Queued, error) {
+	m, err := c.syncable(a, p.MailboxID)
+	if err != nil {
+		return Queued{}, err
+	}
+	var gen int64
+	if _, err := c.st.UpdateMailbox(m.ID, func(mb *store.Mailbox) error {
+		mb.SyncGen++
+		gen = mb.SyncGen
+		mb.Progress = store.Progress{}
+		return nil
+	}); err != nil {
+		return Queued{}, Internal(err)
+	}
+	if err := c.st.Audit(store.AuditEntry{UID: a.UID, Actor: "odoo", Action: "mailbox.resync", MailboxID: m.ID,
+		Detail: map[string]any{"email": m.Email, "sync_gen": gen, "backfill_days": m.BackfillDays}}); err != nil {
+		return Queued{}, Internal(err)
+	}
+	if err := c.sched.Kick(m.ID); err != nil {
+		return Queued{}, Internal(err)
+	}
+	return Queued{Queued: true}, nil
 }

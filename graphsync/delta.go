@@ -337,3 +337,80 @@ func (m *Mailbox) GetMessage(ctx context.Context, id string) (*Message, error) {
 	}
 	return w.message(), nil
 }
+
+// FolderNode is a folder of the mailbox's folder tree (ListFolderTree).
+type FolderNode struct {
+	Folder
+	// Path is the display names from the top level down, "/"-separated
+	// ("Inbox/Clients/ACME"); a "/" inside a name is kept as is.
+	Path string
+	// Depth is 0 for top-level folders.
+	Depth int
+}
+
+// ListFolderTree reads every folder of the mailbox, subfolders included
+// (Graph lists only one level per request: /mailFolders, then
+// /mailFolders/{id}/childFolders of each folder that has children). Parents
+// come before their children. At most max folders are read (0: 2,000).
+func (m *Mailbox) ListFolderTree(ctx context.Context, max int) ([]FolderNode, error) {
+	if max <= 0 {
+		max = 2000
+	}
+	sel := url.Values{"$select": {"id,displayName,parentFolderId,totalItemCount,unreadItemCount,childFolderCount"}, "$top": {"100"}}
+	type wire struct {
+		Folder
+		Children int `json:"childFolderCount"`
+	}
+	list := func(link string) ([]wire, error) {
+		var out []wire
+		for link != "" {
+			body, err := m.getRaw(ctx, link, nil)
+			if err != nil {
+				return nil, fmt.Errorf("graphsync: folders of %s: %w", m.id, err)
+			}
+			var page struct {
+				Value    []wire `json:"value"`
+				NextLink string `json:"@odata.nextLink"`
+			}
+			if err := json.Unmarshal(body, &page); err != nil {
+				return nil, fmt.Errorf("graphsync: decode folders: %w", err)
+			}
+			out = append(out, page.Value...)
+			link = page.NextLink
+		}
+		return out, nil
+	}
+	top, err := list(m.url("mailFolders", sel))
+	if err != nil {
+		return nil, err
+	}
+	var out []FolderNode
+	var walk func(ws []wire, prefix string, depth int) error
+	walk = func(ws []wire, prefix string, depth int) error {
+		for _, w := range ws {
+			if len(out) >= max {
+				return nil
+			}
+			path := w.DisplayName
+			if prefix != "" {
+				path = prefix + "/" + w.DisplayName
+			}
+			out = append(out, FolderNode{Folder: w.Folder, Path: path, Depth: depth})
+			if w.Children == 0 || depth >= 20 {
+				continue
+			}
+			kids, err := list(m.url("mailFolders/"+url.PathEscape(w.ID)+"/childFolders", sel))
+			if err != nil {
+				return err
+			}
+			if err := walk(kids, path, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := walk(top, "", 0); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -6,7 +6,7 @@ import (
 	"github.com/maildesk/maildesk/bridge"
 )
 
-// SyncService serves mailbox.sync_now and mailbox.backfill.
+// SyncService serves mailbox.sync_now, mailbox.backfill and mailbox.resync.
 type SyncService struct{ Control *bridge.SyncControl }
 
 // SyncNow answers mailbox.sync_now with {queued: true}.
@@ -23,11 +23,24 @@ func (s *SyncService) Backfill(r *http.Request, p *bridge.BackfillParams, out *b
 	return err
 }
 
+// Resync answers mailbox.resync with {queued: true}: the mailbox syncs again
+// from scratch (every folder's position dropped, backfill over its window).
+func (s *SyncService) Resync(r *http.Request, p *bridge.MailboxRef, out *bridge.Queued) error {
+	v, err := s.Control.Resync(ActorOf(r), *p)
+	*out = v
+	return err
+}
+
 // FolderService serves folder.list.
 type FolderService struct{ Messages *bridge.Messages }
 
 // List answers folder.list.
 func (s *FolderService) List(r *http.Request, p *bridge.FolderListParams, out *[]bridge.FolderView) error {
+	if p.All {
+		v, err := s.Messages.FolderTree(r.Context(), ActorOf(r), *p)
+		*out = v
+		return err
+	}
 	v, err := s.Messages.FolderList(ActorOf(r), *p)
 	*out = v
 	return err

@@ -60,6 +60,11 @@ type Mailbox struct {
 	Progress      Progress  `json:"progress"`
 	Counts        Counts    `json:"counts"`
 	Delivery      Delivery  `json:"delivery"`
+	// SyncGen is bumped by a resync from scratch: cursors of an older
+	// generation are ignored and can no longer be written (ApplyPage).
+	SyncGen int64 `json:"sync_gen,omitempty"`
+	// UnreadAt is when Counts.Unread was last read from Graph.
+	UnreadAt time.Time `json:"unread_at,omitempty"`
 
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
@@ -80,7 +85,8 @@ type Counts struct {
 	Queued    int64 `json:"queued"`    // outbox items created
 	Delivered int64 `json:"delivered"` // posted or duplicate in Odoo
 	Unrouted  int64 `json:"unrouted"`
-	Failed    int64 `json:"failed"` // items over the attempt limit, still retried
+	Failed    int64 `json:"failed"` // failed outbox items, kept until mailbox.retry_failed
+	Unread    int64 `json:"unread"` // unread mail in the inbox (Graph's count)
 }
 
 // Delivery says how delivery to Odoo goes for this mailbox.

@@ -111,6 +111,9 @@ func (s *Store) ApplyPage(mailboxID string, p Page) (PageResult, error) {
 		if err := getJSON(mb, []byte(mailboxID), &m); err != nil {
 			return fmt.Errorf("mailbox %s: %w", mailboxID, err)
 		}
+		if p.Cursor != nil && p.Cursor.Gen < m.SyncGen {
+			return ErrStaleCursor
+		}
 		for _, it := range p.Items {
 			msg := it.Message
 			if msg.ID == "" {
@@ -440,7 +443,15 @@ type Cursor struct {
 	BackfillSince time.Time `json:"backfill_since,omitempty"` // window start (zero: all mail)
 	BackfillUntil time.Time `json:"backfill_until,omitempty"` // the delta round covers mail from here on
 	UpdatedAt     time.Time `json:"updated_at"`
+	// Gen is the mailbox's SyncGen the cursor belongs to; a resync from
+	// scratch makes older cursors stale.
+	Gen int64 `json:"gen,omitempty"`
 }
+
+// ErrStaleCursor is ApplyPage's answer to a cursor of an older sync
+// generation than the mailbox's (a resync from scratch happened while the
+// round ran): nothing of the page is written.
+var ErrStaleCursor = errors.New("store: cursor of an older sync generation")
 
 // Cursor returns a folder's cursor; ErrNotFound when it never synced.
 func (s *Store) Cursor(mailboxID, folder string) (Cursor, error) {

@@ -85,7 +85,9 @@
 //     $top default 10 with nextLink, sample 20), get by id or well-known
 //     name (inbox, sentitems, drafts, deleteditems, archive, junkemail,
 //     outbox, conversationhistory, msgfolderroot; case-insensitive),
-//     counts totalItemCount and unreadItemCount, POST to create a folder.
+//     counts totalItemCount, unreadItemCount and childFolderCount, POST
+//     to create a folder; /mailFolders/{id}/childFolders lists (same
+//     paging) and creates (POST) a folder's subfolders.
 //     The OData key form mailFolders('id') is accepted everywhere.
 //   - messages (per folder or across the mailbox): list with $select,
 //     $top (default 10, at most 1000), $skip paging in @odata.nextLink,

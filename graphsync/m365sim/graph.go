@@ -373,6 +373,13 @@ func (s *Sim) serveMailbox(g *greq) {
 			writeJSON(g.w, 200, body)
 			return
 		}
+		if len(segs) == 3 && strings.EqualFold(segs[2], "childFolders") {
+			if !g.allowed(accRead) {
+				return
+			}
+			s.listChildFolders(g, f)
+			return
+		}
 		if segs[2] != "messages" {
 			g.error(400, "BadRequest", "Unsupported segment '"+segs[2]+"'.")
 			return
@@ -420,11 +427,45 @@ func (s *Sim) serveMailbox(g *greq) {
 }
 
 func (s *Sim) folderJSON(mb *mailbox, f *folder) map[string]any {
-	return map[string]any{"id": f.id, "displayName": f.name, "parentFolderId": f.parentID, "childFolderCount": 0,
+	children := 0
+	for _, c := range mb.folders {
+		if c.parentID == f.id {
+			children++
+		}
+	}
+	return map[string]any{"id": f.id, "displayName": f.name, "parentFolderId": f.parentID, "childFolderCount": children,
 		"unreadItemCount": f.unread, "totalItemCount": len(f.msgs), "isHidden": false}
 }
 
+// listFolders serves /mailFolders: the direct children of the root.
 func (s *Sim) listFolders(g *greq) {
+	s.listChildFolders(g, g.target.mb.byID[g.target.mb.root])
+}
+
+// AddFolder creates a mail folder in upn's mailbox under parent (an id or a
+// well-known name; "" for the top level) and returns its id.
+func (s *Sim) AddFolder(upn, parent, name string) (string, error) {
+	u := s.user(upn)
+	if u == nil {
+		return "", fmt.Errorf("m365sim: add folder: unknown user %s", upn)
+	}
+	mb := u.mb
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	pid := ""
+	if parent != "" {
+		p := mb.folder(parent)
+		if p == nil {
+			return "", fmt.Errorf("m365sim: add folder: unknown parent %s", parent)
+		}
+		pid = p.id
+	}
+	return mb.addFolder(name, pid).id, nil
+}
+
+// listChildFolders serves /mailFolders/{id}/childFolders (GET lists the
+// folder's direct children, POST creates one under it).
+func (s *Sim) listChildFolders(g *greq, parent *folder) {
 	mb := g.target.mb
 	if g.r.Method == http.MethodPost {
 		if !g.allowed(accWrite) {
@@ -438,7 +479,7 @@ func (s *Sim) listFolders(g *greq) {
 			return
 		}
 		mb.mu.Lock()
-		f := mb.addFolder(body.DisplayName)
+		f := mb.addFolder(body.DisplayName, parent.id)
 		out := s.folderJSON(mb, f)
 		mb.mu.Unlock()
 		writeJSON(g.w, 201, out)
@@ -451,7 +492,12 @@ func (s *Sim) listFolders(g *greq) {
 	}
 	skip, _ := strconv.Atoi(q.Get("$skip"))
 	mb.mu.Lock()
-	fs := append([]*folder(nil), mb.folders...)
+	var fs []*folder
+	for _, f := range mb.folders {
+		if f.parentID == parent.id {
+			fs = append(fs, f)
+		}
+	}
 	sort.SliceStable(fs, func(i, j int) bool { return fs[i].name < fs[j].name })
 	var vals []any
 	for i := skip; i < len(fs) && i < skip+top; i++ {
@@ -461,7 +507,11 @@ func (s *Sim) listFolders(g *greq) {
 	body := map[string]any{"@odata.context": s.GraphBaseURL() + "/$metadata#users('" + g.target.ID + "')/mailFolders", "value": nonNil(vals)}
 	if skip+top < len(fs) {
 		nq := url.Values{"$top": {strconv.Itoa(top)}, "$skip": {strconv.Itoa(skip + top)}}
-		body["@odata.nextLink"] = s.GraphBaseURL() + "/users/" + g.target.ID + "/mailFolders?" + nq.Encode()
+		next := "/mailFolders?"
+		if parent.id != mb.root {
+			next = "/mailFolders/" + parent.id + "/childFolders?"
+		}
+		body["@odata.nextLink"] = s.GraphBaseURL() + "/users/" + g.target.ID + next + nq.Encode()
 	}
 	writeJSON(g.w, 200, body)
 }

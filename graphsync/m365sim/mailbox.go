@@ -161,8 +161,12 @@ func (mb *mailbox) folder(key string) *folder {
 	return mb.byID[strings.ToLower(key)]
 }
 
-func (mb *mailbox) addFolder(name string) *folder {
-	f := &folder{id: outlookID("AQMkAD", uint64(mb.user.index), uint64(len(mb.folders)+2)), name: name, parentID: mb.root, index: uint64(len(mb.folders) + 2)}
+// addFolder creates a folder under parentID (the root when empty).
+func (mb *mailbox) addFolder(name, parentID string) *folder {
+	if parentID == "" {
+		parentID = mb.root
+	}
+	f := &folder{id: outlookID("AQMkAD", uint64(mb.user.index), uint64(len(mb.folders)+2)), name: name, parentID: parentID, index: uint64(len(mb.folders) + 2)}
 	mb.folders = append(mb.folders, f)
 	mb.byID[f.id] = f
 	return f

@@ -641,6 +641,8 @@ class MaildeskMailbox(models.Model):
         sender_email = mailparts.normalize_email(sender)
         # The sidecar sanitises too; sanitise again here, Odoo's way.
         body = tools.html_sanitize(data.get("body_html") or "", sanitize_style=True, strip_classes=True)
+        # Open-tracking pixels never load, not even for trusted senders.
+        body, data["trackers_removed"] = mailparts.strip_tracking_images(str(body))
         blocked = 0
         trusted = self._sender_is_known(sender_email)
         if not show_images and not trusted:
@@ -756,7 +758,9 @@ class MaildeskMailbox(models.Model):
 
     def maildesk_compose_action(self, message_id, mode="reply"):
         """Reply / reply all / forward through Odoo's own composer."""
-        data = self.maildesk_inbox_message(message_id, show_images=True)
+        # The quote keeps remote content blocked as the inbox does (unknown
+        # senders' remote images do not load in the composer either).
+        data = self.maildesk_inbox_message(message_id)
         own = tools.email_normalize(self.email)
         sender = mailparts.normalize_email(data.get("from") or {})
         # Replying to someone makes them a contact, as Odoo's composer would.

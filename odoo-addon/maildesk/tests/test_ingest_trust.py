@@ -294,3 +294,35 @@ class TestMalformedItems(MaildeskCase):
             self.mailbox.with_user(self.bridge).maildesk_ingest({"graph_id": "x"})
         with self.assertRaisesRegex(ValidationError, "options"):
             self.mailbox.with_user(self.bridge).maildesk_ingest([], options="backfill")
+
+
+@tagged("post_install", "-at_install")
+class TestRemoteContentBlocked(MaildeskCase):
+    """Wherever MailDesk shows mail, tracking pixels never load and remote
+    images of unknown senders stay blocked."""
+
+    BODY = ('<p>Offer</p><img src="https://cdn.stranger.example/photo.jpg">'
+            '<img src="https://t.stranger.example/o/1" width="1" height="1">')
+
+    def setUp(self):
+        super().setUp()
+        self.sidecar.answers["message.get"] = {
+            "id": "m1", "subject": "Offer", "from": {"name": "Stranger", "email": "stranger@unknown.example"},
+            "to": [{"email": "anna@contoso.example"}], "body_html": self.BODY,
+        }
+
+    def test_inbox_strips_trackers_even_when_images_are_shown(self):
+        for show in (False, True):
+            data = self.mailbox.with_user(self.anna).maildesk_inbox_message("m1", show_images=show)
+            self.assertNotIn("t.stranger.example", data["body_html"], show)
+            self.assertEqual(data["trackers_removed"], 1)
+        shown = self.mailbox.with_user(self.anna).maildesk_inbox_message("m1", show_images=True)
+        self.assertIn('src="https://cdn.stranger.example/photo.jpg"', shown["body_html"])
+
+    def test_reply_quote_keeps_remote_images_blocked(self):
+        ctx = self.mailbox.with_user(self.anna).maildesk_compose_action("m1")["context"]
+        quote = str(ctx["default_body"])
+        self.assertIn("Offer", quote)
+        self.assertNotIn("t.stranger.example", quote)
+        self.assertNotRegex(quote, r'\ssrc="https://cdn\.stranger\.example')
+        self.assertIn('data-maildesk-src="https://cdn.stranger.example/photo.jpg"', quote)
