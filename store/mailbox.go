@@ -96,6 +96,10 @@ type Delivery struct {
 	Since     time.Time `json:"since,omitempty"`
 	LastOKAt  time.Time `json:"last_ok_at,omitempty"`
 	LastError string    `json:"last_error,omitempty"`
+	// FailedReason is Odoo's reason for the last item that became failed
+	// (Counts.Failed counts them); cleared by RetryFailed.
+	FailedReason string    `json:"failed_reason,omitempty"`
+	FailedAt     time.Time `json:"failed_at,omitempty"`
 }
 
 // CanSee reports whether Odoo user uid may see the mailbox.

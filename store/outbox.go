@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -12,7 +13,9 @@ import (
 
 // OutboxItem is one message waiting for Odoo. Payload is the ingest item
 // (opaque to the store). Items are never dropped: an item leaves the outbox
-// only when Odoo answered posted, duplicate or unrouted for it.
+// only when Odoo answered posted, duplicate or unrouted for it. An item Odoo
+// keeps refusing becomes Failed: it stays in the outbox, is no longer due,
+// counts in its mailbox's Counts.Failed and waits for RetryFailed.
 type OutboxItem struct {
 	Seq               uint64    `json:"seq"`
 	MailboxID         string    `json:"mailbox_id"`
@@ -25,8 +28,21 @@ type OutboxItem struct {
 	Attempts          int       `json:"attempts"`
 	NextAttemptAt     time.Time `json:"next_attempt_at"`
 	LastError         string    `json:"last_error,omitempty"`
-	Payload           []byte    `json:"-"`
+	// SameErrors counts the consecutive refusals with LastError as reason.
+	SameErrors int       `json:"same_errors,omitempty"`
+	Failed     bool      `json:"failed,omitempty"`
+	FailedAt   time.Time `json:"failed_at,omitempty"`
+	Payload    []byte    `json:"-"`
 }
+
+// DeliveryFailed is the index state of a message whose outbox item failed
+// (see OutboxItem.Failed); RetryFailed puts it back to DeliveryQueued.
+const DeliveryFailed = "failed"
+
+// FailAfterAttempts is how many attempts, whatever Odoo's reasons, fail an
+// item, as a multiple of the failLimit given to AckOutbox: an item Odoo
+// refuses with a changing reason is not retried silently forever either.
+const FailAfterAttempts = 3
 
 // Values are a 4-byte header length, the JSON header, then the payload, so
 // scanning due items does not decode payloads.
@@ -101,7 +117,7 @@ func (s *Store) Enqueue(it OutboxItem) (uint64, error) {
 // DueOutbox returns up to limit items whose next attempt is due at now, in
 // queue order, with payloads, stopping early once maxBytes of payload is
 // reached (at least one item is always returned when one is due). skip
-// excludes mailboxes (nil skips none).
+// excludes mailboxes (nil skips none). Failed items are never due.
 func (s *Store) DueOutbox(now time.Time, limit int, maxBytes int, skip func(mailboxID string) bool) ([]OutboxItem, error) {
 	var out []OutboxItem
 	size := 0
@@ -112,7 +128,7 @@ func (s *Store) DueOutbox(now time.Time, limit int, maxBytes int, skip func(mail
 			if err != nil {
 				return fmt.Errorf("item %d: %w", binary.BigEndian.Uint64(k), err)
 			}
-			if it.NextAttemptAt.After(now) || (skip != nil && skip(it.MailboxID)) {
+			if it.Failed || it.NextAttemptAt.After(now) || (skip != nil && skip(it.MailboxID)) {
 				continue
 			}
 			full, _ := decodeOutbox(v, true)
@@ -130,15 +146,84 @@ func (s *Store) DueOutbox(now time.Time, limit int, maxBytes int, skip func(mail
 	return out, nil
 }
 
+// DueBatch is the due items of one mailbox, in queue order.
+type DueBatch struct {
+	MailboxID string
+	Items     []OutboxItem
+}
+
+// DueOutboxByMailbox returns, for every mailbox with due items, its own batch:
+// up to limit(mailboxID) items in queue order and at most maxBytes of payload
+// (at least one item when one is due). Each mailbox keeps its own place in the
+// queue: a mailbox's items never take another mailbox's share, however many
+// there are or however early they were queued. skip excludes mailboxes (nil
+// skips none); failed items are never due. Batches come ordered by mailbox id.
+func (s *Store) DueOutboxByMailbox(now time.Time, limit func(mailboxID string) int, maxBytes int, skip func(mailboxID string) bool) ([]DueBatch, error) {
+	type acc struct {
+		items []OutboxItem
+		size  int
+		full  bool
+	}
+	groups := map[string]*acc{}
+	skipped := map[string]bool{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketOutbox).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			it, err := decodeOutbox(v, false)
+			if err != nil {
+				return fmt.Errorf("item %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			if it.Failed || it.NextAttemptAt.After(now) {
+				continue
+			}
+			g := groups[it.MailboxID]
+			if g == nil {
+				if skipped[it.MailboxID] {
+					continue
+				}
+				if skip != nil && skip(it.MailboxID) {
+					skipped[it.MailboxID] = true
+					continue
+				}
+				g = &acc{}
+				groups[it.MailboxID] = g
+			}
+			if g.full {
+				continue
+			}
+			full, _ := decodeOutbox(v, true)
+			if len(g.items) > 0 && maxBytes > 0 && g.size+len(full.Payload) > maxBytes {
+				g.full = true
+				continue
+			}
+			g.size += len(full.Payload)
+			g.items = append(g.items, full)
+			if len(g.items) >= max(1, limit(it.MailboxID)) {
+				g.full = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: due outbox: %w", err)
+	}
+	out := make([]DueBatch, 0, len(groups))
+	for id, g := range groups {
+		out = append(out, DueBatch{MailboxID: id, Items: g.items})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].MailboxID < out[j].MailboxID })
+	return out, nil
+}
+
 // NextOutboxDue returns the earliest next attempt time of any item not
-// skipped (skip may be nil), and false when there is none.
+// skipped (skip may be nil) and not failed, and false when there is none.
 func (s *Store) NextOutboxDue(skip func(mailboxID string) bool) (time.Time, bool) {
 	var t time.Time
 	found := false
 	_ = s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
 			it, err := decodeOutbox(v, false)
-			if err == nil && (skip == nil || !skip(it.MailboxID)) && (!found || it.NextAttemptAt.Before(t)) {
+			if err == nil && !it.Failed && (skip == nil || !skip(it.MailboxID)) && (!found || it.NextAttemptAt.Before(t)) {
 				t, found = it.NextAttemptAt, true
 			}
 			return nil
@@ -150,7 +235,8 @@ func (s *Store) NextOutboxDue(skip func(mailboxID string) bool) (time.Time, bool
 // OutboxStats counts outbox items per mailbox.
 type OutboxStats struct {
 	Items     int       `json:"items"`
-	Failing   int       `json:"failing"` // with at least one failed attempt
+	Failing   int       `json:"failing"` // with at least one failed attempt, failed ones included
+	Failed    int       `json:"failed"`  // given up on until RetryFailed
 	Oldest    time.Time `json:"oldest,omitempty"`
 	LastError string    `json:"last_error,omitempty"`
 }
@@ -169,6 +255,9 @@ func (s *Store) OutboxStats() (map[string]OutboxStats, error) {
 			if it.Attempts > 0 {
 				st.Failing++
 				st.LastError = it.LastError
+			}
+			if it.Failed {
+				st.Failed++
 			}
 			if st.Oldest.IsZero() || it.CreatedAt.Before(st.Oldest) {
 				st.Oldest = it.CreatedAt
@@ -189,13 +278,20 @@ type OutboxAck struct {
 	ActivityID     int64
 	Error          string
 	RetryAt        time.Time // for Status error
+	// Fail (with Status error) fails the item now, whatever its attempts:
+	// for items no retry can help (an unreadable payload).
+	Fail bool
 }
 
 // AckOutbox applies Odoo's answers in one transaction: delivered items leave
-// the outbox and their index entries get the Odoo ids; failed ones are kept
-// with their attempt count and next attempt time. failLimit is the attempt
-// count from which a mailbox counts an item as failed (it is still retried).
+// the outbox and their index entries get the Odoo ids; refused ones are kept
+// with their attempt count and next attempt time. An item refused failLimit
+// times in a row with the same reason (or FailAfterAttempts*failLimit times
+// in all) becomes failed: kept, no longer retried, counted in its mailbox's
+// Counts.Failed with Odoo's reason in Delivery.FailedReason, until
+// RetryFailed. failLimit <= 0 never fails an item by count.
 func (s *Store) AckOutbox(acks []OutboxAck, failLimit int) error {
+	now := s.now().UTC()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		ob := tx.Bucket(bucketOutbox)
 		mb := tx.Bucket(bucketMailbox)
@@ -222,12 +318,34 @@ func (s *Store) AckOutbox(acks []OutboxAck, failLimit int) error {
 				return err
 			}
 			m := box(it.MailboxID)
-			if a.Status == "error" || a.Status == "" {
+			refused := a.Status == "error" || a.Status == ""
+			if it.Failed {
+				if refused {
+					continue // failed meanwhile; RetryFailed decides
+				}
+				if m != nil && m.Counts.Failed > 0 {
+					m.Counts.Failed-- // Odoo took it after all
+				}
+			}
+			if refused {
+				if it.Attempts > 0 && it.SameErrors > 0 && a.Error == it.LastError {
+					it.SameErrors++
+				} else {
+					it.SameErrors = 1
+				}
 				it.Attempts++
 				it.LastError = a.Error
 				it.NextAttemptAt = a.RetryAt
-				if m != nil && it.Attempts == failLimit {
-					m.Counts.Failed++
+				if a.Fail || failLimit > 0 && (it.SameErrors >= failLimit || it.Attempts >= FailAfterAttempts*failLimit) {
+					it.Failed, it.FailedAt = true, now
+					if m != nil {
+						m.Counts.Failed++
+						m.Delivery.FailedReason = a.Error
+						m.Delivery.FailedAt = now
+					}
+					if err := setIndexDelivery(tx, &it, DeliveryFailed, a.Error); err != nil {
+						return err
+					}
 				}
 				if _, err := putOutbox(tx, &it); err != nil {
 					return err
@@ -243,9 +361,6 @@ func (s *Store) AckOutbox(acks []OutboxAck, failLimit int) error {
 					m.Counts.Unrouted++
 				default:
 					m.Counts.Delivered++
-				}
-				if it.Attempts >= failLimit && m.Counts.Failed > 0 {
-					m.Counts.Failed--
 				}
 			}
 			msgs, _ := sub(tx, bucketMessages, it.MailboxID, false)
@@ -281,7 +396,91 @@ func (s *Store) AckOutbox(acks []OutboxAck, failLimit int) error {
 	return nil
 }
 
-// RetryOutboxNow makes every waiting item of a mailbox (all when "") due now.
+// setIndexDelivery sets the delivery state of an item's message index entry,
+// when there is one.
+func setIndexDelivery(tx *bolt.Tx, it *OutboxItem, state, reason string) error {
+	msgs, _ := sub(tx, bucketMessages, it.MailboxID, false)
+	if msgs == nil {
+		return nil
+	}
+	var msg Message
+	if getJSON(msgs, []byte(it.GraphID), &msg) != nil {
+		return nil
+	}
+	msg.Delivery = state
+	msg.DeliveryError = reason
+	return putJSON(msgs, []byte(it.GraphID), msg)
+}
+
+// FailedOutbox returns the failed items of a mailbox, in queue order, without
+// payloads.
+func (s *Store) FailedOutbox(mailboxID string) ([]OutboxItem, error) {
+	var out []OutboxItem
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
+			it, err := decodeOutbox(v, false)
+			if err == nil && it.Failed && it.MailboxID == mailboxID {
+				out = append(out, it)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: failed outbox of %s: %w", mailboxID, err)
+	}
+	return out, nil
+}
+
+// RetryFailed puts a mailbox's failed items back in the queue, due now with
+// a fresh attempt count, clears the mailbox's failed count and reason, and
+// returns how many items it requeued.
+func (s *Store) RetryFailed(mailboxID string) (int, error) {
+	now := s.now().UTC()
+	n := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		mb := tx.Bucket(bucketMailbox)
+		var m Mailbox
+		if err := getJSON(mb, []byte(mailboxID), &m); err != nil {
+			return err
+		}
+		b := tx.Bucket(bucketOutbox)
+		var items []OutboxItem
+		_ = b.ForEach(func(k, v []byte) error {
+			it, err := decodeOutbox(v, true)
+			if err == nil && it.Failed && it.MailboxID == mailboxID {
+				items = append(items, it)
+			}
+			return nil
+		})
+		for i := range items {
+			it := &items[i]
+			it.Failed, it.FailedAt = false, time.Time{}
+			it.Attempts, it.SameErrors = 0, 0
+			it.NextAttemptAt = now
+			if _, err := putOutbox(tx, it); err != nil {
+				return err
+			}
+			if err := setIndexDelivery(tx, it, DeliveryQueued, ""); err != nil {
+				return err
+			}
+		}
+		n = len(items)
+		m.Counts.Failed = 0
+		m.Delivery.FailedReason = ""
+		m.Delivery.FailedAt = time.Time{}
+		return putJSON(mb, []byte(mailboxID), m)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: retry failed items of %s: %w", mailboxID, err)
+	}
+	if n > 0 {
+		s.queued()
+	}
+	return n, nil
+}
+
+// RetryOutboxNow makes every waiting item of a mailbox (all when "") due now;
+// failed items stay failed (see RetryFailed).
 func (s *Store) RetryOutboxNow(mailboxID string) error {
 	now := s.now().UTC()
 	return s.db.Update(func(tx *bolt.Tx) error {
@@ -289,7 +488,7 @@ func (s *Store) RetryOutboxNow(mailboxID string) error {
 		var items []OutboxItem
 		_ = b.ForEach(func(k, v []byte) error {
 			it, err := decodeOutbox(v, true)
-			if err == nil && (mailboxID == "" || it.MailboxID == mailboxID) && it.NextAttemptAt.After(now) {
+			if err == nil && !it.Failed && (mailboxID == "" || it.MailboxID == mailboxID) && it.NextAttemptAt.After(now) {
 				items = append(items, it)
 			}
 			return nil
