@@ -6,5 +6,6 @@ from . import maildesk_trusted_sender
 from . import mail_message
 from . import mail_thread
 from . import ir_mail_server
+from . import mail_mail
 from . import res_config_settings
 from . import res_partner

@@ -53,6 +53,7 @@ SIDECAR_FIELDS = (
     "backfill_days",
     "log_sent_as_activity",
     "create_contacts",
+    "anyone_may_send",
 )
 
 
@@ -125,6 +126,14 @@ class MaildeskMailbox(models.Model):
         help="Mail sent from Outlook also becomes a done 'Email - Outbox' activity of the main user.",
     )
     create_contacts = fields.Boolean(help="Create a contact for unknown correspondents (log mode).")
+    anyone_may_send = fields.Boolean(
+        "Anyone may send from this address",
+        default=False,
+        tracking=True,
+        help="Off: only the owner and the assigned users may send Odoo mail from this address through "
+        "Microsoft 365; anyone else's mail goes through another outgoing server for this address, or fails. "
+        "On: every user and automated mail may (for a shared address such as info@ used by automated mail).",
+    )
     send_through_maildesk = fields.Boolean(
         "Send through MailDesk",
         default=True,
@@ -223,6 +232,7 @@ class MaildeskMailbox(models.Model):
             "backfill_days": self.backfill_days,
             "log_sent_as_activity": self.log_sent_as_activity,
             "create_contacts": self.create_contacts,
+            "anyone_may_send": self.anyone_may_send,
         }
         if self.owner_id:
             params["owner_uid"] = self.owner_id.id

@@ -11,8 +11,9 @@ from .common import MaildeskCase
 
 @tagged("post_install", "-at_install")
 class TestMailServer(MaildeskCase):
-    def _send(self):
-        IrMailServer = self.env["ir.mail_server"]
+    def _send(self, user=None):
+        # Sent by Anna, the mailbox's owner (others may not: test_send_rights).
+        IrMailServer = self.env["ir.mail_server"].with_user(user or self.anna)
         message = IrMailServer.build_email(
             email_from="Anna <anna@contoso.example>",
             email_to=["carl@customer.example"],
@@ -34,6 +35,8 @@ class TestMailServer(MaildeskCase):
         method, params = self.sidecar.calls[-1]
         self.assertEqual(method, "message.send")
         self.assertEqual(params["mailbox_id"], self.mailbox.sidecar_id)
+        # Asked as Anna, not as the superuser (the sidecar audits that user).
+        self.assertEqual((params["user_login"], params["user_name"]), (self.anna.login, self.anna.name))
         # Idempotency key from the Message-Id: a retry of this mail is the same request.
         self.assertTrue(params["request_id"].startswith("offer-42@contoso.example#"), params["request_id"])
         # The same mail again (Odoo's retry) is the same request.
@@ -77,3 +80,13 @@ class TestMailServer(MaildeskCase):
         self.assertLessEqual(len(send_request_id(long_id, to)), 200)
         self.assertEqual(send_request_id(long_id, to), send_request_id(long_id, to))
         self.assertEqual(send_request_id(None, to), "")
+
+    def test_superuser_does_not_send_as_a_mailbox(self):
+        """Code running as the superuser is not Anna: it needs "Anyone may send from this address"."""
+        with self.assertRaises(MailDeliveryException) as ctx:
+            self._send(user=self.env.ref("base.user_root"))
+        self.assertIn("may not send e-mail as anna@contoso.example", str(ctx.exception))
+        self.assertNotIn("message.send", self.sidecar.methods())
+        self.mailbox.anyone_may_send = True
+        self._send(user=self.env.ref("base.user_root"))
+        self.assertEqual(self.sidecar.methods()[-1], "message.send")
