@@ -9,3 +9,4 @@ from . import ir_mail_server
 from . import mail_mail
 from . import res_config_settings
 from . import res_partner
+from . import maildesk_folder
