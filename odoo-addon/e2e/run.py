@@ -98,15 +98,19 @@ class Browser:
         self.db = db
         self.label = label
         self.jar = http.cookiejar.CookieJar()
+        self.set_ssl(sim_ssl)
+        self.uid = None
+        self.context = {}
+        self._ids = itertools.count(1)
+
+    def set_ssl(self, sim_ssl):
+        """(Re)build the opener: the simulator makes a new CA each time it starts."""
         self.opener = urllib.request.build_opener(
             urllib.request.ProxyHandler({}),
             urllib.request.HTTPCookieProcessor(self.jar),
             urllib.request.HTTPSHandler(context=sim_ssl),
             NoRedirect(),
         )
-        self.uid = None
-        self.context = {}
-        self._ids = itertools.count(1)
 
     def request(self, url, data=None, headers=None, method=None, timeout=120):
         """One HTTP request; answers (status, headers, body) without raising on 3xx/4xx/5xx."""
@@ -219,6 +223,12 @@ class Sidecar:
 ACTIVE_STATES = ("connected", "syncing", "backfilling")
 
 
+def addr(entry):
+    """The address of a sidecar Address ({name, email})."""
+    entry = entry or {}
+    return (entry.get("email") or entry.get("address") or "").strip().lower()
+
+
 def norm(address):
     return (address or "").strip().lower()
 
@@ -234,14 +244,7 @@ class E2E:
         self.r = report
         self.domain = args.domain
         self.run_id = uuid.uuid4().hex[:8]
-        if args.sim_ca:
-            self.sim_ssl = ssl.create_default_context(cafile=args.sim_ca)
-        else:
-            # The simulator's CA is in the sidecar's data dir (simulator-ca.pem);
-            # without it, its certificate is accepted as a browser user would.
-            self.sim_ssl = ssl.create_default_context()
-            self.sim_ssl.check_hostname = False
-            self.sim_ssl.verify_mode = ssl.CERT_NONE
+        self.sim_ssl = self.make_sim_ssl()
         self.secret = self._read_secret()
         self.sidecar = Sidecar(args.sidecar, self.secret)
         self.admin = Browser(args.odoo, args.db, self.sim_ssl, "admin")
@@ -250,6 +253,21 @@ class E2E:
         self.bus_last = {}
 
     # -- helpers -------------------------------------------------------
+
+    def make_sim_ssl(self):
+        if self.a.sim_ca:
+            return ssl.create_default_context(cafile=self.a.sim_ca)
+        # The simulator's CA is in the sidecar's data dir (simulator-ca.pem);
+        # without it, its certificate is accepted as a browser user would.
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+
+    def reload_sim_ca(self):
+        self.sim_ssl = self.make_sim_ssl()
+        for browser in [self.admin] + [u["browser"] for u in self.users.values()]:
+            browser.set_ssl(self.sim_ssl)
 
     def _read_secret(self):
         if self.a.secret:
@@ -531,10 +549,14 @@ class E2E:
     def held_count(self, key):
         return self.count("mail.message", [("maildesk_mailbox_id", "=", self.mailboxes[key]["id"])])
 
-    def wait_synced(self, keys, label, timeout=None):
-        """Backfill finished and every queued item answered by Odoo (bounded; stall-aware)."""
+    def wait_synced(self, keys, label, timeout=None, since=None):
+        """Backfill finished and every queued item answered by Odoo (bounded; stall-aware).
+
+        since (UTC "YYYY-MM-DD HH:MM:SS"): also wait for a sync round that ended after it.
+        """
         timeout = timeout or self.a.timeout
-        deadline = time.time() + timeout
+        started = time.time()
+        deadline = started + timeout
         last_change, last_sig = time.time(), None
         status = {}
         while True:
@@ -550,11 +572,13 @@ class E2E:
                 status[key] = {"state": row["state"], "progress": row.get("progress"), "pending": pending,
                                "counts": c, "held": held, "error": row.get("error"),
                                "finished": prog.get("finished"), "delivery": view.get("delivery") or {}}
-                sig.append((row["state"], c.get("queued"), c.get("delivered"), c.get("unrouted"), c.get("failed"), held))
+                sig.append((row["state"], c.get("queued"), c.get("delivered"), c.get("unrouted"), c.get("failed"), held,
+                            row.get("last_sync_at")))
                 if row["state"] not in ("connected", "syncing", "error", "reauth_required") or pending > 0 or not prog.get("finished"):
                     done = False
-                if row["state"] in ("error", "reauth_required"):
-                    pass
+                # (a quiet round of an idle mailbox does not record itself: give it a minute)
+                if since and (row.get("last_sync_at") or "") < since and time.time() < started + 60:
+                    done = False
             if sig != last_sig:
                 last_sig, last_change = sig, time.time()
                 self.r.debug("%s: %s" % (label, "; ".join(
@@ -661,7 +685,7 @@ class E2E:
         r.check(len(idx) > 0 and not missing, "log mode: every mail of anna@ (Inbox and Sent Items) is on a chatter in Odoo",
                 "%d messages in the index, %d distinct Message-Ids, %d not in Odoo%s" % (
                     len(idx), len(ids), len(missing),
-                    (" e.g. " + "; ".join("%r from %s" % (short(m.get("subject"), 40), (m.get("from") or {}).get("address")) for m in missing[:3])) if missing else ""))
+                    (" e.g. " + "; ".join("%r from %s" % (short(m.get("subject"), 40), addr(m.get("from"))) for m in missing[:3])) if missing else ""))
         # New conversations from outside land on the sender's contact.
         by_conv = {}
         for m in idx:
@@ -671,17 +695,17 @@ class E2E:
             msgs.sort(key=lambda m: m.get("received_at") or "")
             if msgs[0]["folder"] == "inbox" and msgs[0].get("internet_message_id") in held:
                 firsts.append(msgs[0])
-        senders = {norm((m.get("from") or {}).get("address")) for m in firsts}
+        senders = {norm(addr(m.get("from"))) for m in firsts}
         partners = {}
         for row in self.admin.call("res.partner", "search_read", [("email_normalized", "in", sorted(senders))],
                                    fields=["email_normalized"], context={"active_test": False}):
             partners.setdefault(row["email_normalized"], set()).add(row["id"])
         wrong = [m for m in firsts
-                 if not any(model == "res.partner" and rid in partners.get(norm((m.get("from") or {}).get("address")), set())
+                 if not any(model == "res.partner" and rid in partners.get(norm(addr(m.get("from"))), set())
                             for model, rid in held[m["internet_message_id"]])]
         r.check(firsts and not wrong, "log mode: a new conversation from outside lands on the sender's contact",
                 "%d of %d first mails elsewhere%s" % (len(wrong), len(firsts), (": " + "; ".join(
-                    "%r from %s on %s" % (short(m.get("subject"), 40), (m.get("from") or {}).get("address"), held[m["internet_message_id"]][:2])
+                    "%r from %s on %s" % (short(m.get("subject"), 40), addr(m.get("from")), held[m["internet_message_id"]][:2])
                     for m in wrong[:3])) if wrong else ""))
         self.conversation_check("anna", idx, held, "log mode: replies land on the record holding their conversation")
         sent = [m for m in idx if m["folder"] == "sentitems"]
@@ -719,11 +743,26 @@ class E2E:
         leads = self.admin.call("crm.lead", "read", lead_ids, ["name", "team_id", "user_id"],
                                 context={"active_test": False}) if lead_ids else []
         r.check(bool(leads), "gateway: incoming mail created CRM leads", "%d leads hold support@ mail" % len(leads))
-        on_lead = sum(1 for m in inbound if any(model == "crm.lead" for model, _rid in held.get(m.get("internet_message_id"), [])))
-        held_in = sum(1 for m in inbound if m.get("internet_message_id") in held)
-        r.check(held_in and on_lead == held_in, "gateway: incoming mail lands on leads (not on contacts)",
-                "%d of %d incoming mails held in Odoo are on a lead" % (on_lead, held_in))
-        self.conversation_check("support", idx, held, "gateway: replies land on the lead of their conversation")
+        # A conversation started by incoming mail is a lead (replies follow their
+        # conversation, also when it started from Outlook's Sent Items).
+        convs = {}
+        for m in idx:
+            if m.get("internet_message_id") in held:
+                convs.setdefault(m.get("conversation_id") or m["internet_message_id"], []).append(m)
+        starts = []
+        for msgs in convs.values():
+            msgs.sort(key=lambda m: (m.get("received_at") or "", m.get("folder") != "sentitems"))
+            if msgs[0]["folder"] == "inbox":
+                starts.append(msgs[0])
+        off = [m for m in starts if not any(model == "crm.lead" for model, _rid in held[m["internet_message_id"]])]
+        r.check(starts and not off, "gateway: a conversation started by incoming mail is a lead",
+                "%d of %d such conversations not on a lead%s" % (len(off), len(starts), (" e.g. " + "; ".join(
+                    "%r from %s on %s" % (short(m.get("subject"), 40), addr(m.get("from")), held[m["internet_message_id"]][:2])
+                    for m in off[:3])) if off else ""))
+        if leads:
+            self.conversation_check("support", idx, held, "gateway: replies land on the lead of their conversation")
+        else:
+            r.check(False, "gateway: replies land on the lead of their conversation", "no lead to check: none was created")
         # No "Re: …" lead for a conversation Odoo already held.
         conv_of = {m["internet_message_id"]: m.get("conversation_id") for m in idx if m.get("internet_message_id")}
         first_at = {}
@@ -742,7 +781,7 @@ class E2E:
                 if first_mid and ("crm.lead", lead["id"]) not in held.get(first_mid, []):
                     dup_re.append(lead)
                     break
-        r.check(not dup_re, "gateway: no 'Re: …' lead for a conversation Odoo already holds",
+        r.check(leads and not dup_re, "gateway: no 'Re: …' lead for a conversation Odoo already holds",
                 "%d 'Re:' leads of %d, %d of them split off a known conversation%s" % (
                     len(re_leads), len(leads), len(dup_re),
                     (" e.g. " + "; ".join("#%d %r" % (l["id"], short(l["name"], 50)) for l in dup_re[:3])) if dup_re else ""))
@@ -788,12 +827,12 @@ class E2E:
         r = self.r
         mb_ids = [m["id"] for m in self.mailboxes.values()]
         mails = self.admin.call("mail.mail", "search_read", [("id", ">", self.base["mail.mail"])],
-                                fields=["model", "res_id", "subject", "state", "email_to", "recipient_ids"],
+                                fields=["model", "res_id", "subject", "state", "failure_reason", "recipient_ids"],
                                 context={"active_test": False})
         # The mailboxes' own chatter (state tracking) is not synced mail.
         mails = [m for m in mails if m["model"] != "maildesk.mailbox"]
         r.check(not mails, "quiet: the sync queued or sent no mail.mail",
-                "%d new mail.mail%s" % (len(mails), (" e.g. " + "; ".join("%s,%s %r %s" % (m["model"], m["res_id"], short(m["subject"], 40), m["state"]) for m in mails[:3])) if mails else ""))
+                "%d new mail.mail%s" % (len(mails), (" e.g. " + "; ".join("%s,%s %r to partners %s, %s %s" % (m["model"], m["res_id"], short(m["subject"], 40), m["recipient_ids"], m["state"], short(m["failure_reason"], 60)) for m in mails[:3])) if mails else ""))
         notifs = self.admin.call("mail.notification", "search_read", [("id", ">", self.base["mail.notification"])],
                                  fields=["mail_message_id", "res_partner_id", "notification_type"])
         if notifs:
@@ -811,10 +850,14 @@ class E2E:
         r.check(not bus, "quiet: the sync sent no bus message to any user",
                 ", ".join("%s: %d" % (k, len(v)) for k, v in bus.items()) + ((" (types %s)" % ", ".join(map(str, kinds))) if kinds else "") or "none")
         if self.bridge_partner:
-            authored = self.count("mail.message", [("author_id", "=", self.bridge_partner)])
-            follows = self.count("mail.followers", [("partner_id", "=", self.bridge_partner)])
+            authored = self.admin.call("mail.message", "search_read", [("author_id", "=", self.bridge_partner)],
+                                       fields=["model", "res_id", "body"])
+            follows = self.admin.call("mail.followers", "search_read", [("partner_id", "=", self.bridge_partner)],
+                                      fields=["res_model", "res_id"])
             r.check(not authored and not follows, "quiet: the bridge user follows nothing and authored nothing",
-                    "%d messages authored, %d records followed" % (authored, follows))
+                    "%d messages authored%s, %d records followed%s" % (
+                        len(authored), (" e.g. %s,%s %r" % (authored[0]["model"], authored[0]["res_id"], short(re.sub("<[^>]+>", "", authored[0]["body"] or ""), 40))) if authored else "",
+                        len(follows), (" e.g. %s" % ", ".join("%s,%s" % (f["res_model"], f["res_id"]) for f in follows[:3])) if follows else ""))
 
     # -- duplicates ----------------------------------------------------------
 
@@ -981,15 +1024,17 @@ class E2E:
         def settled():
             rows = self.admin.call("mail.mail", "search_read", [("mail_message_id", "=", mid)],
                                    fields=["state", "failure_reason", "failure_type"], context={"active_test": False})
-            if rows and all(r_["state"] in ("exception", "cancel", "sent") for r_ in rows):
-                return rows
+            # mail.mail is created with the post: none left means sent (and deleted).
+            if not rows or all(r_["state"] in ("exception", "cancel", "sent") for r_ in rows):
+                return {"rows": rows}
             return None
-        rows = self.wait("chloe's mail", settled, 30, interval=3)
-        if not rows:
+        got = self.wait("chloe's mail", settled, 30, interval=3)
+        if not got:
             self.run_mail_queue()
-            rows = self.wait("chloe's mail", settled, 60, interval=3)
-        rows = rows or self.admin.call("mail.mail", "search_read", [("mail_message_id", "=", mid)],
-                                       fields=["state", "failure_reason", "failure_type"], context={"active_test": False})
+            got = self.wait("chloe's mail", settled, 60, interval=3)
+        rows = got["rows"] if got else self.admin.call(
+            "mail.mail", "search_read", [("mail_message_id", "=", mid)],
+            fields=["state", "failure_reason", "failure_type"], context={"active_test": False})
         sent = self.find_sent("anna", token, self.a.send_timeout // 2)
         failed = bool(rows) and all(x["state"] in ("exception", "cancel") for x in rows)
         reasons = "; ".join("%s: %s" % (x["state"], short(x["failure_reason"], 200)) for x in rows) or "no mail.mail (sent and deleted?)"
@@ -1016,6 +1061,8 @@ class E2E:
         else:
             return None
         up = self.wait("sidecar back", self.sidecar.alive, 120, interval=2)
+        if up:
+            self.reload_sim_ca()
         r.check(bool(up), "restart: the sidecar answers again", self.a.sidecar)
         return bool(up)
 
@@ -1053,7 +1100,7 @@ class E2E:
 
         def restarted():
             views = {k: self.sidecar_view(k).get("progress") or {} for k in runs}
-            return all(v.get("started_at") != runs[k] or not v.get("finished") for k, v in views.items())
+            return all(v.get("started_at") and v.get("started_at") != runs[k] for k, v in views.items())
         if not self.wait("re-backfill started", restarted, 90, interval=3):
             r.info("the sidecar shows no new backfill run after 90 s (progress.started_at unchanged)")
         ok, status = self.wait_synced(["anna", "support"], "re-backfill")
@@ -1079,18 +1126,18 @@ class E2E:
                 if s["state"] in ("reauth_required", "error", "disconnected") or (s.get("last_sync_at") or "") >= since:
                     return s
                 return None
-            states = {k: self.wait("state of %s" % k, lambda k=k: settled(k), 180, interval=5) or self.odoo_state(k)
+            states = {k: self.wait("state of %s" % k, lambda k=k: settled(k), 90, interval=5) or self.odoo_state(k)
                       for k in ("anna", "support")}
             r.check(all(s["state"] in ("connected", "syncing", "reauth_required") for s in states.values()),
                     "restart: each mailbox is connected or asks its owner to sign in again (not error)",
                     "; ".join("%s %s%s" % (self.mailboxes[k]["email"], s["state"], (" (%s)" % short(s["error"], 120)) if s.get("error") else "")
                               for k, s in states.items()))
+            since = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() - 1))
             for key, s in states.items():
                 if s["state"] not in ACTIVE_STATES:
                     self.connect(key, reason="restart: sign in again")
             self.sync_now_all()
-            time.sleep(10)
-            ok, status = self.wait_synced(["anna", "support"], "after restart")
+            ok, status = self.wait_synced(["anna", "support"], "after restart", since=since)
             r.check(ok, "restart: sync finished after the restart", self.describe(status))
             self.check_no_twice(before, "after a sidecar restart")
 
