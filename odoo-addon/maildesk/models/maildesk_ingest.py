@@ -727,6 +727,11 @@ class MaildeskIngest(models.AbstractModel):
                 % (msg_dict.get("email_from") or "the sender"),
             }
         thread._message_route_process(message, msg_dict, routes)
+        # Write the new records now, as the superuser: the savepoint around
+        # the item flushes in whichever environment of the request comes
+        # first, which over RPC is the bridge user's (no rights on currencies
+        # and the like).
+        thread.env.flush_all()
         messages = thread.env["mail.message"].search([("message_id", "=", msg_dict["message_id"])])
         messages.write(
             {

@@ -6,6 +6,7 @@ sidecar calls it.
 """
 import datetime
 import unittest
+from unittest.mock import patch
 
 from odoo import SUPERUSER_ID, fields
 from odoo.exceptions import ValidationError
@@ -113,6 +114,17 @@ class TestGatewayLeads(GatewayCase):
         msg = self.env["mail.message"].browse(res[1]["odoo_message_ids"])
         self.assertTrue(msg.message_id, "Odoo made a Message-Id up")
         self.assertEqual(msg.maildesk_graph_id, "gw-l1")
+
+    def test_savepoint_flush_in_the_bridge_users_env(self):
+        """Over RPC the per-item savepoint flushes in the request's env: the bridge user's, not sudo."""
+        bridge_env = self.env(user=self.bridge)
+        with patch.object(type(self.env.transaction), "flush", lambda tx: bridge_env.flush_all()):
+            res = self.gw([self.live("gw-f1", subject="Need 50 chairs"),
+                           self.live("gw-f2", subject="Re: Need 50 chairs", message_id="<f2@prospect.example>",
+                                     headers={"in-reply-to": "<gw-f1@customer.example>"})])
+        lead = self.lead_of(res[0])
+        self.assertEqual(self.lead_of(res[1]), lead)
+        self.assertEqual(lead.company_currency, self.env.company.currency_id)
 
     # item 3 ----------------------------------------------------------
 
