@@ -163,3 +163,42 @@ class TestStripTrackingImages(unittest.TestCase):
         self.assertEqual(self.strip(body), ('<p>Offer</p><img src="https://cdn.c.com/logo.png" alt="a > b"><p>Bye</p>', 1))
         self.assertEqual(self.strip(""), ("", 0))
         self.assertEqual(self.strip(None), ("", 0))
+
+
+class TestItemProblem(unittest.TestCase):
+    """The shape check maildesk_ingest runs on every item (Odoo-free)."""
+
+    GOOD = {"graph_id": "g1", "direction": "in", "received_at": "2026-11-02T09:14:03Z", "subject": "Hi",
+            "from": {"name": "Carl", "email": "c@x.example"}, "to": [{"email": "a@y.example"}],
+            "headers": {"message-id": "<a@b>"}, "body_html": "<p>x</p>",
+            "attachments": [{"name": "a.txt", "data_base64": "YQ==", "is_inline": False}], "options": {}}
+
+    def test_good_items_pass(self):
+        self.assertIsNone(mailparts.item_problem(self.GOOD))
+        self.assertIsNone(mailparts.item_problem({"graph_id": "g", "direction": "out", "mime_base64": "QUJD\r\nREVG"}))
+        self.assertIsNone(mailparts.item_problem(dict(self.GOOD, target={"model": "res.partner", "res_id": 3})))
+
+    def test_bad_items_say_what(self):
+        table = [
+            ("x", "object"),
+            (dict(self.GOOD, graph_id=5), "graph_id must be a string"),
+            ({k: v for k, v in self.GOOD.items() if k != "direction"}, "direction is required"),
+            (dict(self.GOOD, to="a@y.example"), "to must be a list"),
+            (dict(self.GOOD, cc=[None]), "cc[0]"),
+            (dict(self.GOOD, attachments={}), "attachments must be a list"),
+            (dict(self.GOOD, attachments=[{"name": "a", "data_base64": "a"}]), "not valid base64"),
+            (dict(self.GOOD, options=[]), "options must be an object"),
+            (dict(self.GOOD, target={"model": "res.partner", "res_id": False}), "res_id"),
+            (dict(self.GOOD, received_at="soon"), "received_at"),
+            (dict(self.GOOD, headers={"x": None}), "header x"),
+            ({"graph_id": "g", "direction": "in", "mime_base64": "Q"}, "mime_base64"),
+            ({"graph_id": "g", "direction": "in"}, "neither"),
+        ]
+        for item, words in table:
+            with self.subTest(words):
+                self.assertIn(words, mailparts.item_problem(item) or "")
+
+    def test_eml_filename(self):
+        self.assertEqual(mailparts.eml_filename("=?utf-8?q?Rechnung_f=C3=BCr?="), "Rechnung für.eml")
+        self.assertEqual(mailparts.eml_filename('Re: a/b "c"'), "Re a b c.eml")
+        self.assertEqual(mailparts.eml_filename(""), "Forwarded message.eml")
