@@ -202,6 +202,8 @@ func (s *Sim) GenerateMailbox(upn string, n int, o GenOptions) {
 	mb := u.mb
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
+	mb.seeding = true
+	defer func() { mb.seeding = false }()
 	base := mb.msgNum
 	rng := rand.New(rand.NewSource(s.opts.Seed ^ int64(hash64(strings.ToLower(upn))) ^ int64(base)))
 	in, sent := mb.folder(o.Folder), mb.folder("sentitems")

@@ -144,6 +144,7 @@ func (s *Sim) addUser(upn, name string, shared bool) *User {
 	u := &User{ID: guidFrom(s.opts.Seed, "user", key), UPN: upn, DisplayName: name, Shared: shared,
 		index: len(s.userList) + 1, grants: map[string]Grant{}}
 	u.mb = newMailbox(u)
+	u.mb.runSalt = s.runSalt()
 	s.users[key] = u
 	s.usersID[u.ID] = u
 	s.userList = append(s.userList, u)

@@ -29,6 +29,17 @@ func newEpoch() string {
 	return hex.EncodeToString(b)
 }
 
+// runSalt is the epoch as a number, for the ids of messages created while
+// the simulator runs.
+func (s *Sim) runSalt() uint64 {
+	b, _ := hex.DecodeString(s.epoch)
+	var n uint64
+	for _, c := range b {
+		n = n<<8 | uint64(c)
+	}
+	return n | 1
+}
+
 // makeCA creates a fresh CA and a server certificate for 127.0.0.1,
 // ::1 and localhost.
 func (s *Sim) makeCA() error {

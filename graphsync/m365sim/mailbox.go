@@ -41,6 +41,7 @@ type message struct {
 	imm      string
 	rest     string
 	num      uint64
+	salt     uint64 // mailbox.runSalt for messages not seeded
 	moveGen  uint64
 	folder   *folder
 	seq      uint64 // mailbox sequence of the last change
@@ -126,6 +127,12 @@ type mailbox struct {
 	seq     uint64
 	msgNum  uint64
 	sent    []SentMessage
+	// runSalt goes into the ids of messages created while the simulator
+	// runs (deliveries, sends, drafts), so a restarted simulator never
+	// gives a new message the id an earlier run gave another one; seeded
+	// messages (seeding) keep ids that depend on the seed only.
+	runSalt uint64
+	seeding bool
 }
 
 var wellKnownFolders = []struct{ key, name string }{
@@ -183,6 +190,9 @@ func (mb *mailbox) message(id string) *message {
 }
 
 func (mb *mailbox) restID(m *message) string {
+	if m.salt != 0 {
+		return outlookID("AAMkAG", uint64(mb.user.index), m.num, m.moveGen, m.salt)
+	}
 	return outlookID("AAMkAG", uint64(mb.user.index), m.num, m.moveGen)
 }
 
@@ -191,6 +201,10 @@ func (mb *mailbox) add(f *folder, m *message) {
 	mb.msgNum++
 	m.num = mb.msgNum
 	m.imm = outlookID("AAkALg", uint64(mb.user.index), m.num)
+	if !mb.seeding && mb.runSalt != 0 {
+		m.salt = mb.runSalt
+		m.imm = outlookID("AAkALg", uint64(mb.user.index), m.num, m.salt)
+	}
 	m.rest = mb.restID(m)
 	mb.byImm[m.imm] = m
 	mb.byRest[m.rest] = m
