@@ -116,13 +116,18 @@ type ProgressView struct {
 	Finished  bool       `json:"finished"`
 }
 
-// DeliveryView says whether delivery to Odoo is delayed for a mailbox.
+// DeliveryView says whether delivery to Odoo is delayed for a mailbox and
+// how many of its messages failed (Odoo refused them FailLimit times the
+// same way; mailbox.retry_failed queues them again) with Odoo's reason.
 type DeliveryView struct {
-	Delayed   bool       `json:"delayed"`
-	Reason    string     `json:"reason"`
-	Since     *time.Time `json:"since"`
-	LastOKAt  *time.Time `json:"last_ok_at"`
-	LastError string     `json:"last_error"`
+	Delayed      bool       `json:"delayed"`
+	Reason       string     `json:"reason"`
+	Since        *time.Time `json:"since"`
+	LastOKAt     *time.Time `json:"last_ok_at"`
+	LastError    string     `json:"last_error"`
+	Failed       int64      `json:"failed"`
+	FailedReason string     `json:"failed_reason"`
+	FailedAt     *time.Time `json:"failed_at"`
 }
 
 func tp(t time.Time) *time.Time {
@@ -155,7 +160,8 @@ func ViewOf(m store.Mailbox) MailboxView {
 			StartedAt: tp(m.Progress.StartedAt), Finished: m.Progress.Finished},
 		Counts: m.Counts,
 		Delivery: DeliveryView{Delayed: m.Delivery.Delayed, Reason: m.Delivery.Reason, Since: tp(m.Delivery.Since),
-			LastOKAt: tp(m.Delivery.LastOKAt), LastError: m.Delivery.LastError},
+			LastOKAt: tp(m.Delivery.LastOKAt), LastError: m.Delivery.LastError,
+			Failed: m.Counts.Failed, FailedReason: m.Delivery.FailedReason, FailedAt: tp(m.Delivery.FailedAt)},
 		CreatedAt: tp(m.CreatedAt), UpdatedAt: tp(m.UpdatedAt),
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sort"
 	"sync"
 	"time"
 
@@ -44,8 +45,8 @@ type PusherConfig struct {
 	Group    *recovery.Group       // may be nil
 	Now      func() time.Time
 
-	// MaxBatch caps items per ingest call (default 200); the batch size adapts
-	// between 1 and MaxBatch to keep each call under TargetCall.
+	// MaxBatch caps items per ingest call (default 200); each mailbox's batch
+	// size adapts between 1 and MaxBatch to keep its calls under TargetCall.
 	MaxBatch int
 	// StartBatch is the first batch size (default 50).
 	StartBatch int
@@ -54,8 +55,11 @@ type PusherConfig struct {
 	// TargetCall is how long one ingest call should take at most (default 2 s),
 	// so a batch never holds an Odoo worker for long.
 	TargetCall time.Duration
-	// FailLimit is the attempt count from which an item shows as failed on its
-	// mailbox (default 5). Items are retried forever, never dropped.
+	// FailLimit is how many times in a row Odoo may refuse an item with the
+	// same reason before it becomes failed (default 5): kept in the outbox,
+	// no longer retried, counted on its mailbox with Odoo's reason until
+	// mailbox.retry_failed. Items are never dropped. A transport failure (Odoo
+	// down, key revoked) is not a refusal and counts for nothing.
 	FailLimit int
 	// RetryBase and RetryMax bound the jittered exponential backoff (defaults
 	// 2 s and 10 min).
@@ -66,12 +70,19 @@ type PusherConfig struct {
 
 // Pusher drains the outbox into Odoo. One call at a time keeps Odoo's
 // workers free for its users; batching makes each call count.
+//
+// Delivery is fair and isolated per mailbox: each round serves every mailbox
+// with due items once, in turn (round-robin), each with its own batch of its
+// own items, its own adaptive batch size and its own backoff. A mailbox whose
+// items Odoo refuses backs off alone; the others' items never wait behind
+// its items, and its slow or refused calls never shrink their batches.
 type Pusher struct {
 	cfg  PusherConfig
 	kick chan struct{}
 
 	mu        sync.Mutex
-	batch     int
+	boxes     map[string]*boxState // per mailbox id
+	last      string               // the mailbox served last (round-robin)
 	client    OdooAPI
 	clientFor time.Time // settings.UpdatedAt the client was built for
 	failures  int       // consecutive call-level failures
@@ -82,6 +93,13 @@ type Pusher struct {
 	mCalls   *prometheus.CounterVec
 	mBatch   prometheus.Gauge
 	mCallDur prometheus.Histogram
+}
+
+// boxState is one mailbox's delivery state.
+type boxState struct {
+	batch    int       // adaptive batch size
+	failures int       // consecutive calls of this mailbox that failed or had every item refused
+	retryAt  time.Time // backoff: the mailbox is skipped until then
 }
 
 // NewPusher builds a pusher; Run starts it.
@@ -119,7 +137,7 @@ func NewPusher(cfg PusherConfig) *Pusher {
 	p := &Pusher{
 		cfg:   cfg,
 		kick:  make(chan struct{}, 1),
-		batch: cfg.StartBatch,
+		boxes: map[string]*boxState{},
 		mItems: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "maildesk_push_items_total", Help: "Outbox items Odoo answered, by status (posted, duplicate, unrouted, error).",
 		}, []string{"status"}),
@@ -127,7 +145,7 @@ func NewPusher(cfg PusherConfig) *Pusher {
 			Name: "maildesk_push_calls_total", Help: "Ingest calls to Odoo, by result (ok, transient, auth, error).",
 		}, []string{"result"}),
 		mBatch: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "maildesk_push_batch_size", Help: "Current adaptive batch size of ingest calls.",
+			Name: "maildesk_push_batch_size", Help: "Largest current adaptive batch size of ingest calls (each mailbox has its own).",
 		}),
 		mCallDur: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "maildesk_push_call_seconds", Help: "Duration of ingest calls to Odoo.",
@@ -139,7 +157,7 @@ func NewPusher(cfg PusherConfig) *Pusher {
 			_ = cfg.Registry.Register(c)
 		}
 	}
-	p.mBatch.Set(float64(p.batch))
+	p.mBatch.Set(float64(cfg.StartBatch))
 	if cfg.Store != nil {
 		cfg.Store.OnQueued(p.Kick)
 		cfg.Store.OnSettings(p.retryNow)
@@ -164,11 +182,49 @@ func (p *Pusher) retryNow() {
 	p.Kick()
 }
 
-// BatchSize is the current adaptive batch size.
+// BatchSize is the largest current adaptive batch size of any mailbox
+// (StartBatch before the first call).
 func (p *Pusher) BatchSize() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.batch
+	return p.maxBatchLocked()
+}
+
+func (p *Pusher) maxBatchLocked() int {
+	n := 0
+	for _, b := range p.boxes {
+		n = max(n, b.batch)
+	}
+	if n == 0 {
+		n = p.cfg.StartBatch
+	}
+	return n
+}
+
+// BatchSizeOf is a mailbox's current adaptive batch size.
+func (p *Pusher) BatchSizeOf(mailboxID string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.boxLocked(mailboxID).batch
+}
+
+// BackoffOf returns until when a mailbox is skipped (zero when it is not).
+func (p *Pusher) BackoffOf(mailboxID string) time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if b := p.boxes[mailboxID]; b != nil && b.retryAt.After(p.cfg.Now()) {
+		return b.retryAt
+	}
+	return time.Time{}
+}
+
+func (p *Pusher) boxLocked(id string) *boxState {
+	b := p.boxes[id]
+	if b == nil {
+		b = &boxState{batch: p.cfg.StartBatch}
+		p.boxes[id] = b
+	}
+	return b
 }
 
 // Status reports whether delivery is paused and why (for system.health).
@@ -194,8 +250,16 @@ func (p *Pusher) Run(ctx context.Context) {
 		wait := p.runOnce(ctx)
 		if wait <= 0 {
 			wait = idle
-			if t, ok := p.cfg.Store.NextOutboxDue(p.undeliverable()); ok {
-				if d := t.Sub(p.cfg.Now()); d < wait {
+			now := p.cfg.Now()
+			skip, backoffs := p.waiting(now)
+			if t, ok := p.cfg.Store.NextOutboxDue(skip); ok {
+				if d := t.Sub(now); d < wait {
+					wait = max(d, 10*time.Millisecond)
+				}
+			}
+			// A mailbox in backoff is due again when its backoff ends.
+			for _, t := range backoffs {
+				if d := t.Sub(now); d < wait {
 					wait = max(d, 10*time.Millisecond)
 				}
 			}
@@ -258,9 +322,13 @@ func (p *Pusher) odooClient() (OdooAPI, error) {
 	return c, nil
 }
 
-// DeliverOnce takes one batch of due items (of one mailbox) to Odoo and
-// applies Odoo's answers. It returns how many items it handled; an error
-// means a call-level failure (Odoo down, key revoked) and the items wait.
+// DeliverOnce runs one delivery round: every mailbox with due items, in turn
+// starting after the one served last, gets one ingest call with a batch of
+// its own items (its own batch size), and Odoo's answers are applied. A
+// mailbox in backoff is skipped. It returns how many items it handled; an
+// error means a call-level failure for every mailbox tried (Odoo down, key
+// revoked) and the items wait. A call-level failure of some mailboxes while
+// others got through backs off only those mailboxes.
 func (p *Pusher) DeliverOnce(ctx context.Context) (int, error) {
 	now := p.cfg.Now()
 	ms, err := p.cfg.Store.Mailboxes()
@@ -271,75 +339,143 @@ func (p *Pusher) DeliverOnce(ctx context.Context) (int, error) {
 	for i := range ms {
 		boxes[ms[i].ID] = &ms[i]
 	}
-	skip := func(id string) bool { m := boxes[id]; return m == nil || m.OdooID == 0 }
-	items, err := p.cfg.Store.DueOutbox(now, p.BatchSize(), p.cfg.MaxBatchBytes, skip)
+	p.mu.Lock()
+	backoff := map[string]bool{}
+	for id, b := range p.boxes {
+		if b.retryAt.After(now) {
+			backoff[id] = true
+		}
+	}
+	p.mu.Unlock()
+	skip := func(id string) bool { m := boxes[id]; return m == nil || m.OdooID == 0 || backoff[id] }
+	batches, err := p.cfg.Store.DueOutboxByMailbox(now, p.BatchSizeOf, p.cfg.MaxBatchBytes, skip)
 	if err != nil {
 		return 0, err
 	}
-	// One call carries items of one Odoo mailbox record.
-	var first *store.Mailbox
-	var pick []store.OutboxItem
-	for _, it := range items {
-		m := boxes[it.MailboxID]
-		if first == nil {
-			first = m
-		}
-		if m.ID == first.ID {
-			pick = append(pick, it)
-		}
-	}
-	if first == nil {
+	if len(batches) == 0 {
 		p.flagUndeliverable(boxes)
 		return 0, nil
 	}
+	// Round-robin: start after the mailbox served last.
+	p.mu.Lock()
+	start := sort.Search(len(batches), func(i int) bool { return batches[i].MailboxID > p.last })
+	p.mu.Unlock()
+	batches = append(batches[start:], batches[:start]...)
+	waiting := make([]string, len(batches))
+	for i, b := range batches {
+		waiting[i] = b.MailboxID
+	}
 	client, err := p.odooClient()
 	if err != nil {
-		p.callFailed(err, []string{first.ID})
+		p.callFailed(err, waiting)
 		return 0, err
 	}
-	payload := make([]odoo.IngestItem, 0, len(pick))
-	for _, it := range pick {
-		item, err := decodeItem(it.Payload, first)
-		if err != nil {
-			// A payload we cannot read is a bug; keep the item and say so.
-			_ = p.cfg.Store.AckOutbox([]store.OutboxAck{{Seq: it.Seq, Status: "error", Error: "unreadable outbox item: " + err.Error(), RetryAt: now.Add(p.cfg.RetryMax)}}, p.cfg.FailLimit)
+	total, ok := 0, 0
+	var failed []string
+	var lastErr error
+	for _, b := range batches {
+		if ctx.Err() != nil {
+			return total, ctx.Err()
+		}
+		p.mu.Lock()
+		p.last = b.MailboxID
+		p.mu.Unlock()
+		n, err := p.deliverBox(ctx, client, boxes[b.MailboxID], b.Items)
+		total += n
+		if err == nil {
+			ok++
 			continue
 		}
+		if ctx.Err() != nil {
+			return total, ctx.Err()
+		}
+		if odoo.IsAuth(err) {
+			// The key is refused for everyone.
+			p.callFailed(err, waiting)
+			return total, err
+		}
+		failed, lastErr = append(failed, b.MailboxID), err
+	}
+	if lastErr != nil && ok == 0 {
+		// Nobody got through: Odoo is down or unreachable, nobody's fault.
+		p.callFailed(lastErr, waiting)
+		return total, lastErr
+	}
+	// Odoo answered others: only these mailboxes' calls fail (a timeout
+	// on their items, say); they back off alone.
+	for _, id := range failed {
+		d := p.boxBackoff(id, time.Minute)
+		p.cfg.Log.Warn().Str("mailbox", id).Err(lastErr).Dur("retry_in", d).Msg("pusher: a mailbox's call failed while others got through; it backs off alone")
+		p.setDelivery(id, true, deliveryReason(lastErr))
+	}
+	return total, nil
+}
+
+// deliverBox makes one ingest call with items of mailbox m and applies the
+// answers. It returns how many items it handled; an error is a call-level
+// failure (transient or auth) and the items wait untouched.
+func (p *Pusher) deliverBox(ctx context.Context, client OdooAPI, m *store.Mailbox, items []store.OutboxItem) (int, error) {
+	now := p.cfg.Now()
+	// sent[i] is the outbox item of payload[i]: Odoo's results are in the
+	// order of the payload, which skips items that cannot be read.
+	sent := make([]store.OutboxItem, 0, len(items))
+	payload := make([]odoo.IngestItem, 0, len(items))
+	var bad []store.OutboxAck
+	for _, it := range items {
+		item, err := decodeItem(it.Payload, m)
+		if err != nil {
+			// A payload we cannot read is a bug no retry fixes: keep the
+			// item as failed and say why.
+			bad = append(bad, store.OutboxAck{Seq: it.Seq, Status: "error", Fail: true,
+				Error: "MailDesk cannot read this queued message (" + err.Error() + "); it was not sent to Odoo", RetryAt: now.Add(p.cfg.RetryMax)})
+			continue
+		}
+		sent = append(sent, it)
 		payload = append(payload, item)
 	}
+	if len(bad) > 0 {
+		p.mItems.WithLabelValues("error").Add(float64(len(bad)))
+		p.cfg.Log.Error().Str("mailbox", m.ID).Int("items", len(bad)).Msg("pusher: unreadable outbox items marked failed")
+		if err := p.cfg.Store.AckOutbox(bad, p.cfg.FailLimit); err != nil {
+			return 0, err
+		}
+	}
 	if len(payload) == 0 {
-		return len(pick), nil
+		return len(items), nil
 	}
 	cctx, cancel := context.WithTimeout(ctx, p.cfg.CallTimeout)
 	start := time.Now()
-	results, err := client.Ingest(cctx, first.OdooID, payload)
+	results, err := client.Ingest(cctx, m.OdooID, payload)
 	took := time.Since(start)
 	cancel()
 	p.mCallDur.Observe(took.Seconds())
+	if err == nil && len(results) != len(payload) {
+		err = &odoo.Error{Kind: odoo.KindUnknown, Op: "maildesk.mailbox.maildesk_ingest",
+			Message: fmt.Sprintf("got %d results for %d items", len(results), len(payload))}
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
-		if !odoo.IsTransient(err) && !odoo.IsAuth(err) && len(pick) > 1 {
+		if odoo.IsTransient(err) || odoo.IsAuth(err) {
+			return 0, err
+		}
+		p.mCalls.WithLabelValues("error").Inc()
+		if len(sent) > 1 {
 			// Odoo refused the whole call: find the item at fault by going one
-			// at a time, so good items are not held back by a bad one.
-			p.mCalls.WithLabelValues("error").Inc()
-			p.setBatch(1)
-			return len(pick), nil
+			// at a time in this mailbox, so good items are not held back by
+			// a bad one (other mailboxes keep their batch sizes).
+			p.setBatch(m.ID, 1)
+			return len(items), nil
 		}
-		if !odoo.IsTransient(err) && !odoo.IsAuth(err) {
-			p.mCalls.WithLabelValues("error").Inc()
-			p.ackFailed(pick, err.Error())
-			return len(pick), nil
-		}
-		p.callFailed(err, []string{first.ID})
-		return 0, err
+		p.ackRefused(m.ID, sent, "Odoo refused the delivery: "+err.Error())
+		return len(items), nil
 	}
 	p.mCalls.WithLabelValues("ok").Inc()
-	p.callOK(first.ID)
-	p.adapt(len(pick), took)
-	acks := make([]store.OutboxAck, 0, len(pick))
-	for i, it := range pick {
+	p.adapt(m.ID, len(payload), took)
+	acks := make([]store.OutboxAck, 0, len(sent))
+	refused, reason := 0, ""
+	for i, it := range sent {
 		r := results[i]
 		a := store.OutboxAck{Seq: it.Seq, Status: r.Status, Error: string(r.Error), ActivityID: int64(r.ActivityID), OdooMessageIDs: []int64(r.OdooMessageIDs)}
 		for _, ref := range r.Records {
@@ -352,7 +488,15 @@ func (p *Pusher) DeliverOnce(ctx context.Context) (int, error) {
 			if a.Error == "" {
 				a.Error = fmt.Sprintf("Odoo answered status %q", r.Status)
 			}
-			a.RetryAt = p.cfg.Now().Add(p.backoff(it.Attempts + 1))
+		}
+		if a.Status != "error" && r.GraphID != "" && r.GraphID != payload[i].GraphID {
+			// An answer for another message: record nothing of it.
+			a = store.OutboxAck{Seq: it.Seq, Status: "error", Error: fmt.Sprintf("Odoo answered for message %s instead of %s", r.GraphID, payload[i].GraphID)}
+		}
+		if a.Status == "error" {
+			a.RetryAt = now.Add(p.backoff(it.Attempts + 1))
+			refused++
+			reason = a.Error
 		}
 		p.mItems.WithLabelValues(a.Status).Inc()
 		acks = append(acks, a)
@@ -360,18 +504,53 @@ func (p *Pusher) DeliverOnce(ctx context.Context) (int, error) {
 	if err := p.cfg.Store.AckOutbox(acks, p.cfg.FailLimit); err != nil {
 		return 0, err
 	}
-	return len(pick), nil
+	if refused == len(sent) {
+		p.allRefused(m.ID, reason)
+	} else {
+		p.callOK(m.ID)
+	}
+	return len(items), nil
 }
 
-// undeliverable returns a skip function for mailboxes whose items cannot go
-// to Odoo (no Odoo record id).
-func (p *Pusher) undeliverable() func(string) bool {
+// allRefused backs a mailbox off when Odoo refused every item of its call:
+// its other items would likely be refused the same way, and the other
+// mailboxes should have Odoo's time meanwhile.
+func (p *Pusher) allRefused(mailboxID, reason string) {
+	d := p.boxBackoff(mailboxID, p.cfg.RetryMax)
+	p.cfg.Log.Warn().Str("mailbox", mailboxID).Str("reason", reason).Dur("retry_in", d).Msg("pusher: Odoo refused every item of a mailbox's call; the mailbox backs off")
+	p.setDelivery(mailboxID, true, fmt.Sprintf("Odoo refuses this mailbox's mail (%s); MailDesk retries with backoff, and a message refused %d times the same way shows as failed", reason, p.cfg.FailLimit))
+}
+
+// boxBackoff starts or lengthens a mailbox's backoff (at most limit) and
+// returns it.
+func (p *Pusher) boxBackoff(mailboxID string, limit time.Duration) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	b := p.boxLocked(mailboxID)
+	b.failures++
+	d := min(p.backoff(b.failures), limit)
+	b.retryAt = p.cfg.Now().Add(d)
+	return d
+}
+
+// waiting returns a skip function for mailboxes whose items cannot go to
+// Odoo now (no Odoo record id, or in backoff) and the backoff ends.
+func (p *Pusher) waiting(now time.Time) (func(string) bool, []time.Time) {
 	ms, _ := p.cfg.Store.Mailboxes()
 	ok := make(map[string]bool, len(ms))
 	for _, m := range ms {
 		ok[m.ID] = m.OdooID != 0
 	}
-	return func(id string) bool { return !ok[id] }
+	var ends []time.Time
+	p.mu.Lock()
+	for id, b := range p.boxes {
+		if b.retryAt.After(now) {
+			ok[id] = false
+			ends = append(ends, b.retryAt)
+		}
+	}
+	p.mu.Unlock()
+	return func(id string) bool { return !ok[id] }, ends
 }
 
 // flagUndeliverable shows on mailboxes without an Odoo record why their
@@ -408,36 +587,40 @@ func ingestOptions(m *store.Mailbox) odoo.IngestOptions {
 	}
 }
 
-func (p *Pusher) ackFailed(items []store.OutboxItem, msg string) {
+// ackRefused records Odoo's refusal of a whole (one-item) call as a refusal
+// of its items and backs the mailbox off.
+func (p *Pusher) ackRefused(mailboxID string, items []store.OutboxItem, msg string) {
 	acks := make([]store.OutboxAck, 0, len(items))
 	for _, it := range items {
 		acks = append(acks, store.OutboxAck{Seq: it.Seq, Status: "error", Error: msg, RetryAt: p.cfg.Now().Add(p.backoff(it.Attempts + 1))})
 		p.mItems.WithLabelValues("error").Inc()
 	}
 	if err := p.cfg.Store.AckOutbox(acks, p.cfg.FailLimit); err != nil {
-		p.cfg.Log.Error().Err(err).Msg("pusher: record failed items")
+		p.cfg.Log.Error().Err(err).Msg("pusher: record refused items")
 	}
+	p.allRefused(mailboxID, msg)
 }
 
-// adapt grows the batch while calls are fast and full, and halves it when a
-// call took longer than the target.
-func (p *Pusher) adapt(n int, took time.Duration) {
+// adapt grows a mailbox's batch while its calls are fast and full, and
+// halves it when a call took longer than the target.
+func (p *Pusher) adapt(mailboxID string, n int, took time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	b := p.boxLocked(mailboxID)
 	switch {
 	case took > p.cfg.TargetCall:
-		p.batch = max(1, p.batch/2)
-	case n >= p.batch && took < p.cfg.TargetCall/2:
-		p.batch = min(p.cfg.MaxBatch, max(p.batch+1, p.batch*3/2))
+		b.batch = max(1, b.batch/2)
+	case n >= b.batch && took < p.cfg.TargetCall/2:
+		b.batch = min(p.cfg.MaxBatch, max(b.batch+1, b.batch*3/2))
 	}
-	p.mBatch.Set(float64(p.batch))
+	p.mBatch.Set(float64(p.maxBatchLocked()))
 }
 
-func (p *Pusher) setBatch(n int) {
+func (p *Pusher) setBatch(mailboxID string, n int) {
 	p.mu.Lock()
-	p.batch = n
-	p.mu.Unlock()
-	p.mBatch.Set(float64(n))
+	defer p.mu.Unlock()
+	p.boxLocked(mailboxID).batch = n
+	p.mBatch.Set(float64(p.maxBatchLocked()))
 }
 
 // backoff is a capped, jittered exponential delay for attempt n (1-based).
@@ -485,6 +668,8 @@ func (p *Pusher) callOK(mailboxID string) {
 	p.failures = 0
 	p.lastErr = ""
 	p.pauseTill = time.Time{}
+	b := p.boxLocked(mailboxID)
+	b.failures, b.retryAt = 0, time.Time{}
 	p.mu.Unlock()
 	p.setDelivery(mailboxID, false, "")
 }
@@ -575,9 +760,14 @@ type outboxCollector struct{ st *store.Store }
 var (
 	descBacklog = prometheus.NewDesc("maildesk_outbox_items", "Items waiting in the outbox for Odoo, per mailbox.", []string{"mailbox"}, nil)
 	descFailing = prometheus.NewDesc("maildesk_outbox_failing_items", "Outbox items with at least one failed attempt, per mailbox.", []string{"mailbox"}, nil)
+	descFailed  = prometheus.NewDesc("maildesk_outbox_failed_items", "Outbox items Odoo refused the same way FailLimit times, kept until mailbox.retry_failed, per mailbox.", []string{"mailbox"}, nil)
 )
 
-func (c outboxCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descBacklog; ch <- descFailing }
+func (c outboxCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descBacklog
+	ch <- descFailing
+	ch <- descFailed
+}
 
 func (c outboxCollector) Collect(ch chan<- prometheus.Metric) {
 	if c.st == nil {
@@ -590,5 +780,6 @@ func (c outboxCollector) Collect(ch chan<- prometheus.Metric) {
 	for id, s := range stats {
 		ch <- prometheus.MustNewConstMetric(descBacklog, prometheus.GaugeValue, float64(s.Items), id)
 		ch <- prometheus.MustNewConstMetric(descFailing, prometheus.GaugeValue, float64(s.Failing), id)
+		ch <- prometheus.MustNewConstMetric(descFailed, prometheus.GaugeValue, float64(s.Failed), id)
 	}
 }

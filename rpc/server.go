@@ -128,6 +128,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		if err := s.Register("mailbox", &MailboxService{Mailboxes: deps.Mailboxes}); err != nil {
 			return nil, err
 		}
+		if err := s.Register("mailbox", &DeliveryService{Mailboxes: deps.Mailboxes}); err != nil {
+			return nil, err
+		}
 	}
 	if deps.Audit != nil {
 		if err := s.Register("audit", &AuditService{Audit: deps.Audit}); err != nil {

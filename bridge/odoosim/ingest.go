@@ -62,6 +62,8 @@ type IngestStats struct {
 	Calls      int
 	Items      int
 	BatchSizes []int
+	// Mailboxes holds the Odoo mailbox id of each call, parallel to BatchSizes.
+	Mailboxes []int64
 }
 
 func ingestMethod(d *db, e *env, m *modelDef, ids []int64, kw map[string]any) (any, *oerr) {
@@ -79,6 +81,7 @@ func ingestMethod(d *db, e *env, m *modelDef, ids []int64, kw map[string]any) (a
 	d.ingest.Calls++
 	d.ingest.Items += len(items)
 	d.ingest.BatchSizes = append(d.ingest.BatchSizes, len(items))
+	d.ingest.Mailboxes = append(d.ingest.Mailboxes, ids[0])
 	if c := d.itemCost(); c > 0 && len(items) > 0 {
 		time.Sleep(c * time.Duration(len(items))) // the simulated work of a one-worker Odoo
 	}
@@ -171,6 +174,9 @@ func (d *db) ingestOne(e *env, mbx record, raw any) (res odict) {
 	}
 	if it.GraphID == "" {
 		return fail("graph_id is required")
+	}
+	if reason, ok := d.refuse[toInt(mbx["id"])]; ok {
+		return fail(reason)
 	}
 	if it.Direction != "in" && it.Direction != "out" {
 		return fail(fmt.Sprintf("direction must be in or out, not %q", it.Direction))

@@ -155,6 +155,7 @@ func (s *Server) IngestCalls() IngestStats {
 	defer s.mu.Unlock()
 	st := s.d.ingest
 	st.BatchSizes = append([]int(nil), st.BatchSizes...)
+	st.Mailboxes = append([]int64(nil), st.Mailboxes...)
 	return st
 }
 
@@ -165,4 +166,21 @@ func (s *Server) Notices() []map[string]any {
 	out := make([]map[string]any, len(s.d.notices))
 	copy(out, s.d.notices)
 	return out
+}
+
+// RefuseItems makes maildesk_ingest answer every item of the Odoo mailbox
+// odooMailboxID with status "error" and reason (as Odoo does for an item it
+// cannot take, e.g. an access error while creating a lead); an empty reason
+// takes them again.
+func (s *Server) RefuseItems(odooMailboxID int64, reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if reason == "" {
+		delete(s.d.refuse, odooMailboxID)
+		return
+	}
+	if s.d.refuse == nil {
+		s.d.refuse = map[int64]string{}
+	}
+	s.d.refuse[odooMailboxID] = reason
 }

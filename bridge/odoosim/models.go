@@ -94,6 +94,9 @@ type db struct {
 	// itemCost returns the simulated time per ingest item.
 	itemCost func() time.Duration
 	notices  []map[string]any
+	// refuse: Odoo mailbox id → the reason every ingest item of that mailbox
+	// is answered "error" with (RefuseItems).
+	refuse map[int64]string
 }
 
 func (d *db) table(model string) *table {
