@@ -149,6 +149,14 @@ class MaildeskMailbox(models.Model):
     progress = fields.Float(compute="_compute_progress", string="Backfill progress")
     eta_s = fields.Integer("Backfill ETA (s)", readonly=True, copy=False)
     unread_count = fields.Integer(readonly=True, copy=False)
+    delivery_failed = fields.Integer(
+        "Failed messages",
+        readonly=True,
+        copy=False,
+        help="Messages Odoo refused the same way several times: MailDesk keeps them and stops retrying "
+        "until you press Retry failed.",
+    )
+    delivery_failed_reason = fields.Text("Odoo's reason", readonly=True, copy=False)
     connect_url = fields.Char(
         "Sign-in link", readonly=True, copy=False, help="Send it to the owner; valid for 15 minutes."
     )
@@ -305,6 +313,10 @@ class MaildeskMailbox(models.Model):
             vals["error"] = _(
                 "Delivery to Odoo is delayed: %s", delivery.get("last_error") or delivery.get("reason") or "?"
             )
+        if isinstance(delivery, dict) and "failed" in delivery:
+            vals["delivery_failed"] = int(delivery.get("failed") or 0)
+            failed = vals["delivery_failed"]
+            vals["delivery_failed_reason"] = (delivery.get("failed_reason") or False) if failed else False
         progress = data.get("progress")
         if isinstance(progress, dict):
             vals["progress_done"] = int(progress.get("done") or 0)
@@ -471,6 +483,30 @@ class MaildeskMailbox(models.Model):
     def action_refresh(self):
         self._refresh_from_sidecar()
         return True
+
+    def action_retry_failed(self):
+        """Queue the messages Odoo refused again (mailbox.retry_failed), then refresh."""
+        self.ensure_one()
+        self.check_access("read")
+        if not self.sidecar_id:
+            raise UserError(_("Mailbox %s is not created in the sidecar yet: press Connect.", self.email))
+        result = self._sidecar()._call("mailbox.retry_failed", mailbox_id=self.sidecar_id) or {}
+        requeued = int(result.get("requeued") or 0) if isinstance(result, dict) else 0
+        self._refresh_from_sidecar()
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "message": _(
+                    "%(count)s failed messages of %(mailbox)s are queued again for Odoo.",
+                    count=requeued,
+                    mailbox=self.email,
+                ),
+                "type": "success",
+                "sticky": False,
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }
 
     def action_open_inbox(self):
         self.ensure_one()
