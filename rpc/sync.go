@@ -70,7 +70,7 @@ func (s *MessageReadService) Attachment(r *http.Request, p *bridge.MessageAttach
 	return err
 }
 
-// RegisterSync adds mailbox.sync_now, mailbox.backfill, folder.list,
+// RegisterSync adds mailbox.sync_now, mailbox.backfill, mailbox.resync, folder.list,
 // message.list, message.get and message.attachment.
 func RegisterSync(s *Server, ctl *bridge.SyncControl, msgs *bridge.Messages) error {
 	if err := s.Register("mailbox", &SyncService{Control: ctl}); err != nil {

@@ -105,7 +105,9 @@ class MaildeskMailbox(models.Model):
     def _maildesk_load_folders(self):
         """Refresh the folder list from the sidecar (folder.list, all=True)."""
         self.ensure_one()
-        listed = self._sidecar()._call("folder.list", mailbox_id=self._ensure_sidecar_id(), all=True) or []
+        listed = self._sidecar()._call("folder.list", mailbox_id=self._ensure_sidecar_id(), all=True)
+        if not isinstance(listed, list):
+            raise UserError(_("The MailDesk sidecar did not list the folders of %s: update the sidecar.", self.email))
         Folder = self.env["maildesk.folder"].sudo().with_context(active_test=False)
         mailbox = self.sudo()
         existing = {f.graph_id: f for f in Folder.search([("mailbox_id", "=", self.id)])}
@@ -147,12 +149,13 @@ class MaildeskMailbox(models.Model):
 
     @api.model
     def _cron_refresh_state(self):
-        res = super()._cron_refresh_state()
-        # Connected mailboxes get their folder list once, without a click.
+        # Mailboxes connected since the previous run get their folder list
+        # once, without a click (after the one mailbox.list of the states).
         todo = self.sudo().search(
             [("sidecar_id", "!=", False), ("state", "in", SYNCABLE_STATES), ("folder_ids", "=", False)], limit=20
         )
-        for mailbox in todo:
+        res = super()._cron_refresh_state()
+        for mailbox in todo.filtered(lambda m: m.state in SYNCABLE_STATES):
             try:
                 mailbox._maildesk_load_folders()
             except Exception as exc:  # noqa: BLE001 - one mailbox must not stop the others
