@@ -331,6 +331,7 @@ class E2E:
         sversion = self.sidecar.call("system.version")
         if not sversion.get("simulate"):
             raise Abort("the sidecar at %s is not running with --simulate" % self.a.sidecar)
+        r.info("sidecar %s (%s) at %s, simulated Microsoft 365" % (sversion.get("version"), sversion.get("commit"), self.a.sidecar))
         azure = (self.sidecar.call("settings.get") or {}).get("azure") or {}
         tenant = self.a.azure_tenant or azure.get("tenant")
         client_id = self.a.azure_client_id or azure.get("client_id")
