@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/maildesk/maildesk/bridge/odoo"
+	"github.com/maildesk/maildesk/bridge/odoosim"
 	"github.com/maildesk/maildesk/store"
 )
 
@@ -214,6 +215,39 @@ func TestPusherOdooDownFailsNothing(t *testing.T) {
 	e.drain(t)
 	if st, _ := e.st.OutboxStats(); len(st) != 0 {
 		t.Fatalf("not delivered after Odoo came back: %+v", st)
+	}
+}
+
+// A call-level failure of one mailbox while Odoo answers the others (a
+// timeout on its items, say) backs off that mailbox alone, not everyone.
+func TestPusherOneMailboxCallFailureBacksOffOnlyIt(t *testing.T) {
+	e := newTwoBoxes(t, 5, 5, PusherConfig{RetryBase: time.Hour, RetryMax: time.Hour})
+	first, second := e.a.ID, e.mb.ID // a round serves mailboxes in id order
+	if second < first {
+		first, second = second, first
+	}
+	e.odoo.FailNext(1, odoosim.FaultHTTP503)
+	if _, err := e.p.DeliverOnce(context.Background()); err != nil {
+		t.Fatalf("a round where Odoo answered one mailbox failed as a whole: %v", err)
+	}
+	if e.p.BackoffOf(first).IsZero() || !e.p.BackoffOf(second).IsZero() {
+		t.Fatalf("backoff: failed mailbox until %v, the other until %v", e.p.BackoffOf(first), e.p.BackoffOf(second))
+	}
+	if d := e.p.pausedFor(); d > 0 {
+		t.Fatalf("delivery paused for everyone (%v)", d)
+	}
+	st, _ := e.st.OutboxStats()
+	if st[second].Items != 0 || st[first].Items != 5 || st[first].Failing != 0 {
+		t.Fatalf("outbox %+v", st)
+	}
+	m, _ := e.st.Mailbox(first)
+	if !m.Delivery.Delayed {
+		t.Fatalf("the failed mailbox does not show its delay: %+v", m.Delivery)
+	}
+	e.clock.Add(2 * time.Hour)
+	e.drain(t)
+	if st, _ := e.st.OutboxStats(); len(st) != 0 {
+		t.Fatalf("not delivered after the backoff: %+v", st)
 	}
 }
 
