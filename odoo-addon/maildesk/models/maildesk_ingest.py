@@ -19,6 +19,8 @@ import email.utils
 import logging
 import re
 
+from markupsafe import Markup
+
 from odoo import SUPERUSER_ID, _, api, fields, models, tools
 from odoo.exceptions import ValidationError
 
@@ -145,6 +147,10 @@ class MaildeskIngest(models.AbstractModel):
             try:
                 with self.env.cr.savepoint():
                     result.update(self._process(mailbox, p, partners_by_email, threads))
+                    if result.get("status") == "posted" and p.get("raw") is not None:
+                        # Raw MIME went through Odoo's parser/gateway: no
+                        # open-tracking pixel stays in what it stored.
+                        self._strip_stored_trackers(result.get("odoo_message_ids") or [])
             except ItemError as exc:
                 result["status"] = "error"
                 result["error"] = str(exc)
@@ -495,6 +501,13 @@ class MaildeskIngest(models.AbstractModel):
             body=msg_dict.get("body") or "",
             attachments=attachments,
         )
+
+    @api.model
+    def _strip_stored_trackers(self, message_ids):
+        for message in self.env["mail.message"].sudo().browse(message_ids).exists():
+            body, count = mailparts.strip_tracking_images(str(message.body or ""))
+            if count:
+                message.write({"body": Markup(body)})
 
     @api.model
     def _message_bytes(self, message):

@@ -326,3 +326,21 @@ class TestRemoteContentBlocked(MaildeskCase):
         self.assertNotIn("t.stranger.example", quote)
         self.assertNotRegex(quote, r'\ssrc="https://cdn\.stranger\.example')
         self.assertIn('data-maildesk-src="https://cdn.stranger.example/photo.jpg"', quote)
+
+
+@tagged("post_install", "-at_install")
+class TestGatewayTrackers(MaildeskCase):
+    def test_gateway_raw_mime_stores_no_tracking_pixel(self):
+        shared = self.env["maildesk.mailbox"].create({
+            "email": "sales@contoso.example", "kind": "shared", "mode": "gateway",
+            "gateway_model_id": self.env["ir.model"]._get_id("res.partner"), "main_user_id": self.bob.id})
+        raw = (b"From: Dora <dora@prospect.example>\nTo: sales@contoso.example\nSubject: Chairs\n"
+               b"Message-ID: <px-gw@prospect.example>\nContent-Type: text/html\n\n"
+               b'<p>We need chairs</p><img src="https://cdn.prospect.example/logo.png">'
+               b'<img src="https://t.prospect.example/o/9" width="1" height="1">')
+        res = self.ingest([self.mime_item("pxgw", raw)], mailbox=shared)
+        self.assertEqual(res[0]["status"], "posted", res)
+        body = str(self.env["mail.message"].browse(res[0]["odoo_message_ids"]).body)
+        self.assertIn("We need chairs", body)
+        self.assertIn("cdn.prospect.example/logo.png", body)
+        self.assertNotIn("t.prospect.example", body)
