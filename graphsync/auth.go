@@ -372,9 +372,9 @@ func (a *Auth) tokenError(mailboxID string, err error) error {
 }
 
 // Invalidator is implemented by TokenSources that can drop a mailbox's
-// cached access token (Auth, bridge.Connector). On a Graph 401
-// InvalidAuthenticationToken, call Invalidate and retry the request once:
-// the next Token call then refreshes, or returns a *ReauthError.
+// cached access token (Auth, bridge.Connector). On a Graph 401 the Client
+// (budgetTransport) calls Invalidate and retries the request once with the
+// token Token then acquires (refreshed), or fails with its *ReauthError.
 type Invalidator interface {
 	Invalidate(ctx context.Context, mailboxID string) error
 }
@@ -385,10 +385,11 @@ var (
 )
 
 // Invalidate drops the mailbox's cached access tokens (keeping its refresh
-// token), so the next Token call asks Microsoft again. The sync engine calls
-// it when Graph answers 401 InvalidAuthenticationToken for a token MSAL
-// still believed valid (revoked sessions, continuous access evaluation);
-// if the refresh is then refused, Token returns a *ReauthError.
+// token), so the next Token call asks Microsoft again. The Graph client
+// calls it when Graph answers 401 InvalidAuthenticationToken for a token
+// MSAL still believed valid (revoked sessions, continuous access
+// evaluation, a restarted simulator); if the refresh is then refused,
+// Token returns a *ReauthError.
 func (a *Auth) Invalidate(ctx context.Context, mailboxID string) error {
 	a.mu.Lock()
 	mc := a.clients[mailboxID]
