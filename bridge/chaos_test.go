@@ -96,7 +96,13 @@ func TestChaosKillDuringBackfill(t *testing.T) {
 	toks := newSimTokens(sim)
 	toks.add(mb.ID, upn)
 
-	run := func(kill time.Duration) (killed bool) {
+	// run starts a child; with afterPages > 0 it kills the child (SIGKILL)
+	// once the simulator has answered afterPages more page batches, then
+	// after a short random extra delay, so kills land between and inside
+	// page writes. Waiting on the simulator's counters instead of the wall
+	// clock keeps this meaningful on a busy machine, where starting the
+	// child alone can take longer than any fixed delay.
+	run := func(afterPages int64, extra time.Duration) (killed bool) {
 		tok, err := toks.Token(context.Background(), mb.ID)
 		if err != nil {
 			t.Fatal(err)
@@ -112,14 +118,27 @@ func TestChaosKillDuringBackfill(t *testing.T) {
 		}
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
-		if kill > 0 {
+		if afterPages > 0 {
+			want := sim.Stats(upn).Batches + afterPages
+			tick := time.NewTicker(time.Millisecond)
+			defer tick.Stop()
+			for sim.Stats(upn).Batches < want {
+				select {
+				case err := <-done:
+					if err != nil {
+						t.Fatalf("child failed: %v\n%s", err, out.String())
+					}
+					return false
+				case <-tick.C:
+				}
+			}
 			select {
 			case err := <-done:
 				if err != nil {
 					t.Fatalf("child failed: %v\n%s", err, out.String())
 				}
 				return false
-			case <-time.After(kill):
+			case <-time.After(extra):
 				_ = cmd.Process.Signal(syscall.SIGKILL)
 				<-done
 				return true
@@ -145,7 +164,9 @@ func TestChaosKillDuringBackfill(t *testing.T) {
 	rng := rand.New(rand.NewSource(1))
 	kills, progressed, last := 0, 0, 0
 	for i := 0; i < 30; i++ {
-		if run(time.Duration(30+rng.Intn(470)) * time.Millisecond) {
+		// Two folders sync side by side, one batch per page: by the third
+		// batch one folder has written its first page.
+		if run(int64(3+rng.Intn(2)), time.Duration(rng.Intn(10))*time.Millisecond) {
 			kills++
 		}
 		if n := queued(); n > last {
@@ -153,7 +174,7 @@ func TestChaosKillDuringBackfill(t *testing.T) {
 			last = n
 		}
 	}
-	run(0) // to the end
+	run(0, 0) // to the end
 	st, err = store.Open(dbPath, bytes.Repeat([]byte{7}, store.KeySize), store.Options{})
 	if err != nil {
 		t.Fatal(err)
