@@ -574,9 +574,9 @@ func decodeItem(raw []byte, m *store.Mailbox) (odoo.IngestItem, error) {
 	if err := json.Unmarshal(raw, &it); err != nil {
 		return it, err
 	}
-	sent := it.Options.SentByMailDesk
+	sent, backfill := it.Options.SentByMailDesk, it.Options.Backfill
 	it.Options = ingestOptions(m)
-	it.Options.SentByMailDesk = sent
+	it.Options.SentByMailDesk, it.Options.Backfill = sent, backfill
 	return it, nil
 }
 

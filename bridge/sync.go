@@ -447,7 +447,7 @@ func (s *Syncer) deltaRound(ctx context.Context, mb store.Mailbox, gm *graphsync
 			// mailboxes are most rounds. It is refreshed every cursorRefresh.
 			return res, nil
 		}
-		items, err := s.buildItems(ctx, mb, gm, folder, p.Messages)
+		items, err := s.buildItems(ctx, mb, gm, folder, p.Messages, false)
 		if err != nil {
 			return res, err
 		}
@@ -495,7 +495,7 @@ func (s *Syncer) backfill(ctx context.Context, mb store.Mailbox, gm *graphsync.M
 		if err != nil {
 			return res, err
 		}
-		items, err := s.buildItems(ctx, mb, gm, folder, p.Messages)
+		items, err := s.buildItems(ctx, mb, gm, folder, p.Messages, true)
 		if err != nil {
 			return res, err
 		}
@@ -556,7 +556,10 @@ func (s *Syncer) progress(mailboxID, folder string, c store.Cursor, prog *folder
 // always, outbox payloads for messages seen with content for the first
 // time. Attachments (log mode) or raw MIME (gateway mode) are fetched only
 // for those, in $batch requests.
-func (s *Syncer) buildItems(ctx context.Context, mb store.Mailbox, gm *graphsync.Mailbox, folder string, msgs []*graphsync.Message) ([]store.PageItem, error) {
+// buildItems turns a page into outbox items; backfill marks items of the
+// backfill listing (mail from before the mailbox was connected), which Odoo
+// logs without notifying anyone.
+func (s *Syncer) buildItems(ctx context.Context, mb store.Mailbox, gm *graphsync.Mailbox, folder string, msgs []*graphsync.Message, backfill bool) ([]store.PageItem, error) {
 	var fresh []*graphsync.Message
 	known := map[string]bool{}
 	for _, m := range msgs {
@@ -592,7 +595,9 @@ func (s *Syncer) buildItems(ctx context.Context, mb store.Mailbox, gm *graphsync
 		}
 		it := store.PageItem{Message: sm, Direction: direction}
 		if m.Full && !known[m.ID] {
-			payload, err := json.Marshal(s.ingestItem(mb, folder, direction, m))
+			item := s.ingestItem(mb, folder, direction, m)
+			item.Options.Backfill = backfill
+			payload, err := json.Marshal(item)
 			if err != nil {
 				return nil, fmt.Errorf("bridge: encode ingest item %s: %w", m.ID, err)
 			}

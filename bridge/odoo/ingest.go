@@ -123,6 +123,9 @@ type IngestOptions struct {
 	CreateContacts    bool   `json:"create_contacts,omitempty"`
 	// SentByMailDesk: the message was sent through message.send, so Odoo already has it.
 	SentByMailDesk bool `json:"sent_by_maildesk,omitempty"`
+	// Backfill: the message came from the backfill listing (mail from before
+	// the mailbox was connected): Odoo notifies no one of it, whatever its date.
+	Backfill bool `json:"backfill,omitempty"`
 }
 
 // Target logs an item on a chosen record.
