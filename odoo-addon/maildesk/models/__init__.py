@@ -10,3 +10,4 @@ from . import mail_mail
 from . import res_config_settings
 from . import res_partner
 from . import maildesk_folder
+from . import res_users

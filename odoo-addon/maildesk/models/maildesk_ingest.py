@@ -552,7 +552,14 @@ class MaildeskIngest(models.AbstractModel):
             else:
                 wanted = [a for a in parsed["to"] if a in parsed["correspondents"]] or parsed["correspondents"][:1]
             for address in wanted:
-                partner = self.env["res.partner"].sudo().find_or_create(names.get(address) or address)
+                # Created as the gateway creates records (the superuser), so
+                # the bridge user never authors the "Contact created" note nor
+                # follows the contact; synced mail subscribes no one.
+                partner = (
+                    self.env(user=SUPERUSER_ID)["res.partner"]
+                    .with_context(mail_create_nosubscribe=True, maildesk_nosubscribe=True)
+                    .find_or_create(names.get(address) or address)
+                )
                 partners_by_email[address] = partner
                 records.append(partner)
         return records
@@ -666,7 +673,14 @@ class MaildeskIngest(models.AbstractModel):
             .sudo()
             # mail.activity.create subscribes the assigned user to the record:
             # synced mail subscribes no one (models/mail_thread.py).
-            .with_context(mail_activity_quick_update=True, mail_create_nosubscribe=True, maildesk_nosubscribe=True)
+            # A done activity is no news for its user: no "activity created"
+            # bus message either (models/res_users.py).
+            .with_context(
+                mail_activity_quick_update=True,
+                mail_create_nosubscribe=True,
+                maildesk_nosubscribe=True,
+                maildesk_no_activity_bus=True,
+            )
             .create(
                 {
                     "res_model_id": self.env["ir.model"]._get_id(record._name),

@@ -9,3 +9,4 @@ from . import test_inbox_ui
 from . import test_ingest_trust
 from . import test_mailbox_form
 from . import test_delivery
+from . import test_quiet_sync
