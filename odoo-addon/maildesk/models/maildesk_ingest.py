@@ -767,6 +767,7 @@ class MaildeskIngest(models.AbstractModel):
                 "maildesk_conversation_id": p.get("conversation_id") or False,
             }
         )
+        self._rehome_conversation(mailbox, p, messages.filtered(lambda m: m.model == model)[:1], threads)
         return {
             "status": "posted",
             "odoo_message_ids": messages.ids,
@@ -774,12 +775,46 @@ class MaildeskIngest(models.AbstractModel):
         }
 
     @api.model
+    def _rehome_conversation(self, mailbox, p, message, threads):
+        """Move this mailbox's earlier mail of the conversation onto its record.
+
+        Sent Items and Inbox sync side by side, so an Outlook reply can reach
+        Odoo before the mail it answers: it was logged on the customer's
+        contact. Once the conversation's record exists, that mail (and its
+        attachments) belongs there, and later replies find it there.
+        """
+        cid = p.get("conversation_id")
+        if not cid or not message:
+            return
+        record = self.env[message.model].sudo().browse(message.res_id)
+        stray = self.env["mail.message"].sudo().search(
+            [
+                ("maildesk_conversation_id", "=", cid),
+                ("maildesk_mailbox_id", "=", mailbox.id),
+                ("model", "!=", record._name),
+                ("message_type", "=", "email"),
+            ]
+        )
+        if stray:
+            stray.attachment_ids.sudo().write({"res_model": record._name, "res_id": record.id})
+            stray.write({"model": record._name, "res_id": record.id, "record_name": record.display_name})
+        if threads is not None:
+            threads[("conversation", cid)] = (record._name, record.id)
+            for mid in stray.mapped("message_id"):
+                if mid:
+                    threads[mid] = (record._name, record.id)
+
+    @api.model
     def _gateway_routes(self, thread, message, msg_dict, routes, model, custom_values, p, threads):
         """Odoo's routes, then: a new record for a known conversation becomes a
         reply to its record; records created get the mailbox's defaults."""
         if routes and all(not route[1] for route in routes):
             record = self._conversation_record(p, threads)
-            if record:
+            # Only a record of the gateway's model holds a gateway
+            # conversation: mail sent from Outlook that arrived before the
+            # mail it answers was logged on the customer's contact; the
+            # conversation still gets its lead (and that mail moves there).
+            if record and record._name == model:
                 user = thread._mail_find_user_for_gateway(msg_dict.get("email_from") or "")
                 msg_dict.pop("parent_id", None)
                 route = thread._routing_check_route(

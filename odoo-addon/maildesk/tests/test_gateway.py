@@ -201,6 +201,39 @@ class TestGatewayLeads(GatewayCase):
         self.assertEqual(self.lead_of(res[0]), self.lead_of(res[1]))
         self.assertEqual(self.env["crm.lead"].search_count([]), leads_before + 1, "no 'Re:' lead")
 
+    def test_outlook_answer_before_the_mail_it_answers(self):
+        """Sent Items can reach Odoo before the Inbox mail they answer (the
+        real-Odoo e2e: 48 of 101 conversations ended on a contact). The answer
+        is logged on the contact first; the original still creates the lead,
+        the answer moves onto it, and the customer's next reply lands there."""
+        dora = self.env["res.partner"].create({"name": "Dora Doe", "email": "dora@prospect.example"})
+        conv = "AAQkADAwATM0MDAAMS1iNTcwLWI2NTEtMDACLTAwCgAQAGHsXJ8ZR1VMivOYt6Wvpfx="
+        answer = self.live(
+            "gw-o2", direction="out", subject="RE: Need shelves", conversation_id=conv,
+            message_id="<o2@contoso.example>",
+            from_={"name": "Sales", "email": "sales@contoso.example"},
+            to=[{"name": "Dora Doe", "email": "dora@prospect.example"}], received_at=_now_iso(20),
+            headers={"in-reply-to": "<o1@prospect.example>", "references": "<o1@prospect.example>"},
+        )
+        res = self.gw([answer])
+        self.assertEqual(res[0]["records"], [["res.partner", dora.id]], res)
+        leads_before = self.env["crm.lead"].search_count([])
+        first = self.live("gw-o1", subject="Need shelves", conversation_id=conv, message_id="<o1@prospect.example>",
+                          received_at=_now_iso(30))
+        reply = self.live(
+            "gw-o3", subject="Re: RE: Need shelves", conversation_id=conv, message_id="<o3@prospect.example>",
+            headers={"in-reply-to": "<o2@contoso.example>",
+                     "references": "<o1@prospect.example> <o2@contoso.example>"},
+            received_at=_now_iso(10),
+        )
+        res = self.gw([first, reply])
+        lead = self.lead_of(res[0])
+        self.assertEqual(self.lead_of(res[1]), lead, "the reply lands on the lead")
+        self.assertEqual(self.env["crm.lead"].search_count([]), leads_before + 1, "one lead, no 'Re:' lead")
+        moved = self.env["mail.message"].search([("maildesk_graph_id", "=", "gw-o2")])
+        self.assertEqual((moved.model, moved.res_id), ("crm.lead", lead.id), "the Outlook answer moved to the lead")
+        self.assertFalse(dora.message_ids.filtered(lambda m: m.maildesk_conversation_id == conv))
+
     # item 5 ----------------------------------------------------------
 
     def _lead_with_follower(self, graph_id, msgid):
