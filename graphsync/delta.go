@@ -304,16 +304,20 @@ func (m *Mailbox) GetFolder(ctx context.Context, folder string) (Folder, error) 
 // ListFolders reads the mailbox's top-level folders.
 func (m *Mailbox) ListFolders(ctx context.Context) ([]Folder, error) {
 	q := url.Values{"$select": {"id,displayName,parentFolderId,totalItemCount,unreadItemCount"}, "$top": {"100"}}
-	link := m.url("mailFolders", q)
-	var out []Folder
+	return listFolderPages[Folder](ctx, m, m.url("mailFolders", q))
+}
+
+// listFolderPages reads a folder listing to its last page.
+func listFolderPages[T any](ctx context.Context, m *Mailbox, link string) ([]T, error) {
+	var out []T
 	for link != "" {
 		body, err := m.getRaw(ctx, link, nil)
 		if err != nil {
 			return nil, fmt.Errorf("graphsync: folders of %s: %w", m.id, err)
 		}
 		var page struct {
-			Value    []Folder `json:"value"`
-			NextLink string   `json:"@odata.nextLink"`
+			Value    []T    `json:"value"`
+			NextLink string `json:"@odata.nextLink"`
 		}
 		if err := json.Unmarshal(body, &page); err != nil {
 			return nil, fmt.Errorf("graphsync: decode folders: %w", err)
@@ -361,25 +365,7 @@ func (m *Mailbox) ListFolderTree(ctx context.Context, max int) ([]FolderNode, er
 		Folder
 		Children int `json:"childFolderCount"`
 	}
-	list := func(link string) ([]wire, error) {
-		var out []wire
-		for link != "" {
-			body, err := m.getRaw(ctx, link, nil)
-			if err != nil {
-				return nil, fmt.Errorf("graphsync: folders of %s: %w", m.id, err)
-			}
-			var page struct {
-				Value    []wire `json:"value"`
-				NextLink string `json:"@odata.nextLink"`
-			}
-			if err := json.Unmarshal(body, &page); err != nil {
-				return nil, fmt.Errorf("graphsync: decode folders: %w", err)
-			}
-			out = append(out, page.Value...)
-			link = page.NextLink
-		}
-		return out, nil
-	}
+	list := func(link string) ([]wire, error) { return listFolderPages[wire](ctx, m, link) }
 	top, err := list(m.url("mailFolders", sel))
 	if err != nil {
 		return nil, err

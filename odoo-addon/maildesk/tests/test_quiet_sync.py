@@ -12,6 +12,18 @@ from .common import MaildeskCase
 
 @tagged("post_install", "-at_install")
 class TestQuietSync(MaildeskCase):
+    def bus_spy(self):
+        """The notification types sent on the bus while the patch is on."""
+        sent = []
+        Bus = type(self.env["bus.bus"])
+        original = Bus._sendone
+
+        def spy(bus, target, notification_type, message):
+            sent.append(notification_type)
+            return original(bus, target, notification_type, message)
+
+        return sent, patch.object(Bus, "_sendone", spy)
+
     def test_created_contacts_are_not_the_bridge_users(self):
         """create_contacts: the bridge user neither follows the new contact
         nor authors its 'Contact created' note."""
@@ -29,20 +41,13 @@ class TestQuietSync(MaildeskCase):
     def test_outbox_activities_send_no_bus_message(self):
         """Mail sent from Outlook books a done activity for the main user:
         no 'mail.activity/updated' reaches their browser (one per mail before)."""
-        sent = []
-        Bus = type(self.env["bus.bus"])
-        original = Bus._sendone
-
-        def spy(bus, target, notification_type, message):
-            sent.append(notification_type)
-            return original(bus, target, notification_type, message)
-
+        sent, spy = self.bus_spy()
         items = [
             self.item("q%d" % n, direction="out", from_={"name": "Anna", "email": "anna@contoso.example"},
                       to=[{"name": "Carl", "email": "carl@customer.example"}])
             for n in range(2, 5)
         ]
-        with patch.object(Bus, "_sendone", spy):
+        with spy:
             res = self.ingest(items)
         self.assertTrue(all(r["activity_id"] for r in res), res)
         self.assertNotIn("mail.activity/updated", sent)
@@ -50,14 +55,7 @@ class TestQuietSync(MaildeskCase):
     def test_other_activities_still_notify(self):
         """The hold is only for MailDesk's done activities: an ordinary
         activity for another user still tells their browser."""
-        sent = []
-        Bus = type(self.env["bus.bus"])
-        original = Bus._sendone
-
-        def spy(bus, target, notification_type, message):
-            sent.append(notification_type)
-            return original(bus, target, notification_type, message)
-
-        with patch.object(Bus, "_sendone", spy):
+        sent, spy = self.bus_spy()
+        with spy:
             self.customer.activity_schedule("mail.mail_activity_data_todo", user_id=self.anna.id, summary="Call")
         self.assertIn("mail.activity/updated", sent)
