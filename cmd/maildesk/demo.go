@@ -278,7 +278,9 @@ func (d *demo) waitDelivered(ctx context.Context, bar bool) (demoMailbox, error)
 		}
 		select {
 		case <-ctx.Done():
-			return view, fmt.Errorf("the backfill did not finish in time: %w", ctx.Err())
+			// Say where it stood, so a stall can be told from slowness.
+			return view, fmt.Errorf("the backfill did not finish in time (state %s, error %q, progress %d/%d finished=%v, counts %+v, delivery %+v): %w",
+				view.State, view.Error, view.Progress.Done, view.Progress.Total, view.Progress.Finished, view.Counts, view.Delivery, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
