@@ -339,15 +339,7 @@ func (p *Pusher) DeliverOnce(ctx context.Context) (int, error) {
 	for i := range ms {
 		boxes[ms[i].ID] = &ms[i]
 	}
-	p.mu.Lock()
-	backoff := map[string]bool{}
-	for id, b := range p.boxes {
-		if b.retryAt.After(now) {
-			backoff[id] = true
-		}
-	}
-	p.mu.Unlock()
-	skip := func(id string) bool { m := boxes[id]; return m == nil || m.OdooID == 0 || backoff[id] }
+	skip, _ := p.skipper(boxes, now)
 	batches, err := p.cfg.Store.DueOutboxByMailbox(now, p.BatchSizeOf, p.cfg.MaxBatchBytes, skip)
 	if err != nil {
 		return 0, err
@@ -537,20 +529,27 @@ func (p *Pusher) boxBackoff(mailboxID string, limit time.Duration) time.Duration
 // Odoo now (no Odoo record id, or in backoff) and the backoff ends.
 func (p *Pusher) waiting(now time.Time) (func(string) bool, []time.Time) {
 	ms, _ := p.cfg.Store.Mailboxes()
-	ok := make(map[string]bool, len(ms))
-	for _, m := range ms {
-		ok[m.ID] = m.OdooID != 0
+	boxes := make(map[string]*store.Mailbox, len(ms))
+	for i := range ms {
+		boxes[ms[i].ID] = &ms[i]
 	}
+	return p.skipper(boxes, now)
+}
+
+// skipper says which mailboxes' items cannot go to Odoo now (unknown, no
+// Odoo record id, or in backoff), and when those backoffs end.
+func (p *Pusher) skipper(boxes map[string]*store.Mailbox, now time.Time) (func(string) bool, []time.Time) {
+	backoff := map[string]bool{}
 	var ends []time.Time
 	p.mu.Lock()
 	for id, b := range p.boxes {
 		if b.retryAt.After(now) {
-			ok[id] = false
+			backoff[id] = true
 			ends = append(ends, b.retryAt)
 		}
 	}
 	p.mu.Unlock()
-	return func(id string) bool { return !ok[id] }, ends
+	return func(id string) bool { m := boxes[id]; return m == nil || m.OdooID == 0 || backoff[id] }, ends
 }
 
 // flagUndeliverable shows on mailboxes without an Odoo record why their
