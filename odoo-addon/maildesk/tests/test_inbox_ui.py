@@ -1,7 +1,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from unittest.mock import patch
 
-from odoo.tests import HttpCase, tagged
+from odoo.tests import HttpCase, new_test_user, tagged
 
 from .common import FakeSidecar
 
@@ -70,6 +70,20 @@ class TestInboxUi(HttpCase):
                                    "model": "res.partner", "res_id": self.customer.id}])
         shown = [p for m, p in self.sidecar.calls if m == "message.get"]
         self.assertEqual(len(shown), 3, "opened, shown once with images, reopened after logging")
+
+    def test_inbox_tour_as_plain_owner(self):
+        """The same tour as the people who use the inbox: a plain internal
+        user who owns the mailbox (MailDesk User, not an administrator)."""
+        owner = new_test_user(
+            self.env, login="md_tour_owner", name="Tour Owner",
+            groups="base.group_user,base.group_partner_manager,maildesk.group_maildesk_user",
+        )
+        self.mailbox.owner_id = owner
+        self.start_tour("/odoo/action-maildesk.maildesk_inbox_action", "maildesk_inbox_tour", login="md_tour_owner")
+        logged = [p for m, p in self.sidecar.calls if m == "message.log_to_record"]
+        self.assertEqual(logged, [{"mailbox_id": self.mailbox.sidecar_id, "message_id": "AAMk-tour-1",
+                                   "model": "res.partner", "res_id": self.customer.id}])
+        self.assertFalse(owner.has_group("maildesk.group_maildesk_admin"))
 
     def test_settings_and_mailbox_form_render(self):
         self.sidecar.answers["settings.get"] = {"azure": {"tenant": "t1", "client_id": "c1",
