@@ -1,10 +1,14 @@
 package graphsync
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/textproto"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +20,10 @@ import (
 // MessageSelect is what a page carries per message: everything Odoo needs
 // except attachments (FACTS.md: body and internetMessageHeaders ride in
 // delta pages for new items), so a message costs no request of its own.
+// Outlook's sensitivity is NOT a property of Graph v1.0's message (only of
+// event and messageRulePredicates; msgraph-sdk-go's models.Message has no
+// field for it, and Graph answers 400 to $select=sensitivity): it is read
+// from the Sensitivity header in internetMessageHeaders (Message.Sensitivity).
 var MessageSelect = []string{
 	"id", "internetMessageId", "conversationId", "subject", "from", "sender",
 	"toRecipients", "ccRecipients", "replyTo", "receivedDateTime", "sentDateTime",
@@ -81,6 +89,91 @@ func (m *Message) Header(name string) string {
 		}
 	}
 	return ""
+}
+
+// Sensitivity values: Graph's sensitivity enum (event, messageRulePredicates).
+const (
+	SensitivityNormal       = "normal"
+	SensitivityPersonal     = "personal"
+	SensitivityPrivate      = "private"
+	SensitivityConfidential = "confidential"
+)
+
+// SensitivityOf maps a Sensitivity header value (RFC 2156: Personal,
+// Private, Company-Confidential — what Exchange writes for Outlook's
+// sensitivity) to the enum; absent or unknown is normal.
+func SensitivityOf(header string) string {
+	switch v := strings.ToLower(strings.TrimSpace(header)); v {
+	case "personal", "private":
+		return v
+	case "company-confidential", "company confidential", "confidential":
+		return SensitivityConfidential
+	}
+	return SensitivityNormal
+}
+
+// Sensitivity is the message's Outlook sensitivity, from the Sensitivity
+// header the page carried (or, without page headers, the raw MIME's
+// header block when fetched). Mail without the header is normal; Graph
+// gives no internetMessageHeaders for some items (drafts, mail composed in
+// the mailbox), so their sensitivity reads normal unless the MIME says more.
+func (m *Message) Sensitivity() string {
+	v := m.Header("Sensitivity")
+	if v == "" && len(m.Headers) == 0 && len(m.MIME) > 0 {
+		v = mimeHeader(m.MIME, "Sensitivity")
+	}
+	return SensitivityOf(v)
+}
+
+// mimeHeader reads one header of raw MIME's header block ("" when absent or
+// unreadable).
+func mimeHeader(raw []byte, name string) string {
+	end := bytes.Index(raw, []byte("\r\n\r\n"))
+	if end < 0 {
+		end = bytes.Index(raw, []byte("\n\n"))
+	}
+	if end < 0 {
+		return ""
+	}
+	h, err := textproto.NewReader(bufio.NewReader(bytes.NewReader(append(raw[:end:end], "\r\n\r\n"...)))).ReadMIMEHeader()
+	if err != nil && len(h) == 0 {
+		return ""
+	}
+	return h.Get(name)
+}
+
+// MaxReferences is how many References ids the message index keeps (the
+// last ones: the nearest ancestors).
+const MaxReferences = 20
+
+var reMsgID = regexp.MustCompile(`<[^<>\s]+>`)
+
+// MessageIDs reads the message ids of an In-Reply-To or References value:
+// the <...> tokens, or the bare words when there are none.
+func MessageIDs(v string) []string {
+	ids := reMsgID.FindAllString(v, -1)
+	if len(ids) == 0 {
+		ids = strings.Fields(v)
+	}
+	return ids
+}
+
+// InReplyTo is the message id the message answers ("" when none).
+func (m *Message) InReplyTo() string {
+	ids := MessageIDs(m.Header("In-Reply-To"))
+	if len(ids) == 0 {
+		return ""
+	}
+	return ids[0]
+}
+
+// References are the last MaxReferences message ids of its References header.
+func (m *Message) References() []string {
+	ids := MessageIDs(m.Header("References"))
+	if len(ids) > MaxReferences {
+		ids = ids[len(ids)-MaxReferences:]
+	}
+	return ids
 }
 
 // NeedsAttachments says whether Odoo needs this message's attachments:

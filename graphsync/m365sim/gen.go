@@ -22,7 +22,16 @@ type GenOptions struct {
 	UnreadRate     float64   // share of unread inbox mail; default 0.3
 	NoSamples      bool      // leave out the real-world MIME samples
 	Folder         string    // inbound folder; default inbox
+	// PrivateRate is the share of generated messages their sender marked
+	// private in Outlook (Sensitivity: Private); default 0. Drawn from the
+	// message number, not the generator's random stream, so the rest of a
+	// seeded mailbox stays the same whatever the rate.
+	PrivateRate float64
 }
+
+// DemoPrivateRate is the share of private mail in demo mailboxes (Seed and
+// the maildesk demo): a few, so privacy rules have something to keep out.
+const DemoPrivateRate = 0.02
 
 type sample struct {
 	name string
@@ -307,6 +316,9 @@ func (s *Sim) GenerateMailbox(upn string, n int, o GenOptions) {
 					name := fmt.Sprintf("%s-%d.%s", []string{"Angebot", "facture", "report", "Übersicht", "見積書", "scan"}[rng.Intn(6)], num, kind.ext)
 					m.atts = append(m.atts, &attachment{name: name, contentType: kind.ct, size: size, seed: hash64(fmt.Sprint(num), name, upn)})
 				}
+			}
+			if o.PrivateRate > 0 && float64(hash64(strings.ToLower(upn), "private", fmt.Sprint(num))%10000) < o.PrivateRate*10000 {
+				m.sensitivity = "private"
 			}
 			f := in
 			if outbound {

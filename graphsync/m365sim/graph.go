@@ -331,6 +331,13 @@ func (s *Sim) serveMailbox(g *greq) {
 	r, segs := g.r, g.segs
 	q := r.URL.Query()
 	mb := g.target.mb
+	if sel := selectSet(q); sel["sensitivity"] && strings.Contains(strings.ToLower(r.URL.Path), "/messages") {
+		// Graph v1.0's message has no sensitivity property (only event
+		// and messageRulePredicates have one): Outlook's sensitivity
+		// reaches clients as the Sensitivity header.
+		g.error(400, "RequestBroker--ParseUri", "Could not find a property named 'sensitivity' on type 'microsoft.graph.message'.")
+		return
+	}
 	if len(segs) == 0 {
 		if r.Method != http.MethodGet {
 			g.error(405, "Request_BadRequest", "Method not allowed.")

@@ -51,6 +51,7 @@ type message struct {
 	created, received, sent, modified time.Time
 	isRead, isDraft                   bool
 	importance                        string
+	sensitivity                       string // normal | personal | private | confidential ("" = normal)
 	subject, msgID, convID            string
 	inReplyTo, references             string
 	from                              addr
@@ -289,6 +290,10 @@ type MessageInfo struct {
 	HasAttachments    bool
 	InReplyTo         string
 	References        string
+	// Sensitivity is the Outlook sensitivity (normal, personal, private,
+	// confidential): Graph v1.0 has no message property for it, so clients
+	// see it as the Sensitivity header in internetMessageHeaders and MIME.
+	Sensitivity string
 }
 
 // SentMessage is what a user sent through Graph.
@@ -311,7 +316,7 @@ func info(m *message) MessageInfo {
 	}
 	mi := MessageInfo{ID: m.imm, RestID: m.rest, Folder: fname, Subject: m.subject, InternetMessageID: m.msgID,
 		ConversationID: m.convID, From: m.from.Address, ReceivedAt: m.received, IsRead: m.isRead, IsDraft: m.isDraft,
-		HasAttachments: m.hasAttachments(), InReplyTo: m.inReplyTo, References: m.references}
+		HasAttachments: m.hasAttachments(), InReplyTo: m.inReplyTo, References: m.references, Sensitivity: orDefault(m.sensitivity, "normal")}
 	for _, a := range m.to {
 		mi.To = append(mi.To, a.Address)
 	}
@@ -329,6 +334,7 @@ func parseMIME(raw []byte, now time.Time) (*message, error) {
 	m.msgID = strings.TrimSpace(env.Root.Header.Get("Message-Id"))
 	m.inReplyTo = strings.TrimSpace(env.Root.Header.Get("In-Reply-To"))
 	m.references = strings.Join(strings.Fields(env.Root.Header.Get("References")), " ")
+	m.sensitivity = sensitivityOfHeader(env.Root.Header.Get("Sensitivity"))
 	if al, err := env.AddressList("From"); err == nil && len(al) > 0 {
 		m.from = addr{al[0].Name, al[0].Address}
 	}
@@ -377,4 +383,83 @@ func threadRoot(m *message) string {
 		return m.inReplyTo
 	}
 	return m.msgID
+}
+
+// Sensitivity values (Graph's sensitivity enum, as on event and
+// messageRulePredicates) and the RFC 2156 Sensitivity header Exchange writes
+// for them in MIME and internetMessageHeaders.
+var sensitivityHeaders = map[string]string{"personal": "Personal", "private": "Private", "confidential": "Company-Confidential"}
+
+// sensitivityOfHeader maps a Sensitivity header value to the enum ("" for
+// none or unknown: normal).
+func sensitivityOfHeader(v string) string {
+	v = strings.ToLower(strings.TrimSpace(v))
+	switch v {
+	case "personal", "private":
+		return v
+	case "company-confidential", "company confidential", "confidential":
+		return "confidential"
+	}
+	return ""
+}
+
+// SetSensitivity marks a message personal, private or confidential (or
+// normal) as its sender's Outlook would have; it shows as the Sensitivity
+// header of the message's internetMessageHeaders and MIME. It reports
+// whether the message exists and the value is known.
+func (s *Sim) SetSensitivity(upn, id, sensitivity string) bool {
+	sensitivity = strings.ToLower(sensitivity)
+	if _, ok := sensitivityHeaders[sensitivity]; !ok && sensitivity != "normal" {
+		return false
+	}
+	u := s.user(upn)
+	if u == nil {
+		return false
+	}
+	mb := u.mb
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	m := mb.message(id)
+	if m == nil {
+		return false
+	}
+	if sensitivity == "normal" {
+		sensitivity = ""
+	}
+	m.sensitivity = sensitivity
+	if m.raw != nil {
+		m.raw = withSensitivityHeader(m.raw, sensitivityHeaders[sensitivity])
+	}
+	return true
+}
+
+// withSensitivityHeader replaces raw MIME's Sensitivity header (none when
+// value is "").
+func withSensitivityHeader(raw []byte, value string) []byte {
+	// The header block with its last line's line end; the body from the
+	// blank line on.
+	end := bytes.Index(raw, []byte("\r\n\r\n")) + 2
+	if end < 2 {
+		end = bytes.Index(raw, []byte("\n\n")) + 1
+	}
+	if end < 1 {
+		end = len(raw)
+	}
+	var out []byte
+	if value != "" {
+		out = append(out, "Sensitivity: "+value+"\r\n"...)
+	}
+	head, body := raw[:end], raw[end:]
+	lines := strings.SplitAfter(string(head), "\n")
+	skip := false
+	for _, l := range lines {
+		if skip && (strings.HasPrefix(l, " ") || strings.HasPrefix(l, "\t")) {
+			continue
+		}
+		skip = len(l) > 12 && strings.EqualFold(l[:12], "sensitivity:")
+		if !skip {
+			out = append(out, l...)
+		}
+	}
+	return append(out, body...)
 }

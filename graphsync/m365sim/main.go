@@ -89,13 +89,13 @@ func Seed(s *Sim, n, m int) []*User {
 			name = fmt.Sprintf("%s %d", name, i/len(names)+1)
 		}
 		u := s.AddUser(upn, name)
-		s.GenerateMailbox(upn, m, GenOptions{})
+		s.GenerateMailbox(upn, m, GenOptions{PrivateRate: DemoPrivateRate})
 		out = append(out, u)
 		grants = append(grants, Grant{User: upn, FullAccess: true, SendAs: true})
 	}
 	if n > 0 {
 		sh := s.AddSharedMailbox("support@"+s.Domain(), "Support", grants...)
-		s.GenerateMailbox(sh.UPN, m, GenOptions{SentRate: 0.1})
+		s.GenerateMailbox(sh.UPN, m, GenOptions{SentRate: 0.1, PrivateRate: DemoPrivateRate})
 		out = append(out, sh)
 	}
 	return out

@@ -209,3 +209,58 @@ func TestSDKFoldersDeltaMIMESendBatch(t *testing.T) {
 		t.Fatalf("MIME send kept %q", last.InternetMessageID)
 	}
 }
+
+// Outlook's sensitivity reaches the SDK as the Sensitivity header of
+// internetMessageHeaders (and the MIME); $select=sensitivity is refused as
+// Graph v1.0 refuses it (the message type has no such property), and the
+// generator marks a share of its mail private when asked.
+func TestSDKSensitivityHeader(t *testing.T) {
+	s := newSim(t, Options{})
+	s.GenerateMailbox(testUser, 300, GenOptions{NoSamples: true, AttachmentRate: -1, PrivateRate: DemoPrivateRate})
+	private := 0
+	var normalID string
+	for _, f := range []string{"inbox", "sentitems"} {
+		for _, mi := range s.Messages(testUser, f) {
+			switch mi.Sensitivity {
+			case "private":
+				private++
+			case "normal":
+				normalID = mi.ID
+			default:
+				t.Fatalf("generated sensitivity %q", mi.Sensitivity)
+			}
+		}
+	}
+	if private < 2 || private > 15 {
+		t.Fatalf("%d of 300 generated messages private, want about 2%%", private)
+	}
+	if !s.SetSensitivity(testUser, normalID, "confidential") || s.SetSensitivity(testUser, normalID, "secret") {
+		t.Fatal("SetSensitivity: known values only")
+	}
+	tok, _ := token(t, s, testUser, allScopes)
+	gc, _ := sdkClient(t, s, tok)
+	ctx := context.Background()
+	_, err := gc.Users().ByUserId(testUser).Messages().ByMessageId(normalID).Get(ctx, &users.ItemMessagesMessageItemRequestBuilderGetRequestConfiguration{
+		QueryParameters: &users.ItemMessagesMessageItemRequestBuilderGetQueryParameters{Select: []string{"subject", "sensitivity"}}})
+	if err == nil || !strings.Contains(err.Error(), "sensitivity") {
+		t.Fatalf("$select=sensitivity: %v, want Graph's 400", err)
+	}
+	m, err := gc.Users().ByUserId(testUser).Messages().ByMessageId(normalID).Get(ctx, &users.ItemMessagesMessageItemRequestBuilderGetRequestConfiguration{
+		QueryParameters: &users.ItemMessagesMessageItemRequestBuilderGetQueryParameters{Select: []string{"subject", "internetMessageHeaders"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ""
+	for _, h := range m.GetInternetMessageHeaders() {
+		if strings.EqualFold(*h.GetName(), "Sensitivity") {
+			got = *h.GetValue()
+		}
+	}
+	if got != "Company-Confidential" {
+		t.Fatalf("Sensitivity header %q, want Company-Confidential", got)
+	}
+	raw, _ := s.MIME(testUser, normalID)
+	if !strings.Contains(string(raw), "\r\nSensitivity: Company-Confidential\r\n") {
+		t.Fatal("MIME lacks the Sensitivity header")
+	}
+}

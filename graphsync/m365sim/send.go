@@ -463,6 +463,7 @@ func buildMIME(m *message) []byte {
 	if m.importance == "high" {
 		w("Importance", "high")
 	}
+	w("Sensitivity", sensitivityHeaders[m.sensitivity])
 	for _, h := range m.extraHeaders {
 		w(h.Name, mime.QEncoding.Encode("utf-8", h.Value))
 	}
