@@ -85,8 +85,9 @@ type Counts struct {
 	Queued    int64 `json:"queued"`    // outbox items created
 	Delivered int64 `json:"delivered"` // posted or duplicate in Odoo
 	Unrouted  int64 `json:"unrouted"`
-	Failed    int64 `json:"failed"` // failed outbox items, kept until mailbox.retry_failed
-	Unread    int64 `json:"unread"` // unread mail in the inbox (Graph's count)
+	Excluded  int64 `json:"excluded"` // Odoo deliberately did not log them (privacy rules)
+	Failed    int64 `json:"failed"`   // failed outbox items, kept until mailbox.retry_failed
+	Unread    int64 `json:"unread"`   // unread mail in the inbox (Graph's count)
 }
 
 // Delivery says how delivery to Odoo goes for this mailbox.

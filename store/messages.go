@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 	"strings"
 	"time"
 
@@ -31,8 +32,12 @@ const (
 	DeliveryPosted    = "posted"    // Odoo posted it
 	DeliveryDuplicate = "duplicate" // Odoo had it already
 	DeliveryUnrouted  = "unrouted"  // Odoo found no record: stays in the MailDesk inbox
-	DeliverySentByUs  = "sent_by_maildesk"
-	DeliveryNone      = "none" // known only from an update; content never fetched
+	// DeliveryExcluded: Odoo deliberately did not log it (private mail,
+	// internal mail, an excluded address or conversation, "log only what I
+	// choose"); its reason is in DeliveryError. Log to record still works.
+	DeliveryExcluded = "excluded"
+	DeliverySentByUs = "sent_by_maildesk"
+	DeliveryNone     = "none" // known only from an update; content never fetched
 )
 
 // Message is one entry of the message index. IDs are Graph immutable ids.
@@ -51,6 +56,15 @@ type Message struct {
 	Snippet           string    `json:"snippet,omitempty"`
 	Size              int64     `json:"size,omitempty"`
 	Removed           bool      `json:"removed,omitempty"`
+	// Sensitivity is Outlook's (normal | personal | private | confidential).
+	Sensitivity string `json:"sensitivity,omitempty"`
+	// InReplyTo and References are the threading message ids the page
+	// carried (References: the last 20), so routing can be previewed
+	// without the MIME.
+	InReplyTo  string   `json:"in_reply_to,omitempty"`
+	References []string `json:"references,omitempty"`
+	// Backfill: it came from the backfill listing (its ingest item says so).
+	Backfill bool `json:"backfill,omitempty"`
 
 	Delivery       string    `json:"delivery"`
 	OdooRefs       []OdooRef `json:"odoo_refs,omitempty"`
@@ -362,6 +376,49 @@ func (s *Store) ListMessages(mailboxID, folder string, limit int, after string, 
 		return nil, "", fmt.Errorf("store: list messages: %w", err)
 	}
 	return out, next, nil
+}
+
+// RecentMessages returns a mailbox's indexed messages received at or after
+// since, over all its folders, newest first: at most limit of them (limit
+// <= 0: all), and how many there are in all. keep filters (nil keeps all);
+// removed messages are left out.
+func (s *Store) RecentMessages(mailboxID string, since time.Time, limit int, keep func(*Message) bool) (out []Message, total int, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		order, _ := sub(tx, bucketOrder, mailboxID, false)
+		msgs, _ := sub(tx, bucketMessages, mailboxID, false)
+		if order == nil || msgs == nil {
+			return nil
+		}
+		c := order.Cursor()
+		for k, v := c.First(); k != nil; {
+			folder, rest, ok := bytes.Cut(k, []byte{0})
+			if !ok || len(rest) < 8 {
+				k, v = c.Next()
+				continue
+			}
+			at := time.Unix(0, math.MaxInt64-int64(binary.BigEndian.Uint64(rest[:8])))
+			if at.Before(since) {
+				// Keys run newest first within a folder: skip to the next one.
+				k, v = c.Seek(append(append([]byte{}, folder...), 1))
+				continue
+			}
+			var m Message
+			if getJSON(msgs, v, &m) == nil && !m.Removed && (keep == nil || keep(&m)) {
+				out = append(out, m)
+			}
+			k, v = c.Next()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: recent messages of %s: %w", mailboxID, err)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].ReceivedAt.After(out[j].ReceivedAt) })
+	total = len(out)
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, total, nil
 }
 
 // FolderCount is the index's view of one folder.

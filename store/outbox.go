@@ -13,7 +13,7 @@ import (
 
 // OutboxItem is one message waiting for Odoo. Payload is the ingest item
 // (opaque to the store). Items are never dropped: an item leaves the outbox
-// only when Odoo answered posted, duplicate or unrouted for it. An item Odoo
+// only when Odoo answered posted, duplicate, unrouted or excluded for it. An item Odoo
 // keeps refusing becomes Failed: it stays in the outbox, is no longer due,
 // counts in its mailbox's Counts.Failed and waits for RetryFailed.
 type OutboxItem struct {
@@ -272,7 +272,7 @@ func (s *Store) OutboxStats() (map[string]OutboxStats, error) {
 // OutboxAck is Odoo's answer for one item.
 type OutboxAck struct {
 	Seq            uint64
-	Status         string // posted | duplicate | unrouted | error
+	Status         string // posted | duplicate | unrouted | excluded | error
 	OdooMessageIDs []int64
 	Records        []OdooRef
 	ActivityID     int64
@@ -359,6 +359,8 @@ func (s *Store) AckOutbox(acks []OutboxAck, failLimit int) error {
 				switch a.Status {
 				case DeliveryUnrouted:
 					m.Counts.Unrouted++
+				case DeliveryExcluded:
+					m.Counts.Excluded++
 				default:
 					m.Counts.Delivered++
 				}
@@ -376,6 +378,9 @@ func (s *Store) AckOutbox(acks []OutboxAck, failLimit int) error {
 			msg.OdooRefs = a.Records
 			msg.ActivityID = a.ActivityID
 			msg.DeliveryError = ""
+			if a.Status == DeliveryExcluded {
+				msg.DeliveryError = a.Error // Odoo's reason
+			}
 			if err := putJSON(msgs, []byte(it.GraphID), msg); err != nil {
 				return err
 			}
