@@ -21,6 +21,7 @@
         "data/ir_cron_data.xml",
         "views/maildesk_mailbox_views.xml",
         "views/maildesk_folder_views.xml",
+        "views/maildesk_preview_views.xml",
         "views/maildesk_inbox_action.xml",
         "views/res_config_settings_views.xml",
         "views/ir_mail_server_views.xml",

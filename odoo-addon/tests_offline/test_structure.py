@@ -230,14 +230,18 @@ class TestXml(unittest.TestCase):
                     continue
                 model = None
                 names = set()
+                inherit = None
                 for stmt in node.body:
                     if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name):
                         target = stmt.targets[0].id
                         if target == "_name" and isinstance(stmt.value, ast.Constant):
                             model = stmt.value.value
+                        if target == "_inherit" and isinstance(stmt.value, ast.Constant):
+                            inherit = stmt.value.value
                         if isinstance(stmt.value, ast.Call) and getattr(stmt.value.func, "attr", "") and \
                                 getattr(getattr(stmt.value.func, "value", None), "id", "") == "fields":
                             names.add(target)
+                model = model or inherit  # an extension adds its fields to the model it inherits
                 if model:
                     fields_by_model.setdefault(model, set()).update(names)
         inherited = {"activity_ids", "message_ids", "message_follower_ids", "id", "display_name"}
@@ -247,7 +251,12 @@ class TestXml(unittest.TestCase):
             arch = record.find("field[@name='arch']")
             if model_field is None or arch is None or model_field.text not in fields_by_model:
                 continue
-            for field in arch.findall(".//field"):
+            # Fields of an x2many's own list are the comodel's, not this model's.
+            nested = {id(f) for outer in arch.iter("field") if outer is not arch
+                      for sub in outer for f in sub.iter("field")}
+            for field in arch.iter("field"):
+                if field is arch or id(field) in nested:
+                    continue
                 with self.subTest(view=record.get("id"), field=field.get("name")):
                     self.assertIn(field.get("name"), fields_by_model[model_field.text] | inherited)
 

@@ -19,3 +19,8 @@ class MailMessage(models.Model):
         # users who may not see the mailbox must not meet it on a message either
         groups="maildesk.group_maildesk_admin",
     )
+    maildesk_candidates = fields.Char(
+        "Other possible records", readonly=True, copy=False,
+        help="Set when a routing rule found open documents of several customers for this mail: it went "
+        "on the contacts, and the inbox offers these records (model,id;model,id).",
+    )

@@ -24,14 +24,14 @@ from markupsafe import Markup
 from odoo import SUPERUSER_ID, _, api, fields, models, tools
 from odoo.exceptions import ValidationError
 
-from ..lib import mailparts
+from ..lib import mailparts, routing
 
 _logger = logging.getLogger(__name__)
 
 # Models mail may be logged on ("Log to record"), as set in Settings: a
 # comma-separated list of model names; unset means the defaults.
 ALLOWED_MODELS_PARAM = "maildesk.allowed_models"
-DEFAULT_ALLOWED_MODELS = ("res.partner", "crm.lead")
+DEFAULT_ALLOWED_MODELS = ("res.partner", "crm.lead", "sale.order", "helpdesk.ticket", "project.task")
 
 
 def parse_model_list(value):
@@ -87,15 +87,8 @@ class MaildeskIngest(models.AbstractModel):
                 if row["message_id"]:
                     known_msgid.setdefault(row["message_id"], []).append(ref)
 
-        # One search for every address and every replied Message-Id of the batch.
-        addresses, refs = set(), set()
-        for p in prepared:
-            if p.get("parsed"):
-                addresses.update(p["parsed"]["all_addresses"])
-                refs.update(p["parsed"]["references"])
-        partners_by_email = self._partners_by_email(addresses)
-        conversations = {p["conversation_id"] for p in prepared if p.get("conversation_id")}
-        threads = self._threads_by_ref(refs, conversations)
+        partners_by_email, threads = self._batch_lookups(prepared)
+        route = self._route_context(mailbox)
 
         results = []
         for p in prepared:
@@ -146,7 +139,7 @@ class MaildeskIngest(models.AbstractModel):
                 continue
             try:
                 with self.env.cr.savepoint():
-                    result.update(self._process(mailbox, p, partners_by_email, threads))
+                    result.update(self._process(mailbox, p, partners_by_email, threads, route))
                     if result.get("status") == "posted" and p.get("raw") is not None:
                         # Raw MIME went through Odoo's parser/gateway: no
                         # open-tracking pixel stays in what it stored.
@@ -175,6 +168,18 @@ class MaildeskIngest(models.AbstractModel):
         return results
 
     @api.model
+    def _batch_lookups(self, prepared):
+        """One search for every address and every replied Message-Id of the batch."""
+        addresses, refs = set(), set()
+        for p in prepared:
+            if p.get("parsed"):
+                addresses.update(p["parsed"]["all_addresses"])
+                refs.update(p["parsed"]["references"])
+        partners_by_email = self._partners_by_email(addresses)
+        conversations = {p["conversation_id"] for p in prepared if p.get("conversation_id")}
+        return partners_by_email, self._threads_by_ref(refs, conversations)
+
+    @api.model
     def _prepare(self, mailbox, item, batch_options):
         """Normalise one item; structured items are parsed without MIME.
 
@@ -201,6 +206,7 @@ class MaildeskIngest(models.AbstractModel):
             "received_at": mailparts.parse_datetime(item.get("received_at")),
             "options": options,
             "target": item.get("target") if isinstance(item.get("target"), dict) else None,
+            "sensitivity": item.get("sensitivity") if isinstance(item.get("sensitivity"), str) else "",
             "raw": None,
             "parsed": None,
         }
@@ -338,18 +344,25 @@ class MaildeskIngest(models.AbstractModel):
             threads.setdefault(("conversation", p["conversation_id"]), tuple(records[0]))
 
     @api.model
-    def _thread_record(self, model, res_id):
+    def _thread_record(self, model, res_id, route=None):
+        """The record (model, res_id) if it still exists; in a dry run, a
+        record an earlier decision planned (res_id ``"new:<key>"``)."""
+        if isinstance(res_id, str) and res_id.startswith("new:"):
+            for planned in (route or {}).get("planned", {}).values():
+                if planned["model"] == model and planned["key"] == res_id[4:]:
+                    return planned
+            return None
         if model in self.env and isinstance(self.env[model], self.pool["mail.thread"]):
             return self.env[model].sudo().browse(res_id).exists()
         return None
 
     @api.model
-    def _conversation_record(self, p, threads):
+    def _conversation_record(self, p, threads, route=None):
         """The record holding the item's Outlook conversation, if Odoo holds it."""
         key = ("conversation", p.get("conversation_id"))
         if not p.get("conversation_id") or key not in threads:
             return None
-        return self._thread_record(*threads[key])
+        return self._thread_record(*threads[key], route=route)
 
     # ------------------------------------------------------------------
     # Trust: where a caller may put mail
@@ -358,7 +371,7 @@ class MaildeskIngest(models.AbstractModel):
     @api.model
     def _allowed_models(self, mailbox=None):
         """Models mail may be logged on: the admin's list (Settings → MailDesk;
-        by default contacts and, when CRM is installed, leads) plus the
+        by default contacts, and leads, orders, tickets and tasks where installed) plus the
         mailbox's gateway model. Only installed models with a chatter."""
         value = self.env["ir.config_parameter"].sudo().get_param(ALLOWED_MODELS_PARAM)
         names = DEFAULT_ALLOWED_MODELS if value is False or value is None else parse_model_list(value)
@@ -402,9 +415,12 @@ class MaildeskIngest(models.AbstractModel):
         return bool(p["received_at"] and p["received_at"] < fields.Datetime.now() - BACKFILL_AGE)
 
     @api.model
-    def _process(self, mailbox, p, partners_by_email, threads):
+    def _process(self, mailbox, p, partners_by_email, threads, route=None):
         use_gateway = mailbox.mode == "gateway" and p["direction"] == "in" and not p["target"]
         if use_gateway:
+            reason = self._gateway_exclusion(mailbox, p, route or self._route_context(mailbox))
+            if reason:
+                return {"status": "excluded", "error": "not logged: %s" % reason}
             if not p["raw"]:
                 # The sidecar sends structured items when it has no MIME:
                 # rebuild a message for Odoo's gateway (slower, still right).
@@ -421,9 +437,30 @@ class MaildeskIngest(models.AbstractModel):
             extra_refs = set(p["parsed"]["references"]) - set(threads)
             if extra_refs:
                 threads.update(self._threads_by_ref(extra_refs))
-        result = self._process_log(mailbox, p, partners_by_email, threads)
+        result = self._process_log(mailbox, p, partners_by_email, threads, route or self._route_context(mailbox))
         self._remember_thread(p, result, threads)
         return result
+
+    @api.model
+    def _gateway_exclusion(self, mailbox, p, route):
+        """Gateway mail honours the exclusions too (private mail, addresses,
+        domains, conversations); Odoo's gateway decides the rest."""
+        parsed = p["parsed"]
+        if parsed is None:
+            headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(p["raw"] or b"")
+            lower = {k.lower(): str(v) for k, v in headers.items()}
+            addresses = {
+                key: [a for a in (mailparts.normalize_email(x) for x in tools.email_split(lower.get(key) or "")) if a]
+                for key in ("from", "to", "cc")
+            }
+            own = tools.email_normalize(mailbox.email) or ""
+            everyone = addresses["from"] + addresses["to"] + addresses["cc"]
+            parsed = {
+                "all_addresses": set(everyone),
+                "correspondents": [a for a in dict.fromkeys(everyone) if a != own],
+                "headers": lower,
+            }
+        return self._exclusion(mailbox, p, parsed, route)
 
     @api.model
     def _structured_mime(self, p):
@@ -516,58 +553,350 @@ class MaildeskIngest(models.AbstractModel):
         except (UnicodeError, LookupError, ValueError, TypeError, email.errors.MessageError):
             return message.as_string().encode("utf-8", "replace")
 
+    # ------------------------------------------------------------------
+    # Routing (log mode): one decision function for ingest and the preview
+    # ------------------------------------------------------------------
+
     @api.model
-    def _target_records(self, mailbox, p, partners_by_email, threads):
-        """Where a logged mail goes: chosen record, replied thread, or partners."""
+    def _route_context(self, mailbox):
+        """What a batch's decisions need from the mailbox, read once."""
+        addresses, _bad = routing.parse_addresses(mailbox.excluded_addresses)
+        domains, _bad = routing.parse_domains(mailbox.excluded_domains)
+        exclusions = self.env["maildesk.exclusion"].sudo().search_read(
+            [("mailbox_id", "=", mailbox.id)], ["kind", "value"]
+        )
+        rules = mailbox.sudo().route_rule_ids.filtered("active").sorted(lambda r: (r.sequence, r.id))
+        return {
+            "manual": mailbox.log_scope == "manual",
+            "addresses": set(addresses) | {e["value"] for e in exclusions if e["kind"] == "address"},
+            "domains": set(domains),
+            "conversations": {e["value"] for e in exclusions if e["kind"] == "conversation"},
+            "internal": mailbox._internal_domains(),
+            "rules": [r for r in rules if r.model and r.model in self.env],
+            "create_model": (
+                mailbox.new_record_model_id.model
+                if mailbox.unrouted_action == "create" and mailbox.new_record_model_id.model in self.env
+                else ""
+            ),
+            # Dry run: records the decisions so far would have created.
+            "planned": {},
+        }
+
+    @api.model
+    def _exclusion(self, mailbox, p, parsed, route):
+        return routing.exclusion_reason(
+            parsed["all_addresses"],
+            parsed["correspondents"],
+            p.get("sensitivity"),
+            parsed["headers"],
+            route["addresses"],
+            route["domains"],
+            bool(p.get("conversation_id")) and p["conversation_id"] in route["conversations"],
+        )
+
+    @api.model
+    def _route_log(self, mailbox, p, partners_by_email, threads, route):
+        """Where a logged mail goes, in the documented order (docs/admin-guide.md):
+
+        a chosen record (Log to record); exclusions set by users and admins
+        (private mail, addresses, domains, conversations) and "log only what I
+        choose"; the replied thread or the Outlook conversation; internal mail;
+        the routing rules (open documents of the correspondent or their
+        company, most recently active first); the contacts, then a company of
+        the correspondent's domain; a new record or new contacts when the
+        mailbox says so; else unrouted.
+
+        Returns ``{"outcome", "records", "reason", "rule", "create", "candidates"}``;
+        writes nothing (ingest then creates what ``create`` describes).
+        """
         parsed = p["parsed"]
+        decision = {"outcome": routing.UNROUTED, "records": [], "reason": "", "rule": "", "create": None,
+                    "candidates": []}
         if p["target"]:
-            model, res_id = p["target"].get("model"), p["target"].get("res_id")
-            if not model or model not in self.env or not isinstance(self.env[model], self.pool["mail.thread"]):
-                raise ItemError("target model %s has no chatter" % model)
-            if model not in self._allowed_models(mailbox):
-                raise ItemError("MailDesk may not log mail on %s records (Settings → MailDesk)" % model)
-            record = self.env[model].sudo().browse(int(res_id or 0)).exists()
-            if not record:
-                raise ItemError("target %s,%s does not exist" % (model, res_id))
-            return [record]
+            decision.update(outcome=routing.RECORD, records=[self._chosen_record(mailbox, p)], rule="log to record")
+            return decision
+        reason = self._exclusion(mailbox, p, parsed, route)
+        if not reason and route["manual"]:
+            reason = "log only what I choose"
+        if reason:
+            decision.update(outcome=routing.EXCLUDED, reason=reason, rule="privacy")
+            return decision
         for ref in reversed(parsed["references"]):
             if ref in threads:
-                record = self._thread_record(*threads[ref])
+                record = self._thread_record(*threads[ref], route=route)
                 if record:
-                    return [record]
-        record = self._conversation_record(p, threads)
+                    return self._decided(decision, record, "thread")
+        record = self._conversation_record(p, threads, route=route)
         if record:
-            return [record]
-        records = []
+            return self._decided(decision, record, "conversation")
+        if routing.is_internal(parsed["all_addresses"], route["internal"]):
+            decision.update(outcome=routing.EXCLUDED, reason="internal mail", rule="privacy")
+            return decision
+        contacts = []
         for address in parsed["correspondents"]:
             partners = partners_by_email.get(address)
             if partners:
-                external = partners.filtered("partner_share") or partners
-                records.append(external[0])
-        if not records and mailbox.create_contacts:
-            names = {}
+                contacts.append((partners.filtered("partner_share") or partners)[0])
+        # An address Odoo does not know yet still belongs to the company of its domain.
+        customers = list(contacts)
+        for address in parsed["correspondents"]:
+            if not partners_by_email.get(address):
+                company = self._company_by_domain([address], route)
+                if company:
+                    customers.append(company)
+        for rule in route["rules"]:
+            matches = self._rule_matches(rule, customers, parsed["correspondents"], route)
+            if not matches:
+                continue
+            best = {}
+            for record, owner in matches:
+                best.setdefault(owner, record)
+            if len(best) == 1:
+                return self._decided(decision, matches[0][0], "open %s" % rule.model)
+            # Several customers each with their own open document: the mail
+            # goes on the contacts and the inbox offers the documents.
+            decision["candidates"] = [[r._name, r.id] for r in best.values() if isinstance(r, models.BaseModel)]
+            break
+        if contacts:
+            decision.update(outcome=routing.RECORD, records=contacts, rule="contact")
+            return decision
+        planned = [route["planned"].get(("res.partner", a)) for a in parsed["correspondents"]]
+        planned = [x for x in planned if x]
+        if planned:
+            decision.update(outcome=routing.NEW, records=planned, rule="contact")
+            return decision
+        company = self._company_by_domain(parsed["correspondents"], route)
+        if company:
+            decision.update(outcome=routing.RECORD, records=[company], rule="company")
+            return decision
+        if route["create_model"] and p["direction"] == "in" and parsed["from_email"]:
+            decision.update(
+                outcome=routing.NEW, rule="new %s" % route["create_model"],
+                create={"kind": "record", "model": route["create_model"], "address": parsed["from_email"]},
+            )
+            return decision
+        if mailbox.create_contacts and parsed["correspondents"]:
             if p["direction"] == "in":
                 wanted = parsed["correspondents"][:1]
-                names[wanted[0] if wanted else ""] = parsed["email_from"]
             else:
                 wanted = [a for a in parsed["to"] if a in parsed["correspondents"]] or parsed["correspondents"][:1]
-            for address in wanted:
+            decision.update(outcome=routing.NEW, rule="new contact",
+                            create={"kind": "contacts", "model": "res.partner", "addresses": wanted})
+            return decision
+        return decision
+
+    @api.model
+    def _decided(self, decision, record, rule):
+        planned = isinstance(record, dict)
+        decision.update(outcome=routing.NEW if planned else routing.RECORD, records=[record], rule=rule)
+        return decision
+
+    @api.model
+    def _chosen_record(self, mailbox, p):
+        model, res_id = p["target"].get("model"), p["target"].get("res_id")
+        if not model or model not in self.env or not isinstance(self.env[model], self.pool["mail.thread"]):
+            raise ItemError("target model %s has no chatter" % model)
+        if model not in self._allowed_models(mailbox):
+            raise ItemError("MailDesk may not log mail on %s records (Settings → MailDesk)" % model)
+        record = self.env[model].sudo().browse(int(res_id or 0)).exists()
+        if not record:
+            raise ItemError("target %s,%s does not exist" % (model, res_id))
+        return record
+
+    @api.model
+    def _rule_matches(self, rule, contacts, addresses, route):
+        """Open documents of the contacts' companies (or of the addresses, for
+        documents with an e-mail and no customer yet), most recently active
+        first, as ``[(record, owner)]``: owner is the customer's company id or
+        the address. A document deleted meanwhile simply is not found."""
+        Model = self.env[rule.model].sudo()
+        field = rule.partner_field
+        companies = {c.commercial_partner_id.id for c in contacts}
+        clauses = []
+        if companies:
+            clauses.append([(field, "child_of", sorted(companies))])
+        if addresses and "email_normalized" in Model._fields and Model._fields["email_normalized"].store:
+            clauses.append([(field, "=", False), ("email_normalized", "in", list(addresses))])
+        matches = []
+        if clauses:
+            try:
+                domain = rule._eval_domain()
+            except Exception as exc:  # noqa: BLE001 - a rule broken after save is skipped, not fatal
+                _logger.warning("MailDesk: routing rule %s skipped: %s", rule.display_name, exc)
+                return []
+            where = clauses[0] if len(clauses) == 1 else ["|"] + clauses[0] + ["&"] + clauses[1]
+            for record in Model.search(domain + where, order="write_date desc, id desc", limit=20):
+                partner = record[field]
+                owner = partner.commercial_partner_id.id if partner else (record.email_normalized or record.id)
+                matches.append((record, owner))
+        for key, planned in route["planned"].items():
+            if key[0] == rule.model and key[1] in addresses:
+                matches.append((planned, key[1]))
+        return matches
+
+    @api.model
+    def _company_by_domain(self, addresses, route):
+        """The one company whose e-mail has a correspondent's domain (public
+        webmail and the company's own domains never count)."""
+        for address in addresses:
+            domain = routing.address_domain(address)
+            if not domain or domain in routing.PUBLIC_MAIL_DOMAINS or routing.in_domains(address, route["internal"]):
+                continue
+            companies = self.env["res.partner"].sudo().search(
+                [("is_company", "=", True), ("email_normalized", "=ilike", "%@" + domain)], limit=2
+            )
+            if len(companies) == 1:
+                return companies
+        return None
+
+    @api.model
+    def _create_decided(self, mailbox, p, decision, partners_by_email, route):
+        """Create what the decision says would be created; return the records."""
+        create = decision["create"]
+        parsed = p["parsed"]
+        if create["kind"] == "contacts":
+            records = []
+            for address in create["addresses"]:
+                name = parsed["email_from"] if p["direction"] == "in" else address
                 # Created as the gateway creates records (the superuser), so
                 # the bridge user never authors the "Contact created" note nor
                 # follows the contact; synced mail subscribes no one.
                 partner = (
                     self.env(user=SUPERUSER_ID)["res.partner"]
                     .with_context(mail_create_nosubscribe=True, maildesk_nosubscribe=True)
-                    .find_or_create(names.get(address) or address)
+                    .find_or_create(name or address)
                 )
                 partners_by_email[address] = partner
                 records.append(partner)
-        return records
+            return records
+        model = create["model"]
+        msg_dict = {
+            "subject": parsed["subject"] or "",
+            "email_from": parsed["email_from"] or create["address"],
+            "from": parsed["email_from"] or create["address"],
+            "to": parsed["to_display"] or "",
+            "cc": parsed["cc_display"] or "",
+            "body": parsed["body"] or "",
+            "message_id": p["message_id"],
+            "date": p["received_at"],
+            "author_id": False,
+            "partner_ids": [],
+            "attachments": [],
+        }
+        try:
+            values = mailbox._new_record_values(model)
+        except ValidationError as exc:
+            raise ItemError(str(exc)) from exc
+        record = (
+            self.env(user=SUPERUSER_ID)[model]
+            .with_context(mail_create_nosubscribe=True, maildesk_nosubscribe=True, maildesk_ingest=True,
+                          tracking_disable=True, mail_create_nolog=True)
+            .message_new(msg_dict, dict(values))
+        )
+        return [record.sudo()]
 
     @api.model
-    def _process_log(self, mailbox, p, partners_by_email, threads):
+    def _plan(self, p, decision, route):
+        """Dry run: remember what would be created, so later mail of the batch
+        finds it like ingest finds the records it created."""
+        create = decision["create"]
+        if create["kind"] == "contacts":
+            planned = []
+            for address in create["addresses"]:
+                entry = route["planned"].setdefault(
+                    ("res.partner", address), {"model": "res.partner", "name": address, "key": address}
+                )
+                planned.append(entry)
+            return planned
+        entry = {"model": create["model"], "name": p["parsed"]["subject"] or create["address"],
+                 "key": p["graph_id"]}
+        route["planned"][(create["model"], create["address"])] = entry
+        return [entry]
+
+    # ------------------------------------------------------------------
+    # Preview: the decisions above on the last days of mail, nothing written
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _preview(self, mailbox, items):
+        """One line per item, oldest first (the order mail lands in)."""
+        items = sorted(
+            [i for i in items if isinstance(i, dict)], key=lambda i: (str(i.get("received_at") or ""), str(i.get("graph_id")))
+        )
+        prepared = [self._prepare(mailbox, item, {}) for item in items]
+        partners_by_email, threads = self._batch_lookups(prepared)
+        route = self._route_context(mailbox)
+        # What the mail would do once logged automatically (the point of
+        # previewing a mailbox still on "log only what I choose").
+        route["manual"] = False
+        lines = []
+        for p in prepared:
+            line = {
+                "graph_id": p.get("graph_id") or "",
+                "received_at": p.get("received_at") and fields.Datetime.to_string(p["received_at"]) or False,
+                "direction": p.get("direction") or "in",
+                "subject": (p.get("parsed") or {}).get("subject") or "",
+                "correspondents": ", ".join((p.get("parsed") or {}).get("correspondents") or []),
+                "outcome": routing.UNROUTED,
+                "model": "",
+                "res_id": 0,
+                "name": "",
+                "targets": [],
+                "rule": "",
+                "reason": "",
+                "candidates": [],
+            }
+            lines.append(line)
+            if p.get("error") or not p.get("parsed"):
+                line.update(outcome="error", reason=p.get("error") or "no headers to route by")
+                continue
+            line.update(self._preview_decision(mailbox, p, partners_by_email, threads, route))
+        return lines
+
+    @api.model
+    def _preview_decision(self, mailbox, p, partners_by_email, threads, route):
+        if mailbox.mode == "gateway" and p["direction"] == "in":
+            reason = self._exclusion(mailbox, p, p["parsed"], route)
+            if reason:
+                return {"outcome": routing.EXCLUDED, "reason": reason, "rule": "privacy"}
+            return {"outcome": "gateway", "rule": "Odoo's mail gateway (%s)" % mailbox.gateway_model_id.model,
+                    "model": mailbox.gateway_model_id.model}
+        try:
+            decision = self._route_log(mailbox, p, partners_by_email, threads, route)
+        except ItemError as exc:
+            return {"outcome": "error", "reason": str(exc)}
+        records = decision["records"]
+        if decision["create"]:
+            records = self._plan(p, decision, route)
+        targets = [self._target_ref(r) for r in records]
+        out = {
+            "outcome": decision["outcome"],
+            "rule": decision["rule"],
+            "reason": decision["reason"],
+            "candidates": decision["candidates"],
+            "targets": targets,
+        }
+        if targets:
+            out.update(model=targets[0]["model"], res_id=targets[0]["res_id"], name=targets[0]["name"])
+            self._remember_thread(p, {"status": "posted", "records": [
+                [t["model"], t["res_id"] or "new:%s" % t["key"]] for t in targets]}, threads)
+        return out
+
+    @api.model
+    def _target_ref(self, record):
+        if isinstance(record, dict):
+            return {"model": record["model"], "res_id": 0, "name": record["name"], "key": record["key"]}
+        return {"model": record._name, "res_id": record.id, "name": record.display_name, "key": ""}
+
+    @api.model
+    def _process_log(self, mailbox, p, partners_by_email, threads, route):
         parsed = p["parsed"]
-        records = self._target_records(mailbox, p, partners_by_email, threads)
+        decision = self._route_log(mailbox, p, partners_by_email, threads, route)
+        if decision["outcome"] == routing.EXCLUDED:
+            return {"status": "excluded", "error": "not logged: %s" % decision["reason"]}
+        records = decision["records"]
+        if decision["create"]:
+            records = self._create_decided(mailbox, p, decision, partners_by_email, route)
         if not records:
             return {"status": "unrouted"}
         author = partners_by_email.get(parsed["from_email"])
@@ -578,6 +907,7 @@ class MaildeskIngest(models.AbstractModel):
                 recipients |= partners_by_email[address][0]
         note = self.env.ref("mail.mt_note")
         date = p["received_at"] or fields.Datetime.now()
+        candidates = ";".join("%s,%s" % (model, res_id) for model, res_id in decision["candidates"]) or False
         message_ids = []
         # Odoo 18 exports it from odoo.tools.mail only (FACTS.md).
         message_id = p["message_id"] or tools.mail.generate_tracking_message_id("maildesk")
@@ -611,6 +941,7 @@ class MaildeskIngest(models.AbstractModel):
                         "maildesk_graph_id": p["graph_id"],
                         "maildesk_conversation_id": p.get("conversation_id") or False,
                         "maildesk_mailbox_id": mailbox.id,
+                        "maildesk_candidates": candidates,
                     }
                 )
             )
@@ -621,6 +952,8 @@ class MaildeskIngest(models.AbstractModel):
             "odoo_message_ids": message_ids,
             "records": [[r._name, r.id] for r in records],
             "activity_id": activity.id if activity else False,
+            "rule": decision["rule"],
+            "candidates": decision["candidates"],
         }
 
     @api.model

@@ -192,7 +192,11 @@ class MaildeskMailbox(models.Model):
     def _gateway_custom_values(self):
         """Values for every record the gateway creates (like ``mail.alias.alias_defaults``)."""
         self.ensure_one()
-        model = self.gateway_model_id.model
+        return self._custom_values_for(self.gateway_model_id.model)
+
+    def _custom_values_for(self, model):
+        """The mailbox's default values (and responsible) for a new record of ``model``."""
+        self.ensure_one()
         try:
             values = dict(ast.literal_eval(self.gateway_defaults or "{}"))
         except Exception as exc:
@@ -210,7 +214,7 @@ class MaildeskMailbox(models.Model):
                     _(
                         "Default values of %(mailbox)s name fields that %(model)s does not have: %(fields)s.",
                         mailbox=self.email,
-                        model=self.gateway_model_id.name,
+                        model=self.env["ir.model"]._get(model).name or model,
                         fields=", ".join(unknown),
                     )
                 )

@@ -4,7 +4,9 @@ import logging
 from odoo import _, api, fields, models, tools
 from odoo.exceptions import UserError, ValidationError
 
+from ..lib import routing
 from .maildesk_ingest import ALLOWED_MODELS_PARAM
+from .maildesk_routing import INTERNAL_DOMAINS_PARAM
 
 _logger = logging.getLogger(__name__)
 
@@ -157,6 +159,36 @@ class ResConfigSettings(models.TransientModel):
                 continue  # unchanged (unset stays unset: the defaults follow installed apps)
             # "," stands for an empty choice (unset means the defaults).
             self.env["ir.config_parameter"].sudo().set_param(ALLOWED_MODELS_PARAM, ",".join(sorted(chosen)) or ",")
+
+    # The company's own domains: mail among them only is internal, never logged.
+    maildesk_internal_domains = fields.Char(
+        "Internal domains",
+        compute="_compute_maildesk_internal_domains",
+        inverse="_inverse_maildesk_internal_domains",
+        store=False,
+        help="Mail whose every participant is in these domains (or their subdomains) is internal and never "
+        "logged. Empty: the domains of the companies', mailboxes' and employees' addresses (public webmail "
+        "such as gmail.com left out).",
+    )
+
+    # company_id: any dependency, so the settings form's onchange computes it
+    @api.depends("company_id")
+    def _compute_maildesk_internal_domains(self):
+        value = ", ".join(sorted(self.env["maildesk.mailbox"]._internal_domains()))
+        for settings in self:
+            settings.maildesk_internal_domains = value
+
+    def _inverse_maildesk_internal_domains(self):
+        for settings in self:
+            domains, bad = routing.parse_domains(settings.maildesk_internal_domains)
+            if bad:
+                raise ValidationError(
+                    _("Internal domains: not a domain name: %s (write example.com, without @ or http://)",
+                      ", ".join(bad))
+                )
+            if set(domains) == self.env["maildesk.mailbox"]._internal_domains():
+                continue  # unchanged: unset stays unset (the defaults follow new users and companies)
+            self.env["ir.config_parameter"].sudo().set_param(INTERNAL_DOMAINS_PARAM, ", ".join(domains))
 
     @api.model
     def _maildesk_check_admin(self):

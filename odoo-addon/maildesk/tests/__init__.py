@@ -10,3 +10,4 @@ from . import test_ingest_trust
 from . import test_mailbox_form
 from . import test_delivery
 from . import test_quiet_sync
+from . import test_privacy

@@ -79,7 +79,10 @@ class TestIngestLog(MaildeskCase):
 
     def test_unknown_sender_is_unrouted_unless_create_contacts(self):
         item = self.item("g6", from_={"name": "Eve New", "email": "eve@new.example"})
-        self.assertEqual(self.ingest([item])[0]["status"], "unrouted")
+        result = self.ingest([item])[0]
+        # Mail to oneself is internal mail: never logged, not on the mailbox's own contact.
+        self.assertEqual((result["status"], result["error"]), ("excluded", "not logged: internal mail"))
+        self.assertFalse(self.env["mail.message"].search([("maildesk_graph_id", "=", "g10")]))
         self.mailbox.create_contacts = True
         res = self.ingest([self.item("g7", from_={"name": "Eve New", "email": "eve@new.example"})])
         self.assertEqual(res[0]["status"], "posted")
@@ -113,7 +116,10 @@ class TestIngestLog(MaildeskCase):
         self.env["res.partner"].create({"name": "Anna box", "email": "anna@contoso.example"})
         item = self.item("g10", direction="out", from_={"email": "anna@contoso.example"},
                          to=[{"email": "anna@contoso.example"}])
-        self.assertEqual(self.ingest([item])[0]["status"], "unrouted")
+        result = self.ingest([item])[0]
+        # Mail to oneself is internal mail: never logged, not on the mailbox's own contact.
+        self.assertEqual((result["status"], result["error"]), ("excluded", "not logged: internal mail"))
+        self.assertFalse(self.env["mail.message"].search([("maildesk_graph_id", "=", "g10")]))
 
     def test_attachments_and_inline_images(self):
         data = base64.b64encode(b"%PDF-1.4 fake").decode()

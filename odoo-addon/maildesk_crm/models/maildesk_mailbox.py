@@ -9,13 +9,12 @@ class MaildeskMailbox(models.Model):
         "crm.team",
         string="Sales Team",
         ondelete="set null",
-        help="Sales team of every record the gateway creates (leads, or contacts), "
-        "when its model has a sales team.",
+        help="Sales team of every record MailDesk creates for this mailbox's mail (the gateway's, or "
+        "\"create a record\" for mail that matches nothing), when its model has a sales team.",
     )
 
-    def _gateway_custom_values(self):
-        values = super()._gateway_custom_values()
-        model = self.gateway_model_id.model
+    def _custom_values_for(self, model):
+        values = super()._custom_values_for(model)
         field = self.env[model]._fields.get("team_id") if model and model in self.env else None
         if self.gateway_team_id and field and field.comodel_name == "crm.team":
             values.setdefault("team_id", self.gateway_team_id.id)
