@@ -146,6 +146,10 @@ type IngestItem struct {
 	// threading headers on the record holding its conversation.
 	ConversationID string `json:"conversation_id,omitempty"`
 	ReceivedAt     string `json:"received_at"` // RFC 3339 UTC
+	// Sensitivity is Outlook's (normal | personal | private | confidential),
+	// on structured and raw-MIME items alike: Odoo never logs private or
+	// confidential mail unless a user chose to (a targeted item).
+	Sensitivity string `json:"sensitivity,omitempty"`
 
 	MIMEBase64 string `json:"mime_base64,omitempty"`
 
@@ -166,7 +170,11 @@ const (
 	StatusPosted    = "posted"
 	StatusDuplicate = "duplicate"
 	StatusUnrouted  = "unrouted"
-	StatusError     = "error"
+	// StatusExcluded: Odoo deliberately did not log the item (private mail,
+	// internal mail, an excluded address or conversation, "log only what I
+	// choose"); Error says why. Done like unrouted: never retried.
+	StatusExcluded = "excluded"
+	StatusError    = "error"
 )
 
 // IngestResult is Odoo's answer for one item.

@@ -35,6 +35,7 @@ type inItem struct {
 	InternetMessageID string            `json:"internet_message_id"`
 	ConversationID    string            `json:"conversation_id"`
 	ReceivedAt        string            `json:"received_at"`
+	Sensitivity       string            `json:"sensitivity"`
 	MIMEBase64        string            `json:"mime_base64"`
 	Subject           string            `json:"subject"`
 	From              *inAddress        `json:"from"`
@@ -198,6 +199,15 @@ func (d *db) ingestOne(e *env, mbx record, raw any) (res odict) {
 		r.msgIDs = dup
 		r.records = d.recordsOf(dup)
 		return r.odict()
+	}
+	if it.Target == nil {
+		// The addon's privacy rule: mail Outlook marks private or
+		// confidential is never logged unless a user logs it to a record.
+		switch strings.ToLower(it.Sensitivity) {
+		case "private", "confidential":
+			r.status, r.err = "excluded", "not logged: private (Outlook sensitivity)"
+			return r.odict()
+		}
 	}
 	mode := it.Options.Mode
 	if mode == "" {
