@@ -12,7 +12,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/maildesk/maildesk/bridge"
-	"github.com/maildesk/maildesk/bridge/odoosim"
 	"github.com/maildesk/maildesk/store"
 )
 
@@ -184,22 +183,7 @@ func TestLogToRecordQueuesTargetedItem(t *testing.T) {
 // TestLogToRecordReachesTheRecordInOdoo runs log_to_record through the
 // pusher into the Odoo stand-in: the message lands on the chosen record.
 func TestLogToRecordReachesTheRecordInOdoo(t *testing.T) {
-	e := newSendEnv(t)
-	osim := odoosim.New(odoosim.Options{Version: 18})
-	if err := osim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(osim.Close)
-	set := store.DefaultSettings()
-	set.Odoo = store.OdooSettings{URL: osim.URL(), DB: osim.DB(), Login: osim.TechLogin(), APIKey: osim.APIKey(), Protocol: "jsonrpc"}
-	if err := e.st.SaveSettings(set); err != nil {
-		t.Fatal(err)
-	}
-	m := e.mailbox("anna@contoso.com", "personal", "anna@contoso.com", 0)
-	oid := osim.CreateMailbox(m.ID, m.Email)
-	if _, err := e.st.UpdateMailbox(m.ID, func(mb *store.Mailbox) error { mb.OdooID = oid; return nil }); err != nil {
-		t.Fatal(err)
-	}
+	e, osim, m := odooEnv(t)
 	partner := osim.AddPartner("Someone Else", "someone@elsewhere.example")
 	// Not synced yet: Odoo has never seen it.
 	id, err := e.sim.DeliverMIME(m.Email, "inbox", odooReply("carl@customer.example", m.Email, "<carl-10@customer.example>", nil))

@@ -145,6 +145,13 @@ type MessageSummary struct {
 	HasAttachments    bool            `json:"has_attachments"`
 	Snippet           string          `json:"snippet"`
 	OdooRefs          []store.OdooRef `json:"odoo_refs"`
+	// Delivery is the message's state towards Odoo (queued, posted,
+	// duplicate, unrouted, excluded, failed, sent_by_maildesk);
+	// DeliveryError is Odoo's reason for excluded and failed.
+	Delivery      string `json:"delivery"`
+	DeliveryError string `json:"delivery_error,omitempty"`
+	// Sensitivity is Outlook's (normal, personal, private, confidential).
+	Sensitivity string `json:"sensitivity,omitempty"`
 }
 
 // MessageListResult is message.list's answer.
@@ -156,7 +163,7 @@ type MessageListResult struct {
 func summary(m store.Message) MessageSummary {
 	s := MessageSummary{ID: m.ID, InternetMessageID: m.InternetMessageID, ConversationID: m.ConversationID, Subject: m.Subject,
 		From: m.From, To: m.To, Cc: m.Cc, ReceivedAt: m.ReceivedAt, IsRead: m.IsRead, HasAttachments: m.HasAttachments,
-		Snippet: m.Snippet, OdooRefs: m.OdooRefs}
+		Snippet: m.Snippet, OdooRefs: m.OdooRefs, Delivery: m.Delivery, DeliveryError: m.DeliveryError, Sensitivity: m.Sensitivity}
 	if s.To == nil {
 		s.To = []store.Address{}
 	}
@@ -241,7 +248,6 @@ type MessageDetail struct {
 	Headers     map[string]string `json:"headers"`
 	BodyHTML    string            `json:"body_html"`
 	Attachments []AttachmentInfo  `json:"attachments"`
-	Delivery    string            `json:"delivery"`
 }
 
 func (s *Messages) loadMessage(a Actor, mailboxID, id string) (store.Mailbox, store.Message, error) {
@@ -305,7 +311,7 @@ func (s *Messages) MessageGet(ctx context.Context, a Actor, p MessageGetParams) 
 		}
 	}
 	d := MessageDetail{MessageSummary: summary(m), Folder: m.Folder, ReplyTo: storeAddrs(gmsg.ReplyTo),
-		Headers: map[string]string{}, Attachments: make([]AttachmentInfo, 0, len(atts)), Delivery: m.Delivery}
+		Headers: map[string]string{}, Attachments: make([]AttachmentInfo, 0, len(atts))}
 	if d.ReplyTo == nil {
 		d.ReplyTo = []store.Address{}
 	}

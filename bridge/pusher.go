@@ -139,7 +139,7 @@ func NewPusher(cfg PusherConfig) *Pusher {
 		kick:  make(chan struct{}, 1),
 		boxes: map[string]*boxState{},
 		mItems: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "maildesk_push_items_total", Help: "Outbox items Odoo answered, by status (posted, duplicate, unrouted, error).",
+			Name: "maildesk_push_items_total", Help: "Outbox items Odoo answered, by status (posted, duplicate, unrouted, excluded, error).",
 		}, []string{"status"}),
 		mCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "maildesk_push_calls_total", Help: "Ingest calls to Odoo, by result (ok, transient, auth, error).",
@@ -474,7 +474,9 @@ func (p *Pusher) deliverBox(ctx context.Context, client OdooAPI, m *store.Mailbo
 			a.Records = append(a.Records, store.OdooRef{Model: ref.Model, ID: ref.ID})
 		}
 		switch r.Status {
-		case odoo.StatusPosted, odoo.StatusDuplicate, odoo.StatusUnrouted:
+		case odoo.StatusPosted, odoo.StatusDuplicate, odoo.StatusUnrouted, odoo.StatusExcluded:
+			// Done: an excluded item (Odoo deliberately did not log it)
+			// is never retried; its reason goes on the index entry.
 		default:
 			a.Status = "error"
 			if a.Error == "" {
@@ -579,11 +581,16 @@ func decodeItem(raw []byte, m *store.Mailbox) (odoo.IngestItem, error) {
 	return it, nil
 }
 
+// ingestOptions are the mailbox's ingest options as they are now.
 func ingestOptions(m *store.Mailbox) odoo.IngestOptions {
-	return odoo.IngestOptions{
+	o := odoo.IngestOptions{
 		Mode: m.Mode, GatewayModel: m.GatewayModel, LogSentAsActivity: m.LogSentAsActivity,
 		MainUserID: m.MainUserID, CreateContacts: m.CreateContacts,
 	}
+	if o.Mode == "" {
+		o.Mode = odoo.ModeLog
+	}
+	return o
 }
 
 // ackRefused records Odoo's refusal of a whole (one-item) call as a refusal

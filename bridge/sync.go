@@ -581,22 +581,13 @@ func (s *Syncer) buildItems(ctx context.Context, mb store.Mailbox, gm *graphsync
 	if err != nil {
 		return nil, err
 	}
-	direction := "in"
-	if strings.EqualFold(folder, "sentitems") {
-		direction = "out"
-	}
+	direction := directionOf(folder)
 	items := make([]store.PageItem, 0, len(msgs))
 	for _, m := range msgs {
-		sm := store.Message{
-			ID: m.ID, Folder: folder, InternetMessageID: m.InternetMessageID, ConversationID: m.ConversationID,
-			Subject: m.Subject, From: store.Address(m.From), To: storeAddrs(m.To), Cc: storeAddrs(m.Cc),
-			ReceivedAt: m.ReceivedAt, IsRead: m.IsRead, HasAttachments: m.HasAttachments,
-			Snippet: store.SnippetOf(m.Preview, 160),
-		}
+		sm := indexEntry(folder, m, backfill)
 		it := store.PageItem{Message: sm, Direction: direction}
 		if m.Full && !known[m.ID] {
-			item := s.ingestItem(mb, folder, direction, m)
-			item.Options.Backfill = backfill
+			item := s.ingestItemOf(&mb, sm, direction, m)
 			payload, err := json.Marshal(item)
 			if err != nil {
 				return nil, fmt.Errorf("bridge: encode ingest item %s: %w", m.ID, err)
@@ -619,7 +610,7 @@ func storeAddrs(in []graphsync.Address) []store.Address {
 	return out
 }
 
-func odooAddrs(in []graphsync.Address) []odoo.Address {
+func odooAddrs(in []store.Address) []odoo.Address {
 	if len(in) == 0 {
 		return nil
 	}
@@ -634,37 +625,85 @@ func odooAddrs(in []graphsync.Address) []odoo.Address {
 // auto-reply detection).
 var threadingHeaders = []string{"message-id", "in-reply-to", "references", "auto-submitted", "x-auto-response-suppress", "precedence", "list-id", "reply-to"}
 
+// indexEntry is the message index entry of a page message: what the index
+// keeps of it, threading ids and sensitivity included (from the page's
+// headers, or the raw MIME once fetched), so an ingest item's envelope can
+// be built again from the index (ItemEnvelope) without Graph.
+func indexEntry(folder string, m *graphsync.Message, backfill bool) store.Message {
+	sm := store.Message{
+		ID: m.ID, Folder: folder, InternetMessageID: m.InternetMessageID, ConversationID: m.ConversationID,
+		Subject: m.Subject, From: store.Address(m.From), To: storeAddrs(m.To), Cc: storeAddrs(m.Cc),
+		ReceivedAt: m.ReceivedAt, IsRead: m.IsRead, HasAttachments: m.HasAttachments,
+		Snippet: store.SnippetOf(m.Preview, 160),
+	}
+	if m.Full {
+		sm.Sensitivity, sm.InReplyTo, sm.References, sm.Backfill = m.Sensitivity(), m.InReplyTo(), m.References(), backfill
+	}
+	return sm
+}
+
+// ItemEnvelope builds an ingest item from an index entry: everything the
+// pusher sends except the body, the raw MIME and the attachments — ids,
+// folder, direction, dates, subject, addresses, the threading headers the
+// index keeps (message-id, in-reply-to, references), sensitivity and the
+// mailbox's options as they are now (the pusher sets them at push time).
+// Sync builds every item on it; mailbox.preview_items returns it as is.
+func ItemEnvelope(mb *store.Mailbox, sm store.Message, direction string) odoo.IngestItem {
+	it := odoo.IngestItem{
+		GraphID: sm.ID, Mailbox: mb.ID, Folder: sm.Folder, Direction: direction,
+		InternetMessageID: sm.InternetMessageID, ConversationID: sm.ConversationID,
+		ReceivedAt: sm.ReceivedAt.UTC().Format(time.RFC3339), Sensitivity: sm.Sensitivity,
+		Subject: sm.Subject, To: odooAddrs(sm.To), Cc: odooAddrs(sm.Cc),
+		Options: ingestOptions(mb),
+	}
+	it.Options.Backfill = sm.Backfill
+	from := odoo.Address(sm.From)
+	it.From = &from
+	hdr := map[string]string{}
+	if sm.InternetMessageID != "" {
+		hdr["message-id"] = sm.InternetMessageID
+	}
+	if sm.InReplyTo != "" {
+		hdr["in-reply-to"] = sm.InReplyTo
+	}
+	if len(sm.References) > 0 {
+		hdr["references"] = strings.Join(sm.References, " ")
+	}
+	it.Headers = hdr
+	return it
+}
+
+// directionOf is a message's direction as sync decides it: mail in Sent
+// Items is outgoing.
+func directionOf(folder string) string {
+	if strings.EqualFold(folder, "sentitems") {
+		return "out"
+	}
+	return "in"
+}
+
 // ingestItem builds the odoo.IngestItem for a message: raw MIME for gateway
 // mailboxes, structured fields parsed in Go otherwise.
 func (s *Syncer) ingestItem(mb store.Mailbox, folder, direction string, m *graphsync.Message) odoo.IngestItem {
-	it := odoo.IngestItem{
-		GraphID: m.ID, Mailbox: mb.ID, Folder: folder, Direction: direction,
-		InternetMessageID: m.InternetMessageID, ConversationID: m.ConversationID,
-		ReceivedAt: m.ReceivedAt.UTC().Format(time.RFC3339),
-		Options: odoo.IngestOptions{Mode: mb.Mode, GatewayModel: mb.GatewayModel, LogSentAsActivity: mb.LogSentAsActivity,
-			MainUserID: mb.MainUserID, CreateContacts: mb.CreateContacts},
-	}
-	if it.Options.Mode == "" {
-		it.Options.Mode = odoo.ModeLog
-	}
+	return s.ingestItemOf(&mb, indexEntry(folder, m, false), direction, m)
+}
+
+// ingestItemOf completes the envelope of index entry sm with what only the
+// Graph message has: the raw MIME (gateway mailboxes; the structured fields
+// then stay out, as Odoo reads the MIME), or the full threading headers,
+// the body and the attachments.
+func (s *Syncer) ingestItemOf(mb *store.Mailbox, sm store.Message, direction string, m *graphsync.Message) odoo.IngestItem {
+	it := ItemEnvelope(mb, sm, direction)
 	if mb.Mode == odoo.ModeGateway && len(m.MIME) > 0 {
+		it.Subject, it.From, it.To, it.Cc, it.Headers = "", nil, nil, nil, nil
 		it.MIMEBase64 = base64.StdEncoding.EncodeToString(m.MIME)
 		return it
 	}
-	it.Subject = m.Subject
-	from := odoo.Address(m.From)
-	it.From = &from
-	it.To, it.Cc = odooAddrs(m.To), odooAddrs(m.Cc)
-	hdr := map[string]string{}
 	for _, name := range threadingHeaders {
 		if v := m.Header(name); v != "" {
-			hdr[name] = v
+			it.Headers[name] = v
 		}
 	}
-	if hdr["message-id"] == "" && m.InternetMessageID != "" {
-		hdr["message-id"] = m.InternetMessageID
-	}
-	it.Headers = hdr
 	if m.BodyType == "html" {
 		it.BodyHTML = m.Body
 	} else if m.Body != "" {
