@@ -70,10 +70,26 @@ func (s *MessageReadService) Attachment(r *http.Request, p *bridge.MessageAttach
 	return err
 }
 
-// RegisterSync adds mailbox.sync_now, mailbox.backfill, mailbox.resync, folder.list,
-// message.list, message.get and message.attachment.
+// PreviewService serves mailbox.preview_items.
+type PreviewService struct{ Messages *bridge.Messages }
+
+// PreviewItems answers mailbox.preview_items: the mailbox's indexed mail of
+// the last days as ingest items without body, MIME and attachments (no
+// Graph request), for Odoo's routing preview. Same access as message.list.
+func (s *PreviewService) PreviewItems(r *http.Request, p *bridge.PreviewParams, out *bridge.PreviewResult) error {
+	v, err := s.Messages.PreviewItems(ActorOf(r), *p)
+	*out = v
+	return err
+}
+
+// RegisterSync adds mailbox.sync_now, mailbox.backfill, mailbox.resync,
+// mailbox.preview_items, folder.list, message.list, message.get and
+// message.attachment.
 func RegisterSync(s *Server, ctl *bridge.SyncControl, msgs *bridge.Messages) error {
 	if err := s.Register("mailbox", &SyncService{Control: ctl}); err != nil {
+		return err
+	}
+	if err := s.Register("mailbox", &PreviewService{Messages: msgs}); err != nil {
 		return err
 	}
 	if err := s.Register("folder", &FolderService{Messages: msgs}); err != nil {
