@@ -78,3 +78,22 @@ func TestRecentMessages(t *testing.T) {
 		t.Fatalf("limit: %d of %d", len(some), total2)
 	}
 }
+
+// An entry indexed before sensitivity and threading ids were kept gets them
+// from a later page with the content (a resync); nothing is queued again.
+func TestApplyPageFillsSensitivityOfOlderEntries(t *testing.T) {
+	s, _ := openTest(t)
+	mb, _ := s.CreateMailbox(Mailbox{Email: "a@b.c"})
+	_, _ = s.ApplyPage(mb.ID, Page{Folder: "inbox", Items: []PageItem{msg("m1", "inbox", 1)}})
+	again := msg("m1", "inbox", 1)
+	again.Payload = nil
+	again.Message.Sensitivity, again.Message.InReplyTo, again.Message.References = "confidential", "<p@x>", []string{"<p@x>"}
+	r, err := s.ApplyPage(mb.ID, Page{Folder: "inbox", Items: []PageItem{again}})
+	if err != nil || r.Queued != 0 || r.Known != 1 {
+		t.Fatalf("replay: %+v %v", r, err)
+	}
+	m, _ := s.Message(mb.ID, "m1")
+	if m.Sensitivity != "confidential" || m.InReplyTo != "<p@x>" || len(m.References) != 1 {
+		t.Fatalf("entry %+v", m)
+	}
+}

@@ -151,6 +151,11 @@ func (s *Store) ApplyPage(mailboxID string, p Page) (PageResult, error) {
 				if it.Payload != nil && old.Subject == "" {
 					old.Subject = msg.Subject
 				}
+				if old.Sensitivity == "" && msg.Sensitivity != "" {
+					// Indexed before sensitivity and threading ids were
+					// kept: a page with the content (a resync) fills them in.
+					old.Sensitivity, old.InReplyTo, old.References = msg.Sensitivity, msg.InReplyTo, msg.References
+				}
 				if err := putMessage(msgs, order, &old); err != nil {
 					return err
 				}
