@@ -13,6 +13,7 @@ See README.md next to this file.
 """
 
 import argparse
+import collections
 import http.cookiejar
 import itertools
 import json
@@ -568,12 +569,14 @@ class E2E:
                 view = self.sidecar_view(key)
                 c = view.get("counts") or {}
                 prog = view.get("progress") or {}
-                pending = (c.get("queued", 0) - c.get("delivered", 0) - c.get("unrouted", 0) - c.get("failed", 0))
+                pending = (c.get("queued", 0) - c.get("delivered", 0) - c.get("unrouted", 0) - c.get("excluded", 0)
+                           - c.get("failed", 0))
                 held = self.held_count(key)
                 status[key] = {"state": row["state"], "progress": row.get("progress"), "pending": pending,
                                "counts": c, "held": held, "error": row.get("error"),
                                "finished": prog.get("finished"), "delivery": view.get("delivery") or {}}
-                sig.append((row["state"], c.get("queued"), c.get("delivered"), c.get("unrouted"), c.get("failed"), held,
+                sig.append((row["state"], c.get("queued"), c.get("delivered"), c.get("unrouted"), c.get("excluded"),
+                            c.get("failed"), held,
                             row.get("last_sync_at")))
                 if row["state"] not in ("connected", "syncing", "error", "reauth_required") or pending > 0 or not prog.get("finished"):
                     done = False
@@ -682,11 +685,24 @@ class E2E:
         idx, held = self.where("anna")
         self.anna_idx = idx
         ids = {m["internet_message_id"] for m in idx if m.get("internet_message_id")}
-        missing = [m for m in idx if m.get("internet_message_id") not in held]
-        r.check(len(idx) > 0 and not missing, "log mode: every mail of anna@ (Inbox and Sent Items) is on a chatter in Odoo",
-                "%d messages in the index, %d distinct Message-Ids, %d not in Odoo%s" % (
-                    len(idx), len(ids), len(missing),
+        excluded = [m for m in idx if m.get("delivery") == "excluded"]
+        missing = [m for m in idx if m.get("internet_message_id") not in held and m.get("delivery") != "excluded"]
+        r.check(len(idx) > 0 and not missing,
+                "log mode: every mail of anna@ (Inbox and Sent Items) is on a chatter in Odoo, or deliberately not logged",
+                "%d messages in the index, %d distinct Message-Ids, %d not logged (%s), %d missing%s" % (
+                    len(idx), len(ids), len(excluded),
+                    ", ".join("%s ×%d" % kv for kv in sorted(collections.Counter(
+                        m.get("delivery_error") or "?" for m in excluded).items())) or "none",
+                    len(missing),
                     (" e.g. " + "; ".join("%r from %s" % (short(m.get("subject"), 40), addr(m.get("from"))) for m in missing[:3])) if missing else ""))
+        leaked = [m for m in excluded if m.get("internet_message_id") in held]
+        odd = [m for m in excluded if "private" not in (m.get("delivery_error") or "")
+               and "internal" not in (m.get("delivery_error") or "")]
+        r.check(bool(excluded) and not leaked and not odd,
+                "privacy: mail Outlook marks private is not logged (and nothing else of anna@ is held back)",
+                "%d not logged, %d of them in Odoo anyway, %d for another reason%s" % (
+                    len(excluded), len(leaked), len(odd),
+                    (": " + "; ".join(short(m.get("delivery_error"), 60) for m in odd[:3])) if odd else ""))
         # New conversations from outside land on the sender's contact.
         by_conv = {}
         for m in idx:
@@ -1153,6 +1169,111 @@ class E2E:
                 "followers %s; %s told: %s" % (", ".join(str(f["partner_id"][1]) for f in followers) or "none",
                                                 sp["name"], "; ".join(t["subject"] or "" for t in told) or "nothing"))
 
+    # -- routing: open opportunities and quotations, preview, switch on ---------
+
+    def check_routing(self):
+        """ben@ (Ben's own mailbox) starts on "log only what I choose"; once
+        its customers have opportunities and quotations, Ben previews it and
+        the admin switches it on: what lands is what the preview showed."""
+        r = self.r
+        if "log_scope" not in self.mb_fields:
+            r.skip("routing: preview and rules", "this addon has no routing rules (log_scope)")
+            return
+        ben = self.users["ben"]
+        vals = {
+            "email": "ben@%s" % self.domain, "kind": "personal", "owner_id": ben["uid"], "main_user_id": ben["uid"],
+            "mode": "log", "log_scope": "manual", "log_sent_as_activity": False, "create_contacts": False,
+            "folders": "inbox,sentitems", "backfill_days": self.a.backfill_days,
+        }
+        mid = self.admin.call("maildesk.mailbox", "create", vals)
+        self.mailboxes["ben"] = {"id": mid, "email": vals["email"], "owner": "ben"}
+        rules = self.admin.call("maildesk.route.rule", "search_read", [("mailbox_id", "=", mid)], fields=["model"])
+        has_sale = any(x["model"] == "sale.order" for x in rules)
+        r.info("routing: ben@ created with the default rules %s" % ", ".join(x["model"] for x in rules))
+        self.connect("ben")
+        ok, status = self.wait_synced(["ben"], "ben@ backfill")
+        held = self.held_count("ben")
+        r.check(ok and held == 0, "routing: on 'log only what I choose' the backfill of ben@ logs nothing",
+                "%s; %d messages of ben@ in Odoo" % (self.describe(status), held))
+
+        def preview():
+            return ben["browser"].call("maildesk.mailbox", "preview_routing", [mid], days=self.a.backfill_days,
+                                       limit=5000)
+        first = preview()
+        corr = collections.Counter(
+            line["correspondents"].split(", ")[0] for line in first["lines"]
+            if line["outcome"] not in ("excluded", "error") and line["correspondents"])
+        people = [a for a, _n in corr.most_common() if not a.startswith("noreply")][:5]
+        if len(people) < 4:
+            r.check(False, "routing: ben@ has customers to route to", "correspondents: %s" % dict(corr))
+            return
+        partner = {}
+        for address in people:
+            found = self.admin.call("res.partner", "search", [("email_normalized", "=", address)], limit=1)
+            partner[address] = found[0] if found else self.admin.call("res.partner", "create",
+                                                                      {"name": address, "email": address})
+        won_stage = self.admin.call("crm.stage", "search", [("is_won", "=", True)], limit=1)
+        lead = lambda name, who, **kw: self.admin.call(  # noqa: E731
+            "crm.lead", "create", dict({"name": name, "type": "opportunity", "partner_id": partner[who]}, **kw))
+        a, b, c, d, e = (people + [people[-1]])[:5]
+        expect = {a: ("crm.lead", lead("E2E open deal %s" % a, a))}
+        lead("E2E won deal %s" % b, b, stage_id=won_stage[0])
+        expect[b] = ("crm.lead", lead("E2E open deal %s" % b, b))
+        lead("E2E won deal %s" % c, c, stage_id=won_stage[0])
+        expect[c] = ("res.partner", partner[c])
+        if has_sale:
+            expect[d] = ("sale.order", self.admin.call("sale.order", "create", {"partner_id": partner[d]}))
+        else:
+            r.skip("routing: a quotation gets its customer's mail", "sale is not installed")
+        second = preview()
+        lines = second["lines"]
+        wrong = []
+        for line in lines:
+            who = line["correspondents"].split(", ")[0]
+            if who in expect and line["outcome"] == "record" and line["rule"] not in ("thread", "conversation"):
+                if (line["model"], line["res_id"]) != expect[who]:
+                    wrong.append("%s → %s,%s (expected %s,%s)" % ((who, line["model"], line["res_id"]) + expect[who]))
+        r.check(not wrong and len(lines) == len(first["lines"]),
+                "routing: the preview puts customers' mail on their open opportunity or quotation, not a won one",
+                "%d lines; totals %s%s" % (len(lines), json.dumps(second["totals"], sort_keys=True),
+                                           ("; wrong: " + "; ".join(wrong[:3])) if wrong else ""))
+        # Switched on: the mail kept back is routed now, by the same code.
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() - 1))
+        self.admin.call("maildesk.mailbox", "write", [mid], {"log_scope": "auto"})
+        expected = [l for l in lines if l["outcome"] in ("record", "new")]
+
+        def landed():
+            rows = self.admin.call("mail.message", "search_read", [("maildesk_mailbox_id", "=", mid)],
+                                   fields=["maildesk_graph_id", "model", "res_id"])
+            got = {}
+            for row in rows:
+                got.setdefault(row["maildesk_graph_id"], set()).add((row["model"], row["res_id"]))
+            return got if len(got) >= len(expected) else None
+        got = self.wait("ben@ mail lands", landed, self.a.timeout, interval=3)
+        ok, status = self.wait_synced(["ben"], "ben@ switched on", since=since)
+        got = landed() or {}
+        diff = []
+        for line in lines:
+            places = got.get(line["graph_id"], set())
+            if line["outcome"] == "record":
+                want = {(t["model"], t["res_id"]) for t in line["targets"]}
+                if places != want:
+                    diff.append("%s: preview %s, landed %s" % (short(line["subject"], 30), sorted(want), sorted(places)))
+            elif line["outcome"] == "new":
+                if {m for m, _i in places} != {t["model"] for t in line["targets"]}:
+                    diff.append("%s: preview new %s, landed %s" % (
+                        short(line["subject"], 30), [t["model"] for t in line["targets"]], sorted(places)))
+            elif places:
+                diff.append("%s: preview %s, landed %s" % (short(line["subject"], 30), line["outcome"], sorted(places)))
+        r.check(bool(got) and not diff,
+                "routing: what landed after switching ben@ on is what the preview showed, message for message",
+                "%d preview lines, %d logged, %d differ%s" % (len(lines), len(got), len(diff),
+                                                              (": " + "; ".join(diff[:3])) if diff else ""))
+        on = collections.Counter(m for places in got.values() for m, _i in places)
+        r.check(on.get("crm.lead", 0) > 0 and (on.get("sale.order", 0) > 0 or not has_sale),
+                "routing: mail of ben@'s customers is on their opportunities and quotations",
+                "messages per model: %s" % json.dumps(dict(on), sort_keys=True))
+
     # -- restart ---------------------------------------------------------------
 
     def restart_sidecar(self):
@@ -1198,6 +1319,7 @@ class E2E:
         self.check_log_mode()
         self.check_gateway()
         self.check_quiet()
+        self.check_routing()
 
         # Nothing twice after a full re-backfill.
         before = self.snapshot()

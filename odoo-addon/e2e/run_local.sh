@@ -2,7 +2,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 #
 # Runs the MailDesk end-to-end test on a local Odoo 18 checkout:
-# a fresh database with maildesk and crm, Odoo as a server, a freshly built
+# a fresh database with maildesk, crm and sale_management, Odoo as a server, a freshly built
 # `maildesk serve --simulate` with its own data dir, then run.py (with a
 # sidecar restart in the middle). Not run in CI (CI has no Odoo).
 #
@@ -40,9 +40,9 @@ rm -rf "$WORK" && mkdir -p "$DATA"
 echo "== building the sidecar"
 (cd "$REPO" && go build -o "$BIN" ./cmd/maildesk)
 
-echo "== database $DB with maildesk and crm (log $WORK/odoo-init.log)"
+echo "== database $DB with maildesk, crm and sale_management (log $WORK/odoo-init.log)"
 if command -v dropdb >/dev/null; then dropdb --if-exists "$DB" ${PGHOST:+-h "$PGHOST"} ${PGUSER:+-U "$PGUSER"} || true; fi
-"$PYTHON" "$ODOO_DIR/odoo-bin" "${ODOO_ARGS[@]}" -i maildesk,crm --without-demo=all --stop-after-init \
+"$PYTHON" "$ODOO_DIR/odoo-bin" "${ODOO_ARGS[@]}" -i maildesk,crm,sale_management --without-demo=all --stop-after-init \
   > "$WORK/odoo-init.log" 2>&1 || { tail -30 "$WORK/odoo-init.log"; exit 2; }
 
 PIDS=()
