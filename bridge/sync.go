@@ -105,6 +105,13 @@ func Syncable(state string) bool {
 func (s *Syncer) SyncMailbox(ctx context.Context, mailboxID string) (RoundResult, error) {
 	start := s.cfg.Now()
 	var res RoundResult
+	if mb, err := s.st.Mailbox(mailboxID); err == nil && mb.Redeliver != nil && Syncable(mb.State) {
+		// mailbox.redeliver: before the round, so a quiet idle mailbox
+		// applies it too.
+		if err := s.redeliver(ctx, mb); err != nil {
+			s.log.Warn().Err(err).Str("mailbox", mailboxID).Msg("redeliver: not done yet; the next round goes on with it")
+		}
+	}
 	if s.cfg.QuietIdle {
 		if mb, err := s.st.Mailbox(mailboxID); err == nil && mb.State == store.StateConnected && s.backfilled(mb) {
 			return s.quietRound(ctx, mb, start)

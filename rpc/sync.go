@@ -6,7 +6,8 @@ import (
 	"github.com/maildesk/maildesk/bridge"
 )
 
-// SyncService serves mailbox.sync_now, mailbox.backfill and mailbox.resync.
+// SyncService serves mailbox.sync_now, mailbox.backfill, mailbox.resync and
+// mailbox.redeliver.
 type SyncService struct{ Control *bridge.SyncControl }
 
 // SyncNow answers mailbox.sync_now with {queued: true}.
@@ -27,6 +28,14 @@ func (s *SyncService) Backfill(r *http.Request, p *bridge.BackfillParams, out *b
 // from scratch (every folder's position dropped, backfill over its window).
 func (s *SyncService) Resync(r *http.Request, p *bridge.MailboxRef, out *bridge.Queued) error {
 	v, err := s.Control.Resync(ActorOf(r), *p)
+	*out = v
+	return err
+}
+
+// Redeliver answers mailbox.redeliver: the mail Odoo kept back or could not
+// route goes to Odoo again at the start of the mailbox's next round.
+func (s *SyncService) Redeliver(r *http.Request, p *bridge.RedeliverParams, out *bridge.RedeliverResult) error {
+	v, err := s.Control.Redeliver(ActorOf(r), *p)
 	*out = v
 	return err
 }
@@ -82,7 +91,7 @@ func (s *PreviewService) PreviewItems(r *http.Request, p *bridge.PreviewParams, 
 	return err
 }
 
-// RegisterSync adds mailbox.sync_now, mailbox.backfill, mailbox.resync,
+// RegisterSync adds mailbox.sync_now, mailbox.backfill, mailbox.resync, mailbox.redeliver,
 // mailbox.preview_items, folder.list, message.list, message.get and
 // message.attachment.
 func RegisterSync(s *Server, ctl *bridge.SyncControl, msgs *bridge.Messages) error {

@@ -65,9 +65,20 @@ type Mailbox struct {
 	SyncGen int64 `json:"sync_gen,omitempty"`
 	// UnreadAt is when Counts.Unread was last read from Graph.
 	UnreadAt time.Time `json:"unread_at,omitempty"`
+	// Redeliver asks the syncer to route again, at the start of its next
+	// round, the mail Odoo kept back or could not route (mailbox.redeliver).
+	Redeliver *RedeliverRequest `json:"redeliver,omitempty"`
 
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// RedeliverRequest is a pending mailbox.redeliver: the index entries received
+// since Since whose delivery is one of Statuses go to Odoo again.
+type RedeliverRequest struct {
+	Since       time.Time `json:"since"`
+	Statuses    []string  `json:"statuses"`
+	RequestedAt time.Time `json:"requested_at"`
 }
 
 // Progress of a backfill.

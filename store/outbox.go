@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -524,4 +525,61 @@ func deleteOutboxOf(tx *bolt.Tx, mailboxID string) error {
 		}
 	}
 	return nil
+}
+
+// Requeue puts items of messages Odoo answered before (excluded or unrouted)
+// back in the outbox, in one transaction: only an entry whose delivery is
+// still one of from is queued (a second request while the first is queued
+// queues nothing), its delivery becomes queued, and the mailbox's count of
+// its old state goes down, so the answer to come counts it once. It returns
+// how many items it queued.
+func (s *Store) Requeue(mailboxID string, items []OutboxItem, from []string) (int, error) {
+	n := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		msgs, _ := sub(tx, bucketMessages, mailboxID, false)
+		mb := tx.Bucket(bucketMailbox)
+		var m Mailbox
+		if msgs == nil || getJSON(mb, []byte(mailboxID), &m) != nil {
+			return nil
+		}
+		for i := range items {
+			it := items[i]
+			var msg Message
+			if getJSON(msgs, []byte(it.GraphID), &msg) != nil || msg.Removed || !slices.Contains(from, msg.Delivery) {
+				continue
+			}
+			switch msg.Delivery {
+			case DeliveryExcluded:
+				m.Counts.Excluded = max(0, m.Counts.Excluded-1)
+			case DeliveryUnrouted:
+				m.Counts.Unrouted = max(0, m.Counts.Unrouted-1)
+			}
+			it.Seq, it.MailboxID = 0, mailboxID
+			if it.CreatedAt.IsZero() {
+				it.CreatedAt = s.now().UTC()
+			}
+			if it.NextAttemptAt.IsZero() {
+				it.NextAttemptAt = it.CreatedAt
+			}
+			if _, err := putOutbox(tx, &it); err != nil {
+				return err
+			}
+			msg.Delivery, msg.DeliveryError = DeliveryQueued, ""
+			if err := putJSON(msgs, []byte(it.GraphID), msg); err != nil {
+				return err
+			}
+			n++
+		}
+		if n == 0 {
+			return nil
+		}
+		return putJSON(mb, []byte(mailboxID), m)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: requeue mail of %s: %w", mailboxID, err)
+	}
+	if n > 0 {
+		s.queued()
+	}
+	return n, nil
 }
