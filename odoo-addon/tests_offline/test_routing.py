@@ -24,9 +24,16 @@ class TestRoutingLists(unittest.TestCase):
         self.assertFalse(routing.in_domains("a@notcontoso.example", {"contoso.example"}))
         self.assertFalse(routing.in_domains("", {"contoso.example"}))
 
-    def test_company_domains_leave_out_public_webmail(self):
-        self.assertEqual(routing.company_domains(["Ann <ann@Contoso.example>", "x@gmail.com", "", "bad"]),
+    def test_company_domains_leave_out_public_webmail_and_placeholders(self):
+        self.assertEqual(routing.company_domains(["Ann <ann@Contoso.example>", "x@gmail.com", "", "bad",
+                                                  "admin@example.com"]),
                          ["contoso.example"])
+
+    def test_default_domains_match_exactly(self):
+        self.assertFalse(routing.in_domains("billing@acme.contoso.example", {"contoso.example"}, subdomains=False))
+        self.assertTrue(routing.in_domains("a@contoso.example", {"contoso.example"}, subdomains=False))
+        self.assertFalse(routing.is_internal(["a@contoso.example", "b@eu.contoso.example"], {"contoso.example"},
+                                             subdomains=False))
 
     def test_internal_needs_every_participant_inside(self):
         inside = {"contoso.example"}

@@ -72,9 +72,16 @@ def address_domain(address):
     return address.rsplit("@", 1)[1] if "@" in address else ""
 
 
-def in_domains(address, domains):
-    """True when the address is in one of the domains or their subdomains."""
+# Placeholder domains (RFC 2606) Odoo's own data uses (admin@example.com):
+# never a company's domain by default.
+RESERVED_DOMAINS = frozenset({"example.com", "example.net", "example.org", "localhost", "localdomain"})
+
+
+def in_domains(address, domains, subdomains=True):
+    """True when the address is in one of the domains (or their subdomains)."""
     domain = address_domain(address)
+    if not subdomains:
+        return domain in domains
     while domain:
         if domain in domains:
             return True
@@ -87,7 +94,7 @@ def company_domains(addresses):
     domains = set()
     for address in addresses or []:
         domain = address_domain(mailparts.normalize_email(address))
-        if domain and is_domain(domain) and domain not in PUBLIC_MAIL_DOMAINS:
+        if domain and is_domain(domain) and domain not in PUBLIC_MAIL_DOMAINS and domain not in RESERVED_DOMAINS:
             domains.add(domain)
     return sorted(domains)
 
@@ -120,10 +127,16 @@ def exclusion_reason(participants, correspondents, sensitivity, headers, address
     return ""
 
 
-def is_internal(participants, internal_domains):
-    """Every participant in the company's own domains (and there is one)."""
+def is_internal(participants, internal_domains, subdomains=True):
+    """Every participant in the company's own domains (and there is one).
+
+    ``subdomains``: the admin listed the domains (eu.contoso.com is in
+    contoso.com); domains taken from addresses by default match exactly.
+    """
     participants = [a for a in participants if a]
-    return bool(participants and internal_domains) and all(in_domains(a, internal_domains) for a in participants)
+    return bool(participants and internal_domains) and all(
+        in_domains(a, internal_domains, subdomains) for a in participants
+    )
 
 
 def domain_fields(domain_text):

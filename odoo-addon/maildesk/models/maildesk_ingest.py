@@ -572,6 +572,7 @@ class MaildeskIngest(models.AbstractModel):
             "domains": set(domains),
             "conversations": {e["value"] for e in exclusions if e["kind"] == "conversation"},
             "internal": mailbox._internal_domains(),
+            "internal_subdomains": mailbox._internal_domains_listed(),
             "rules": [r for r in rules if r.model and r.model in self.env],
             "create_model": (
                 mailbox.new_record_model_id.model
@@ -629,7 +630,7 @@ class MaildeskIngest(models.AbstractModel):
         record = self._conversation_record(p, threads, route=route)
         if record:
             return self._decided(decision, record, "conversation")
-        if routing.is_internal(parsed["all_addresses"], route["internal"]):
+        if routing.is_internal(parsed["all_addresses"], route["internal"], route["internal_subdomains"]):
             decision.update(outcome=routing.EXCLUDED, reason="internal mail", rule="privacy")
             return decision
         contacts = []
@@ -740,7 +741,7 @@ class MaildeskIngest(models.AbstractModel):
         webmail and the company's own domains never count)."""
         for address in addresses:
             domain = routing.address_domain(address)
-            if not domain or domain in routing.PUBLIC_MAIL_DOMAINS or routing.in_domains(address, route["internal"]):
+            if not domain or domain in routing.PUBLIC_MAIL_DOMAINS or routing.in_domains(address, route["internal"], route["internal_subdomains"]):
                 continue
             companies = self.env["res.partner"].sudo().search(
                 [("is_company", "=", True), ("email_normalized", "=ilike", "%@" + domain)], limit=2

@@ -314,9 +314,15 @@ class MaildeskMailbox(models.Model):
         return wizard._action()
 
     @api.model
+    def _internal_domains_listed(self):
+        """The admin listed the internal domains (subdomains count too)."""
+        return bool(self.env["ir.config_parameter"].sudo().get_param(INTERNAL_DOMAINS_PARAM))
+
+    @api.model
     def _internal_domains(self):
         """The company's own domains: set in Settings, else from the companies',
-        mailboxes' and internal users' addresses (public webmail domains left out)."""
+        mailboxes' and internal users' addresses (public webmail and placeholder
+        domains such as example.com left out; those match exactly)."""
         value = self.env["ir.config_parameter"].sudo().get_param(INTERNAL_DOMAINS_PARAM)
         if value:
             return set(routing.parse_domains(value)[0])
