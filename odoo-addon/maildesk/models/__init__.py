@@ -13,3 +13,4 @@ from . import res_config_settings
 from . import res_partner
 from . import maildesk_folder
 from . import res_users
+from . import maildesk_placement

@@ -11,3 +11,4 @@ from . import test_mailbox_form
 from . import test_delivery
 from . import test_quiet_sync
 from . import test_privacy
+from . import test_placement
