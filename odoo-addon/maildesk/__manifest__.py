@@ -34,6 +34,7 @@
             "maildesk/static/src/inbox/*.js",
             "maildesk/static/src/inbox/*.xml",
             "maildesk/static/src/inbox/*.scss",
+            "maildesk/static/src/chatter/*",
         ],
         "web.assets_tests": [
             "maildesk/static/tests/tours/*.js",

@@ -20,6 +20,9 @@ class TestInboxUi(HttpCase):
         self.mailbox = self.env["maildesk.mailbox"].create({"email": "tour@contoso.example", "owner_id": admin.id})
         self.mailbox.with_context(maildesk_from_sidecar=True).unread_count = 3
         self.customer = self.env["res.partner"].create({"name": "Tour Customer", "email": "tc@customer.example"})
+        self.company = self.env["res.partner"].create({"name": "Tour Company", "is_company": True})
+        self.other = self.env["res.partner"].create({"name": "Tour Other"})
+        self.logged = self._ingest_logged_mail()
         self.sidecar.answers.update(
             {
                 "folder.list": [
@@ -38,26 +41,83 @@ class TestInboxUi(HttpCase):
                             "is_read": False,
                             "has_attachments": True,
                             "snippet": "Hello from the tour",
-                        }
+                            "delivery": "unrouted",
+                        },
+                        dict(self.LOGGED_SUMMARY, delivery="posted"),
+                        {
+                            "id": "AAMk-tour-3",
+                            "internet_message_id": "<tour-3@customer.example>",
+                            "subject": "Tour private mail",
+                            "from": {"name": "Carl", "email": "tc@customer.example"},
+                            "to": [{"email": "tour@contoso.example"}],
+                            "received_at": "2026-11-19T10:00:00Z",
+                            "is_read": True,
+                            "delivery": "excluded",
+                            "delivery_error": "not logged: private (Outlook sensitivity)",
+                        },
                     ],
                     "next_cursor": None,
                 },
-                "message.get": {
-                    "id": "AAMk-tour-1",
-                    "internet_message_id": "<tour-1@customer.example>",
-                    "subject": "Tour subject",
-                    "from": {"name": "Stranger", "email": "stranger@unknown.example"},
-                    "to": [{"email": "tour@contoso.example"}],
-                    "cc": [],
-                    "received_at": "2026-11-20T10:00:00Z",
-                    "body_html": '<p>Hello from the tour<img src="https://tracker.example/p.gif"></p>',
-                    "attachments": [
-                        {"id": "att1", "name": "quote.pdf", "content_type": "application/pdf", "size": 10,
-                         "is_inline": False}
-                    ],
-                },
+                "message.get": lambda params: (
+                    dict(self.LOGGED_SUMMARY, cc=[], body_html="<p>Logged for the tour</p>", attachments=[])
+                    if params["message_id"] == "AAMk-tour-2" else self.TOUR_1
+                ),
             }
         )
+
+    LOGGED_SUMMARY = {
+        "id": "AAMk-tour-2",
+        "internet_message_id": "<tour-2@customer.example>",
+        "conversation_id": "conv-tour-2",
+        "subject": "Tour logged mail",
+        "from": {"name": "Tour Customer", "email": "tc@customer.example"},
+        "to": [{"email": "tour@contoso.example"}],
+        "received_at": "2026-11-20T09:00:00Z",
+        "is_read": True,
+        "snippet": "Logged for the tour",
+    }
+
+    def _ingest_logged_mail(self):
+        """A mail the bridge logged on Tour Customer, where routing also
+        found Tour Company's documents (as ingest of the bridge user does)."""
+        bridge = new_test_user(self.env, login="md_tour_bridge", groups="maildesk.group_maildesk_bridge")
+        item = {
+            "graph_id": "AAMk-tour-2", "mailbox": self.mailbox.sidecar_id, "folder": "inbox", "direction": "in",
+            "internet_message_id": "<tour-2@customer.example>", "conversation_id": "conv-tour-2",
+            "received_at": "2026-11-20T09:00:00Z", "subject": "Tour logged mail",
+            "from": {"name": "Tour Customer", "email": "tc@customer.example"},
+            "to": [{"email": "tour@contoso.example"}], "body_html": "<p>Logged for the tour</p>",
+        }
+        res = self.mailbox.with_user(bridge).maildesk_ingest([item], options={})
+        self.assertEqual(res[0]["records"], [["res.partner", self.customer.id]], res)
+        logged = self.env["mail.message"].browse(res[0]["odoo_message_ids"])
+        logged.sudo().maildesk_candidates = "res.partner,%s" % self.company.id
+        return logged
+
+    def assertTourMovedAndExcluded(self, user):
+        """What the tour did, in the database."""
+        exclusion = self.env["maildesk.exclusion"].search([("mailbox_id", "=", self.mailbox.id)])
+        self.assertEqual((exclusion.kind, exclusion.value, exclusion.label, exclusion.create_uid),
+                         ("conversation", "conv-tour-2", "Tour logged mail", user))
+        self.assertFalse(self.env["mail.message"].search([("maildesk_graph_id", "=", "AAMk-tour-2")]),
+                         "moved twice, then removed when the conversation was excluded")
+
+    # The stranger's mail (not in Odoo) as message.get answers it.
+    TOUR_1 = {
+        "id": "AAMk-tour-1",
+        "internet_message_id": "<tour-1@customer.example>",
+        "subject": "Tour subject",
+        "from": {"name": "Stranger", "email": "stranger@unknown.example"},
+        "to": [{"email": "tour@contoso.example"}],
+        "cc": [],
+        "received_at": "2026-11-20T10:00:00Z",
+        "delivery": "unrouted",
+        "body_html": '<p>Hello from the tour<img src="https://tracker.example/p.gif"></p>',
+        "attachments": [
+            {"id": "att1", "name": "quote.pdf", "content_type": "application/pdf", "size": 10,
+             "is_inline": False}
+        ],
+    }
 
     def test_inbox_tour(self):
         self.start_tour("/odoo/action-maildesk.maildesk_inbox_action", "maildesk_inbox_tour", login="admin")
@@ -68,8 +128,9 @@ class TestInboxUi(HttpCase):
         logged = [p for m, p in self.sidecar.calls if m == "message.log_to_record"]
         self.assertEqual(logged, [{"mailbox_id": self.mailbox.sidecar_id, "message_id": "AAMk-tour-1",
                                    "model": "res.partner", "res_id": self.customer.id}])
-        shown = [p for m, p in self.sidecar.calls if m == "message.get"]
+        shown = [p for m, p in self.sidecar.calls if m == "message.get" and p["message_id"] == "AAMk-tour-1"]
         self.assertEqual(len(shown), 3, "opened, shown once with images, reopened after logging")
+        self.assertTourMovedAndExcluded(self.env.ref("base.user_admin"))
 
     def test_inbox_tour_as_plain_owner(self):
         """The same tour as the people who use the inbox: a plain internal
@@ -84,6 +145,15 @@ class TestInboxUi(HttpCase):
         self.assertEqual(logged, [{"mailbox_id": self.mailbox.sidecar_id, "message_id": "AAMk-tour-1",
                                    "model": "res.partner", "res_id": self.customer.id}])
         self.assertFalse(owner.has_group("maildesk.group_maildesk_admin"))
+        self.assertTourMovedAndExcluded(owner)
+
+    def test_chatter_says_which_mailbox(self):
+        """Any internal user who reads the contact (not a MailDesk user) sees
+        "via tour@contoso.example" on the logged mail, not on a note."""
+        reader = new_test_user(self.env, login="md_tour_reader", name="Tour Reader", groups="base.group_user")
+        self.customer.message_post(body="A note", message_type="comment", subtype_xmlid="mail.mt_note")
+        self.start_tour("/odoo/res.partner/%s" % self.customer.id, "maildesk_chatter_tour", login="md_tour_reader")
+        self.assertFalse(reader.has_group("maildesk.group_maildesk_user"))
 
     def test_settings_and_mailbox_form_render(self):
         self.sidecar.answers["settings.get"] = {"azure": {"tenant": "t1", "client_id": "c1",

@@ -9,6 +9,7 @@ import { registry } from "@web/core/registry";
 import { useService } from "@web/core/utils/hooks";
 import { standardActionServiceProps } from "@web/webclient/actions/action_service";
 import { SelectCreateDialog } from "@web/views/view_dialogs/select_create_dialog";
+import { ConfirmationDialog } from "@web/core/confirmation_dialog/confirmation_dialog";
 
 const MODEL = "maildesk.mailbox";
 
@@ -50,6 +51,9 @@ export class MailDeskInbox extends Component {
             error: "",
             loggable: [],
             logModel: "",
+            // "mail": the folder's messages; "excluded": the mailbox's exclusions
+            view: "mail",
+            exclusions: [],
         });
         onWillStart(() => this.loadMailboxes());
     }
@@ -92,6 +96,7 @@ export class MailDeskInbox extends Component {
     }
 
     async selectFolder(folder) {
+        this.state.view = "mail";
         this.state.folder = folder;
         this.state.selected = null;
         await this.loadMessages(false);
@@ -140,6 +145,12 @@ export class MailDeskInbox extends Component {
         await this.prepareLog();
         detail.frameDoc = buildFrameDoc(detail.body_html, showImages || detail.sender_trusted);
         this.state.selected = detail;
+        const row = this.state.messages.find((m) => m.id === message.id);
+        if (row) {
+            // The pane just asked Odoo: the list row shows the same place.
+            row.linked = detail.linked;
+            row.placement = detail.placement;
+        }
         if (!message.is_read) {
             await this.setRead(message, true);
         }
@@ -202,20 +213,93 @@ export class MailDeskInbox extends Component {
             return;
         }
         const messageId = this.state.selected.id;
+        this.pickRecord(model, _t("Log to record"), async (resId) => {
+            await this.call("maildesk_log_to_record", [[this.state.mailboxId], messageId, model, resId]);
+            this.notification.add(_t("Logged on the record's chatter."), { type: "success" });
+            await this.openMessage({ id: messageId, is_read: true });
+        });
+    }
+
+    /** Pick a record of ``model`` (the picker of Log to record). */
+    pickRecord(model, title, onPicked) {
         this.dialog.add(SelectCreateDialog, {
             resModel: model,
-            title: _t("Log to record"),
+            title,
             multiSelect: false,
             noCreate: true,
             onSelected: async (resIds) => {
-                if (!resIds.length) {
-                    return;
+                if (resIds.length) {
+                    await onPicked(resIds[0]);
                 }
-                await this.call("maildesk_log_to_record", [[this.state.mailboxId], messageId, model, resIds[0]]);
-                this.notification.add(_t("Logged on the record's chatter."), { type: "success" });
-                await this.openMessage({ id: messageId, is_read: true });
             },
         });
+    }
+
+    moveToPicked(ev) {
+        const model = ev.target.value;
+        ev.target.value = "";
+        if (!model) {
+            return;
+        }
+        this.pickRecord(model, _t("Move to record"), (resId) => this.moveToRecord(model, resId));
+    }
+
+    /** Move this mailbox's logged copies of the open mail onto one record. */
+    async moveToRecord(model, resId) {
+        const messageId = this.state.selected.id;
+        const res = await this.call("maildesk_move_to_record", [[this.state.mailboxId], messageId, model, resId]);
+        const message = res.logged
+            ? _t("Logged on %s.", res.name)
+            : _t("Moved to %s.", res.name);
+        this.notification.add(message, { type: "success" });
+        await this.openMessage({ id: messageId, is_read: true });
+    }
+
+    /** "Don't log this conversation" / "Never log mail with <address>". */
+    async exclude(kind) {
+        const msg = this.state.selected;
+        const value = kind === "conversation" ? msg.conversation_id : msg.correspondent && msg.correspondent.email;
+        const label =
+            kind === "conversation" ? msg.subject : (msg.correspondent && msg.correspondent.name) || value;
+        const res = await this.call("maildesk_exclude", [[this.state.mailboxId], kind, value, label]);
+        const done = async (removed) => {
+            const what = kind === "conversation" ? _t("This conversation") : _t("Mail with %s", value);
+            let text = _t("%s will not be logged any more.", what);
+            if (removed) {
+                text += " " + _t("%s logged mails were removed.", removed);
+            }
+            this.notification.add(text, { type: "success" });
+            await this.openMessage({ id: msg.id, is_read: true });
+        };
+        if (!res.logged) {
+            await done(0);
+            return;
+        }
+        this.dialog.add(ConfirmationDialog, {
+            title: _t("Not logged any more"),
+            body: _t("Also remove the %s mails already logged?", res.logged),
+            confirmLabel: _t("Remove them"),
+            cancelLabel: _t("Keep them"),
+            confirm: async () => {
+                const removed = await this.call("maildesk_remove_excluded_logged", [[this.state.mailboxId], res.id]);
+                await done(removed);
+            },
+            cancel: async () => {
+                await done(0);
+            },
+        });
+    }
+
+    async showExcluded() {
+        this.state.view = "excluded";
+        this.state.selected = null;
+        this.state.exclusions = await this.call("maildesk_exclusions", [[this.state.mailboxId]]);
+    }
+
+    async removeExclusion(exclusion) {
+        await this.call("maildesk_remove_exclusion", [[this.state.mailboxId], exclusion.id]);
+        this.state.exclusions = this.state.exclusions.filter((e) => e.id !== exclusion.id);
+        this.notification.add(_t("%s is logged again from now on.", exclusion.label), { type: "success" });
     }
 
     openRecord(link) {
