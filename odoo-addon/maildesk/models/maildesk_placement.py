@@ -138,6 +138,8 @@ class MaildeskMailboxPlacement(models.Model):
             return {"state": "failed", "label": _("Odoo refused it: %s", reason or "?"), "reason": reason}
         if delivery == "queued":
             return {"state": "queued", "label": _("Waiting to be logged"), "reason": ""}
+        if delivery == "sent_by_maildesk":
+            return {"state": "none", "label": _("Sent from Odoo"), "reason": ""}
         return {"state": "none", "label": _("Not in Odoo"), "reason": ""}
 
     # ------------------------------------------------------------------

@@ -64,6 +64,9 @@ class TestPlacement(MaildeskCase):
              "from": {"email": "nobody@x.example"}},
             {"id": "se1", "internet_message_id": "<se1@contoso.example>", "delivery": "queued",
              "from": {"email": "anna@contoso.example"}, "to": [{"name": "Dora", "email": "Dora@customer.example"}]},
+            {"id": "od1", "internet_message_id": "<od1@contoso.example>", "delivery": "sent_by_maildesk",
+             "from": {"email": "anna@contoso.example"}, "to": [{"email": "x@y.example"}]},
+            {"id": "old1", "internet_message_id": "<old1@x.example>", "from": {"email": "x@y.example"}},
         ], "next_cursor": ""}
         messages = {m["id"]: m for m in self.box(self.anna).maildesk_inbox_messages()["messages"]}
         self.assertEqual(messages["pl1"]["placement"]["state"], "logged")
@@ -72,6 +75,8 @@ class TestPlacement(MaildeskCase):
         self.assertEqual(messages["ex1"]["placement"]["label"], "Not logged: private (Outlook sensitivity)")
         self.assertEqual(messages["un1"]["placement"]["label"], "Unrouted")
         self.assertEqual(messages["se1"]["placement"]["state"], "queued")
+        self.assertEqual(messages["od1"]["placement"]["label"], "Sent from Odoo")
+        self.assertEqual(messages["old1"]["placement"]["label"], "Not in Odoo", "no delivery state (older index)")
         self.assertEqual(messages["se1"]["correspondent"], {"name": "Dora", "email": "dora@customer.example"},
                          "mail the mailbox sent: the correspondent is its recipient")
         self.assertEqual(messages["pl1"]["correspondent"]["email"], "carl@customer.example")
