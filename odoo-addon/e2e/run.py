@@ -1289,6 +1289,13 @@ class E2E:
                 "%d preview lines, %d logged, %d differ%s" % (len(lines), len(got), len(diff),
                                                               (": " + "; ".join(diff[:3])) if diff else ""))
         on = collections.Counter(m for places in got.values() for m, _i in places)
+        if self.a.screenshots:
+            # The admin guide's pictures, from this real Odoo while ben@ is connected.
+            cmd = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "screenshots.py"),
+                   "--odoo", self.a.odoo, "--db", self.a.db, "--login", self.a.admin_login,
+                   "--password", self.a.admin_password, "--mailbox", vals["email"], "--out", self.a.screenshots]
+            proc = subprocess.run(cmd, timeout=600, capture_output=True, text=True)
+            r.info("screenshots: %s" % (proc.stdout.strip().replace("\n", "; ") or proc.stderr.strip()[-300:]))
         r.check(on.get("crm.lead", 0) > 0 and (on.get("sale.order", 0) > 0 or not has_sale),
                 "routing: mail of ben@'s customers is on their opportunities and quotations",
                 "messages per model: %s" % json.dumps(dict(on), sort_keys=True))
@@ -1414,6 +1421,8 @@ def parse_args(argv):
     p.add_argument("--send-timeout", type=int, default=120)
     p.add_argument("--restart-cmd", help="shell command that restarts the sidecar (same data dir and ports)")
     p.add_argument("--ask-restart", action="store_true", help="ask on the terminal to restart the sidecar by hand")
+    p.add_argument("--screenshots", help="save the admin guide's screenshots of the routing screens here "
+                                          "(needs chromium and python3-websocket)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
 

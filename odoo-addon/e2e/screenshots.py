@@ -147,23 +147,25 @@ def main(argv=None):
         page.js("[...document.querySelectorAll('.o_notebook .nav-link')].find(l => l.textContent.trim() == 'Routing')"
                 ".click(); true")
         page.wait("!!document.querySelector('.o_notebook .tab-pane.active .o_field_one2many')", "the Routing tab")
+        page.js("document.querySelector('.o_notebook').scrollIntoView({block: 'start'}); true")
         time.sleep(0.5)
-        page.shot(os.path.join(a.out, "mailbox-routing.png"))
+        page.shot(os.path.join(a.out, "mailbox-routing.png"), ".o_notebook")
         page.js("[...document.querySelectorAll('.o_notebook .nav-link')].find(l => l.textContent.trim() == 'Privacy')"
                 ".click(); true")
         page.wait("!!document.querySelector('.o_notebook .tab-pane.active [name=log_scope]')", "the Privacy tab")
+        page.js("document.querySelector('.o_notebook').scrollIntoView({block: 'start'}); true")
         time.sleep(0.5)
-        page.shot(os.path.join(a.out, "mailbox-privacy.png"))
+        page.shot(os.path.join(a.out, "mailbox-privacy.png"), ".o_notebook")
 
         page.js("document.querySelector('button[name=action_preview_routing]').click(); true")
         page.wait("!!document.querySelector('.modal .o_field_one2many .o_data_row')", "the routing preview", 120)
         time.sleep(1)
-        page.shot(os.path.join(a.out, "routing-preview.png"))
+        page.shot(os.path.join(a.out, "routing-preview.png"), ".modal-content")
         page.js("document.querySelector('.modal .btn-close, .modal footer button.btn-secondary').click(); true")
 
         page.goto(a.odoo + "/odoo/action-maildesk.maildesk_settings_action",
                   "!!document.querySelector('#maildesk_internal_domains_setting')", "Settings → MailDesk")
-        page.js("document.querySelector('#maildesk_internal_domains_setting').scrollIntoView({block: 'center'}); true")
+        page.js("document.querySelector('#maildesk_allowed_models_setting').scrollIntoView({block: 'start'}); true")
         time.sleep(0.5)
         page.shot(os.path.join(a.out, "settings-privacy.png"))
     finally:

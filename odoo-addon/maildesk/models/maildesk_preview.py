@@ -87,6 +87,7 @@ class MaildeskPreviewWizard(models.TransientModel):
             "res_id": self.id,
             "view_mode": "form",
             "target": "new",
+            "context": {"dialog_size": "extra-large"},
         }
 
 
