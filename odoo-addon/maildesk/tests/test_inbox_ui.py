@@ -155,6 +155,28 @@ class TestInboxUi(HttpCase):
         self.start_tour("/odoo/res.partner/%s" % self.customer.id, "maildesk_chatter_tour", login="md_tour_reader")
         self.assertFalse(reader.has_group("maildesk.group_maildesk_user"))
 
+    def test_preview_routing_wizard_as_plain_owner(self):
+        """The owner (a plain MailDesk user) opens the preview from the mailbox
+        form; nothing is written."""
+        owner = new_test_user(self.env, login="md_preview_owner", groups="maildesk.group_maildesk_user",
+                              name="Preview Owner", password="md_preview_owner")
+        box = self.env["maildesk.mailbox"].create({"email": "preview@contoso.example", "owner_id": owner.id})
+        customer = self.env["res.partner"].create({"name": "Preview Customer", "email": "pc@customer.example"})
+        item = {
+            "graph_id": "AAMk-prev-1", "mailbox": box.sidecar_id, "folder": "inbox", "direction": "in",
+            "internet_message_id": "<prev-1@customer.example>", "received_at": "2026-11-20T10:00:00Z",
+            "subject": "Preview quote", "from": {"name": "PC", "email": "pc@customer.example"},
+            "to": [{"email": "preview@contoso.example"}], "headers": {}, "options": {"mode": "log"},
+        }
+        private = dict(item, graph_id="AAMk-prev-2", internet_message_id="<prev-2@customer.example>",
+                       subject="Private matter", sensitivity="private")
+        self.sidecar.answers["mailbox.preview_items"] = {"items": [item, private], "truncated": False, "total": 2}
+        self.start_tour("/odoo/action-maildesk.maildesk_mailbox_action/%s" % box.id, "maildesk_preview_tour",
+                        login="md_preview_owner")
+        self.assertIn("mailbox.preview_items", self.sidecar.methods())
+        self.assertFalse(self.env["mail.message"].search([("maildesk_graph_id", "in", ["AAMk-prev-1", "AAMk-prev-2"])]))
+        self.assertFalse(customer.message_ids.filtered(lambda m: m.message_type == "email"))
+
     def test_settings_and_mailbox_form_render(self):
         self.sidecar.answers["settings.get"] = {"azure": {"tenant": "t1", "client_id": "c1",
                                                           "client_secret": {"set": True}}}

@@ -25,3 +25,17 @@ registry.category("web_tour.tours").add("maildesk_mailbox_form_tour", {
         { trigger: ".o_form_view .o-mail-Chatter" },
     ],
 });
+
+// The owner previews a mailbox's routing: a dialog lists each message with
+// where it would land, and totals.
+registry.category("web_tour.tours").add("maildesk_preview_tour", {
+    steps: () => [
+        { trigger: ".o_form_view button[name='action_preview_routing']", run: "click" },
+        { trigger: ".modal:contains(Preview routing of preview@contoso.example)" },
+        { trigger: ".modal div[name='summary']:contains(2 messages of the last)" },
+        { trigger: ".modal .o_data_row:contains(Preview quote):contains(On a record):contains(Preview Customer)" },
+        { trigger: ".modal .o_data_row:contains(Private matter):contains(Not logged):contains(private)" },
+        { trigger: ".modal footer button:contains(Close)", run: "click" },
+        { trigger: ".o_form_view:not(:has(.modal))" },
+    ],
+});
