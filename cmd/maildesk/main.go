@@ -9,6 +9,7 @@
 //	maildesk status              ask a running sidecar for health and mailboxes
 //	maildesk sim [flags]         run the Microsoft 365 simulator
 //	maildesk demo [flags]        simulator + sidecar + Odoo stand-in: the whole flow in one process
+//	maildesk bench [flags]       the performance scoreboard (package bench)
 package main
 
 import (
@@ -61,6 +62,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = cmdSim(ctx, args, stdout, stderr)
 	case "demo":
 		err = cmdDemo(ctx, args, stdout, stderr, getenv)
+	case "bench":
+		err = cmdBench(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
 		usage(stdout)
 	default:
@@ -95,6 +98,7 @@ usage:
   maildesk healthcheck       exit 0 when the local sidecar's /healthz answers 200
   maildesk sim [flags]       run the Microsoft 365 simulator
   maildesk demo [flags]      the whole flow in one process: simulator, sidecar, Odoo stand-in
+  maildesk bench [flags]     the performance scoreboard against the simulator (docs/performance.md)
 
 Run "maildesk serve -h" for the flags; every flag also reads MAILDESK_<NAME> and
 the --config file. See README.md.
