@@ -50,7 +50,12 @@ type SyncConfig struct {
 	// success at most every 5 minutes (last_sync_at lags that much for idle
 	// mailboxes). Rounds with mail or errors are recorded as usual.
 	QuietIdle bool
-	Now       func() time.Time
+	// OnInbox is called after a delta round changed a mailbox's inbox, once
+	// its unread count was read again: newMail is how many messages were new
+	// to the index (never backfilled mail; read flags and moves give 0).
+	// Wire it to Live.InboxChanged; it must not block.
+	OnInbox func(mailboxID string, newMail int)
+	Now     func() time.Time
 }
 
 // Syncer runs sync rounds: per folder, a delta round, then a slice of the
@@ -397,6 +402,9 @@ func (s *Syncer) syncFolder(ctx context.Context, mb store.Mailbox, gm *graphsync
 			return res, err
 		}
 		s.setUnread(mb.ID, f.Unread)
+		if s.cfg.OnInbox != nil && (dr.Seen > 0 || dr.Removed > 0) {
+			s.cfg.OnInbox(mb.ID, dr.Queued)
+		}
 	}
 	if !cur.Backfill {
 		br, err := s.backfill(ctx, mb, gm, folder, &cur, deadline, prog)

@@ -31,8 +31,12 @@ func wireScheduler(a *App) error {
 	if err != nil {
 		return err
 	}
+	// Odoo hears of new mail at once (maildesk_notify, batched per mailbox)
+	// and pushes it to the inboxes open in browsers.
+	live := bridge.NewLive(bridge.LiveConfig{Store: a.Store, Log: log})
+	a.AddWorker("live", live.Run)
 	syncer, err := bridge.NewSyncer(bridge.SyncConfig{
-		Store: a.Store, Graph: graph, Log: log,
+		Store: a.Store, Graph: graph, Log: log, OnInbox: live.InboxChanged,
 		Metrics:    bridge.NewSyncMetrics(a.Registry, a.Store),
 		OnReauth:   a.Connector.MarkReauth,
 		LazyCursor: true,
