@@ -20,6 +20,27 @@ func (s *Store) SetDue(mailboxID string, at time.Time) error {
 	return nil
 }
 
+// SetDueMany stores the next sync time of several mailboxes in one
+// transaction (one disk sync for a pass of the scheduler).
+func (s *Store) SetDueMany(due map[string]time.Time) error {
+	if len(due) == 0 {
+		return nil
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketDue)
+		for id, at := range due {
+			if err := b.Put([]byte(id), u64(uint64(at.UnixNano()))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: set due times: %w", err)
+	}
+	return nil
+}
+
 // DueTimes returns every mailbox's next sync time.
 func (s *Store) DueTimes() (map[string]time.Time, error) {
 	out := map[string]time.Time{}
