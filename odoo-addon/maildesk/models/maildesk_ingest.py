@@ -88,8 +88,34 @@ class MaildeskIngest(models.AbstractModel):
                     known_msgid.setdefault(row["message_id"], []).append(ref)
 
         partners_by_email, threads = self._batch_lookups(prepared)
-        route = self._route_context(mailbox)
 
+        # Optimistic: the whole batch in one savepoint (a savepoint per item
+        # costs two of the five queries a logged mail takes). When anything
+        # fails, that savepoint rolls back and the batch runs again with a
+        # savepoint per item, so one bad item never fails the others.
+        try:
+            with self.env.cr.savepoint():
+                return self._ingest_items(
+                    mailbox,
+                    [dict(p) for p in prepared],
+                    {k: list(v) for k, v in known_graph.items()},
+                    {k: list(v) for k, v in known_msgid.items()},
+                    dict(partners_by_email),
+                    dict(threads),
+                    self._route_context(mailbox),
+                    isolate=False,
+                )
+        except Exception as exc:  # noqa: BLE001 - the batch runs again, item by item
+            _logger.info("MailDesk ingest: a batch of %d items runs again item by item (%s: %s)",
+                         len(prepared), type(exc).__name__, exc)
+        return self._ingest_items(mailbox, prepared, known_graph, known_msgid, partners_by_email, threads,
+                                  self._route_context(mailbox), isolate=True)
+
+    @api.model
+    def _ingest_items(self, mailbox, prepared, known_graph, known_msgid, partners_by_email, threads, route, isolate):
+        """Answer each prepared item. ``isolate``: each item in a savepoint of
+        its own and its failure answered as its error; else any failure is
+        raised (the caller runs the batch again isolated)."""
         results = []
         for p in prepared:
             result = {
@@ -138,16 +164,19 @@ class MaildeskIngest(models.AbstractModel):
                 results.append(result)
                 continue
             try:
-                with self.env.cr.savepoint():
-                    result.update(self._process(mailbox, p, partners_by_email, threads, route))
-                    if result.get("status") == "posted" and p.get("raw") is not None:
-                        # Raw MIME went through Odoo's parser/gateway: no
-                        # open-tracking pixel stays in what it stored.
-                        self._strip_stored_trackers(result.get("odoo_message_ids") or [])
+                if isolate:
+                    with self.env.cr.savepoint():
+                        result.update(self._process_item(mailbox, p, partners_by_email, threads, route))
+                else:
+                    result.update(self._process_item(mailbox, p, partners_by_email, threads, route))
             except ItemError as exc:
+                if not isolate:
+                    raise
                 result["status"] = "error"
                 result["error"] = str(exc)
             except Exception as exc:  # noqa: BLE001 - one bad item never fails the batch
+                if not isolate:
+                    raise
                 _logger.warning("MailDesk ingest of %s failed: %s", p.get("graph_id"), exc, exc_info=True)
                 result["status"] = "error"
                 result["error"] = "%s: %s" % (type(exc).__name__, exc)
@@ -166,6 +195,15 @@ class MaildeskIngest(models.AbstractModel):
                     known_msgid.setdefault(p["message_id"], []).extend(refs)
             results.append(result)
         return results
+
+    @api.model
+    def _process_item(self, mailbox, p, partners_by_email, threads, route):
+        result = self._process(mailbox, p, partners_by_email, threads, route)
+        if result.get("status") == "posted" and p.get("raw") is not None:
+            # Raw MIME went through Odoo's parser/gateway: no open-tracking
+            # pixel stays in what it stored.
+            self._strip_stored_trackers(result.get("odoo_message_ids") or [])
+        return result
 
     @api.model
     def _batch_lookups(self, prepared):
@@ -581,6 +619,10 @@ class MaildeskIngest(models.AbstractModel):
             ),
             # Dry run: records the decisions so far would have created.
             "planned": {},
+            # Documents a rule found for a set of customers, for this batch
+            # (emptied whenever the batch creates a record).
+            "matches": {},
+            "note_subtype": self.env["ir.model.data"]._xmlid_to_res_id("mail.mt_note"),
         }
 
     @api.model
@@ -710,9 +752,20 @@ class MaildeskIngest(models.AbstractModel):
         documents with an e-mail and no customer yet), most recently active
         first, as ``[(record, owner)]``: owner is the customer's company id or
         the address. A document deleted meanwhile simply is not found."""
+        companies = {c.commercial_partner_id.id for c in contacts}
+        key = (rule.id, tuple(sorted(companies)), tuple(sorted(addresses)))
+        if key not in route["matches"]:
+            route["matches"][key] = self._rule_search(rule, companies, addresses)
+        matches = list(route["matches"][key])
+        for planned_key, planned in route["planned"].items():
+            if planned_key[0] == rule.model and planned_key[1] in addresses:
+                matches.append((planned, planned_key[1]))
+        return matches
+
+    @api.model
+    def _rule_search(self, rule, companies, addresses):
         Model = self.env[rule.model].sudo()
         field = rule.partner_field
-        companies = {c.commercial_partner_id.id for c in contacts}
         clauses = []
         if companies:
             clauses.append([(field, "child_of", sorted(companies))])
@@ -730,9 +783,6 @@ class MaildeskIngest(models.AbstractModel):
                 partner = record[field]
                 owner = partner.commercial_partner_id.id if partner else (record.email_normalized or record.id)
                 matches.append((record, owner))
-        for key, planned in route["planned"].items():
-            if key[0] == rule.model and key[1] in addresses:
-                matches.append((planned, key[1]))
         return matches
 
     @api.model
@@ -898,6 +948,7 @@ class MaildeskIngest(models.AbstractModel):
         records = decision["records"]
         if decision["create"]:
             records = self._create_decided(mailbox, p, decision, partners_by_email, route)
+            route["matches"].clear()  # a new record may be the next mail's document
         if not records:
             return {"status": "unrouted"}
         author = partners_by_email.get(parsed["from_email"])
@@ -906,7 +957,6 @@ class MaildeskIngest(models.AbstractModel):
         for address in parsed["to"] + parsed["cc"]:
             if partners_by_email.get(address):
                 recipients |= partners_by_email[address][0]
-        note = self.env.ref("mail.mt_note")
         date = p["received_at"] or fields.Datetime.now()
         candidates = ";".join("%s,%s" % (model, res_id) for model, res_id in decision["candidates"]) or False
         message_ids = []
@@ -924,7 +974,7 @@ class MaildeskIngest(models.AbstractModel):
                         "res_id": record.id,
                         "record_name": record.display_name,
                         "message_type": "email",
-                        "subtype_id": note.id,
+                        "subtype_id": route["note_subtype"],
                         "is_internal": True,
                         "subject": parsed["subject"] or False,
                         "body": body,

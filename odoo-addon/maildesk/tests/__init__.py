@@ -12,3 +12,4 @@ from . import test_delivery
 from . import test_quiet_sync
 from . import test_privacy
 from . import test_placement
+from . import test_ingest_isolation
