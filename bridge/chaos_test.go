@@ -97,7 +97,8 @@ func TestChaosKillDuringBackfill(t *testing.T) {
 	toks.add(mb.ID, upn)
 
 	// run starts a child; with afterPages > 0 it kills the child (SIGKILL)
-	// once the simulator has answered afterPages more page batches, then
+	// once the simulator has answered afterPages more requests (pages carry
+	// their attachments: one request a page), then
 	// after a short random extra delay, so kills land between and inside
 	// page writes. Waiting on the simulator's counters instead of the wall
 	// clock keeps this meaningful on a busy machine, where starting the
@@ -119,10 +120,10 @@ func TestChaosKillDuringBackfill(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
 		if afterPages > 0 {
-			want := sim.Stats(upn).Batches + afterPages
+			want := sim.Stats(upn).Requests + afterPages
 			tick := time.NewTicker(time.Millisecond)
 			defer tick.Stop()
-			for sim.Stats(upn).Batches < want {
+			for sim.Stats(upn).Requests < want {
 				select {
 				case err := <-done:
 					if err != nil {
@@ -164,9 +165,10 @@ func TestChaosKillDuringBackfill(t *testing.T) {
 	rng := rand.New(rand.NewSource(1))
 	kills, progressed, last := 0, 0, 0
 	for i := 0; i < 30; i++ {
-		// Two folders sync side by side, one batch per page: by the third
-		// batch one folder has written its first page.
-		if run(int64(3+rng.Intn(2)), time.Duration(rng.Intn(10))*time.Millisecond) {
+		// Two folders sync side by side, each with a delta request before
+		// its first listing page: by the fifth request one folder has its
+		// first page.
+		if run(int64(5+rng.Intn(4)), time.Duration(rng.Intn(10))*time.Millisecond) {
 			kills++
 		}
 		if n := queued(); n > last {

@@ -503,7 +503,11 @@ func (s *Syncer) backfill(ctx context.Context, mb store.Mailbox, gm *graphsync.M
 		var p *graphsync.Page
 		var err error
 		if cur.BackfillLink == "" {
-			p, err = gm.ListStart(ctx, folder, cur.BackfillSince, cur.BackfillUntil, s.cfg.BackfillPageSize)
+			var opts []graphsync.ListOption
+			if mb.Mode != odoo.ModeGateway {
+				opts = append(opts, graphsync.ExpandAttachments) // log mode posts them: no request each
+			}
+			p, err = gm.ListStart(ctx, folder, cur.BackfillSince, cur.BackfillUntil, s.cfg.BackfillPageSize, opts...)
 		} else {
 			p, err = gm.NextPage(ctx, cur.BackfillLink)
 		}

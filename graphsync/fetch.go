@@ -182,11 +182,19 @@ func innerError(r batchResp) error {
 // NeedsAttachments, 20 messages per $batch, up to parallel batches at once.
 // A message deleted meanwhile (404) keeps no attachments.
 func (m *Mailbox) FetchAttachments(ctx context.Context, msgs []*Message, parallel int) error {
-	var need []*Message
+	var need, items []*Message
 	for _, msg := range msgs {
-		if msg.NeedsAttachments() && msg.Attachments == nil {
+		switch {
+		case msg.NeedsAttachments() && msg.Attachments == nil:
 			need = append(need, msg)
+		case hasBareItem(msg):
+			items = append(items, msg) // expanded in the page; attached e-mails still need their MIME
 		}
+	}
+	if err := m.forChunks(ctx, len(items), parallel, func(ctx context.Context, lo, hi int) error {
+		return m.fetchItemAttachments(ctx, items[lo:hi])
+	}); err != nil {
+		return err
 	}
 	return m.forChunks(ctx, len(need), parallel, func(ctx context.Context, lo, hi int) error {
 		paths := make([]string, 0, hi-lo)
@@ -219,6 +227,15 @@ func (m *Mailbox) FetchAttachments(ctx context.Context, msgs []*Message, paralle
 		}
 		return m.fetchItemAttachments(ctx, need[lo:hi])
 	})
+}
+
+func hasBareItem(msg *Message) bool {
+	for _, a := range msg.Attachments {
+		if a.Kind == "item" && a.Data == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // fetchItemAttachments gives the item attachments (forwarded e-mails
