@@ -14,3 +14,4 @@ from . import res_partner
 from . import maildesk_folder
 from . import res_users
 from . import maildesk_placement
+from . import maildesk_inbox

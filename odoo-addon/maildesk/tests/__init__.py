@@ -13,3 +13,5 @@ from . import test_quiet_sync
 from . import test_privacy
 from . import test_placement
 from . import test_ingest_isolation
+from . import test_inbox_combined
+from . import test_inbox_live_ui

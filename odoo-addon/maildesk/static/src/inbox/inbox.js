@@ -3,7 +3,7 @@
 // Every call goes through maildesk.mailbox model methods: the browser never
 // talks to the sidecar, so the shared secret stays on the server.
 
-import { Component, onWillStart, useState } from "@odoo/owl";
+import { Component, onWillStart, onWillUnmount, useState } from "@odoo/owl";
 import { _t } from "@web/core/l10n/translation";
 import { registry } from "@web/core/registry";
 import { useService } from "@web/core/utils/hooks";
@@ -36,10 +36,21 @@ export class MailDeskInbox extends Component {
         this.action = useService("action");
         this.notification = useService("notification");
         this.dialog = useService("dialog");
+        // Unread counts and the sidecar's notices (new mail while open).
+        this.live = useService("maildesk_live");
+        this.liveState = useState(this.live.state);
+        const stopListening = this.live.onNotice((notice) => this.onNotice(notice));
+        onWillUnmount(stopListening);
         const params = (this.props.action && this.props.action.params) || {};
         this.state = useState({
             mailboxes: [],
             mailboxId: params.mailbox_id || false,
+            // All mailboxes in one list (the default with several mailboxes).
+            combined: false,
+            // Folders of the mailboxes of messages opened in the combined list.
+            folderCache: {},
+            // Mailboxes the combined list could not read: [{mailbox_id, email, error}]
+            mailboxErrors: [],
             folders: [],
             folder: "inbox",
             messages: [],
@@ -70,11 +81,61 @@ export class MailDeskInbox extends Component {
 
     async loadMailboxes() {
         this.state.mailboxes = await this.orm.call(MODEL, "maildesk_inbox_mailboxes", []);
-        if (!this.state.mailboxId && this.state.mailboxes.length) {
-            this.state.mailboxId = this.state.mailboxes[0].id;
-        }
+        this.live.setMailboxes(this.state.mailboxes);
         if (this.state.mailboxId) {
             await this.selectMailbox(this.state.mailboxId);
+        } else if (this.state.mailboxes.length > 1) {
+            await this.selectCombined("inbox");
+        } else if (this.state.mailboxes.length) {
+            await this.selectMailbox(this.state.mailboxes[0].id);
+        }
+    }
+
+    /** Unread mail of a mailbox's inbox (counts.unread), kept live. */
+    unreadOf(mailboxId) {
+        return this.liveState.unread[mailboxId] || 0;
+    }
+
+    /** The mailbox a message belongs to (the combined list mixes them). */
+    boxOf(message) {
+        return (message && message.mailbox_id) || this.state.mailboxId;
+    }
+
+    /** Folders offered by "Move to folder…" for the open message. */
+    get moveFolders() {
+        if (!this.state.combined) {
+            return this.state.folders;
+        }
+        return (this.state.selected && this.state.folderCache[this.state.selected.mailbox_id]) || [];
+    }
+
+    async selectCombined(folder) {
+        this.state.combined = true;
+        this.state.mailboxId = false;
+        this.state.folders = [];
+        this.state.view = "mail";
+        this.state.folder = folder;
+        this.state.selected = null;
+        await this.loadMessages(false);
+    }
+
+    /** A notice of the sidecar: new mail shows at the top of the open list. */
+    async onNotice(notice) {
+        if (notice.kind !== "new_mail" || !notice.count || this.state.view !== "mail") {
+            return;
+        }
+        if ((notice.folder || "inbox") !== this.state.folder) {
+            return;
+        }
+        if (this.state.combined ? !this.state.mailboxes.some((m) => m.id === notice.mailbox_id)
+            : notice.mailbox_id !== this.state.mailboxId) {
+            return;
+        }
+        const res = await this.fetchPage(false);
+        const known = new Set(this.state.messages.map((m) => m.id));
+        const fresh = res.messages.filter((m) => !known.has(m.id));
+        if (fresh.length) {
+            this.state.messages = [...fresh, ...this.state.messages];
         }
     }
 
@@ -83,11 +144,13 @@ export class MailDeskInbox extends Component {
     }
 
     async selectMailbox(id) {
+        this.state.combined = false;
         this.state.mailboxId = id;
         this.state.folders = [];
         this.state.selected = null;
         try {
             this.state.folders = await this.call("maildesk_inbox_folders", [[id]]);
+            this.noteInboxUnread(id, this.state.folders);
         } catch {
             this.state.messages = [];
             return;
@@ -102,20 +165,44 @@ export class MailDeskInbox extends Component {
         await this.loadMessages(false);
     }
 
+    /** The inbox count folder.list gave (counts.unread) is the mailbox's. */
+    noteInboxUnread(mailboxId, folders) {
+        const inbox = folders.find((f) => (f.well_known || f.id) === "inbox");
+        if (inbox) {
+            this.live.setMailboxes([{ id: mailboxId, unread: inbox.unread }]);
+        }
+    }
+
+    /** One page of the open list: one mailbox's folder, or all mailboxes'. */
+    async fetchPage(more) {
+        const kwargs = {
+            folder: this.state.folder,
+            cursor: more ? this.state.nextCursor : false,
+            query: this.state.query || false,
+            unread_only: this.state.unreadOnly,
+        };
+        if (this.state.combined) {
+            return this.call("maildesk_inbox_combined", [], kwargs);
+        }
+        return this.call("maildesk_inbox_messages", [[this.state.mailboxId]], kwargs);
+    }
+
     async loadMessages(more) {
-        if (!this.state.mailboxId) {
+        if (!this.state.mailboxId && !this.state.combined) {
             return;
         }
         this.state.loading = true;
         try {
-            const res = await this.call("maildesk_inbox_messages", [[this.state.mailboxId]], {
-                folder: this.state.folder,
-                cursor: more ? this.state.nextCursor : false,
-                query: this.state.query || false,
-                unread_only: this.state.unreadOnly,
-            });
-            this.state.messages = more ? [...this.state.messages, ...res.messages] : res.messages;
+            const res = await this.fetchPage(more);
+            if (more) {
+                // New mail shown meanwhile shifts the pages: skip what is listed.
+                const known = new Set(this.state.messages.map((m) => m.id));
+                this.state.messages = [...this.state.messages, ...res.messages.filter((m) => !known.has(m.id))];
+            } else {
+                this.state.messages = res.messages;
+            }
             this.state.nextCursor = res.next_cursor;
+            this.state.mailboxErrors = res.errors || [];
         } catch {
             if (!more) {
                 this.state.messages = [];
@@ -138,11 +225,16 @@ export class MailDeskInbox extends Component {
     }
 
     async openMessage(message, showImages = false) {
-        const detail = await this.call("maildesk_inbox_message", [[this.state.mailboxId], message.id], {
+        const mailboxId = this.boxOf(message);
+        const detail = await this.call("maildesk_inbox_message", [[mailboxId], message.id], {
             show_images: showImages,
         });
         detail.id = message.id;
+        detail.mailbox_id = mailboxId;
         await this.prepareLog();
+        if (this.state.combined && !this.state.folderCache[mailboxId]) {
+            this.state.folderCache[mailboxId] = await this.call("maildesk_inbox_folders", [[mailboxId]]);
+        }
         detail.frameDoc = buildFrameDoc(detail.body_html, showImages || detail.sender_trusted);
         this.state.selected = detail;
         const row = this.state.messages.find((m) => m.id === message.id);
@@ -157,8 +249,16 @@ export class MailDeskInbox extends Component {
     }
 
     async setRead(message, read) {
-        await this.call("maildesk_mark_read", [[this.state.mailboxId], [message.id]], { read });
+        const mailboxId = this.boxOf(message);
         const row = this.state.messages.find((m) => m.id === message.id);
+        const changed = row && row.is_read !== read && this.state.folder === "inbox" ? 1 : 0;
+        // The badges follow at once (Odoo's count, adjusted); the sidecar's
+        // next notice brings Graph's count.
+        const res = await this.call("maildesk_inbox_mark_read", [[mailboxId], [message.id]], {
+            read,
+            inbox_changed: changed,
+        });
+        this.live.setMailboxes([{ id: mailboxId, unread: res.unread }]);
         if (row) {
             row.is_read = read;
         }
@@ -172,17 +272,20 @@ export class MailDeskInbox extends Component {
     }
 
     async showImagesOnce() {
-        await this.openMessage({ id: this.state.selected.id, is_read: true }, true);
+        const msg = this.state.selected;
+        await this.openMessage({ id: msg.id, mailbox_id: msg.mailbox_id, is_read: true }, true);
     }
 
     async trustSender() {
-        await this.call("maildesk_trust_sender", [this.state.selected.sender_email]);
-        await this.openMessage({ id: this.state.selected.id, is_read: true }, false);
+        const msg = this.state.selected;
+        await this.call("maildesk_trust_sender", [msg.sender_email]);
+        await this.openMessage({ id: msg.id, mailbox_id: msg.mailbox_id, is_read: true }, false);
         this.notification.add(_t("Images from this sender will be shown."), { type: "success" });
     }
 
     async compose(mode) {
-        const action = await this.call("maildesk_compose_action", [[this.state.mailboxId], this.state.selected.id], {
+        const msg = this.state.selected;
+        const action = await this.call("maildesk_compose_action", [[msg.mailbox_id], msg.id], {
             mode,
         });
         await this.action.doAction(action);
@@ -193,8 +296,8 @@ export class MailDeskInbox extends Component {
         if (!folder) {
             return;
         }
-        const id = this.state.selected.id;
-        await this.call("maildesk_move", [[this.state.mailboxId], [id], folder]);
+        const { id, mailbox_id } = this.state.selected;
+        await this.call("maildesk_move", [[mailbox_id], [id], folder]);
         this.state.messages = this.state.messages.filter((m) => m.id !== id);
         this.state.selected = null;
         this.notification.add(_t("Message moved."), { type: "success" });
@@ -212,11 +315,11 @@ export class MailDeskInbox extends Component {
         if (!model) {
             return;
         }
-        const messageId = this.state.selected.id;
+        const { id: messageId, mailbox_id } = this.state.selected;
         this.pickRecord(model, _t("Log to record"), async (resId) => {
-            await this.call("maildesk_log_to_record", [[this.state.mailboxId], messageId, model, resId]);
+            await this.call("maildesk_log_to_record", [[mailbox_id], messageId, model, resId]);
             this.notification.add(_t("Logged on the record's chatter."), { type: "success" });
-            await this.openMessage({ id: messageId, is_read: true });
+            await this.openMessage({ id: messageId, mailbox_id, is_read: true });
         });
     }
 
@@ -246,13 +349,13 @@ export class MailDeskInbox extends Component {
 
     /** Move this mailbox's logged copies of the open mail onto one record. */
     async moveToRecord(model, resId) {
-        const messageId = this.state.selected.id;
-        const res = await this.call("maildesk_move_to_record", [[this.state.mailboxId], messageId, model, resId]);
+        const { id: messageId, mailbox_id } = this.state.selected;
+        const res = await this.call("maildesk_move_to_record", [[mailbox_id], messageId, model, resId]);
         const message = res.logged
             ? _t("Logged on %s.", res.name)
             : _t("Moved to %s.", res.name);
         this.notification.add(message, { type: "success" });
-        await this.openMessage({ id: messageId, is_read: true });
+        await this.openMessage({ id: messageId, mailbox_id, is_read: true });
     }
 
     /** "Don't log this conversation" / "Never log mail with <address>". */
@@ -261,7 +364,7 @@ export class MailDeskInbox extends Component {
         const value = kind === "conversation" ? msg.conversation_id : msg.correspondent && msg.correspondent.email;
         const label =
             kind === "conversation" ? msg.subject : (msg.correspondent && msg.correspondent.name) || value;
-        const res = await this.call("maildesk_exclude", [[this.state.mailboxId], kind, value, label]);
+        const res = await this.call("maildesk_exclude", [[msg.mailbox_id], kind, value, label]);
         const done = async (removed) => {
             const what = kind === "conversation" ? _t("This conversation") : _t("Mail with %s", value);
             let text = _t("%s will not be logged any more.", what);
@@ -269,7 +372,7 @@ export class MailDeskInbox extends Component {
                 text += " " + _t("%s logged mails were removed.", removed);
             }
             this.notification.add(text, { type: "success" });
-            await this.openMessage({ id: msg.id, is_read: true });
+            await this.openMessage({ id: msg.id, mailbox_id: msg.mailbox_id, is_read: true });
         };
         if (!res.logged) {
             await done(0);
@@ -281,7 +384,7 @@ export class MailDeskInbox extends Component {
             confirmLabel: _t("Remove them"),
             cancelLabel: _t("Keep them"),
             confirm: async () => {
-                const removed = await this.call("maildesk_remove_excluded_logged", [[this.state.mailboxId], res.id]);
+                const removed = await this.call("maildesk_remove_excluded_logged", [[msg.mailbox_id], res.id]);
                 await done(removed);
             },
             cancel: async () => {

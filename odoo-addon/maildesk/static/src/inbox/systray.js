@@ -12,14 +12,22 @@ export class MailDeskSystray extends Component {
     setup() {
         this.orm = useService("orm");
         this.action = useService("action");
-        this.state = useState({ visible: false, unread: 0 });
+        // Counts live in the maildesk_live service: the bus notices and the
+        // inbox (mail read there) keep them right.
+        this.live = useState(useService("maildesk_live").state);
+        this.liveService = useService("maildesk_live");
+        this.state = useState({ visible: false });
         onWillStart(async () => {
             this.state.visible = await user.hasGroup("maildesk.group_maildesk_user");
             if (this.state.visible) {
                 const boxes = await this.orm.call("maildesk.mailbox", "maildesk_inbox_mailboxes", []);
-                this.state.unread = boxes.reduce((sum, box) => sum + (box.unread || 0), 0);
+                this.liveService.setMailboxes(boxes);
             }
         });
+    }
+
+    get unread() {
+        return this.live.total;
     }
 
     open() {
