@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: build test vet race fuzz bench
+.PHONY: build test vet race fuzz bench addon
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/maildesk ./cmd/maildesk
@@ -28,3 +28,9 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench=BenchmarkMailboxGet -benchtime=5000x ./rpc
+
+# The Odoo modules for one series or several: dist/<series>/{maildesk,maildesk_crm},
+# ready for an addons path (odoo-addon/build.py says what differs per series).
+SERIES ?= 17.0 18.0 19.0
+addon:
+	@for s in $(SERIES); do python3 odoo-addon/build.py $$s --out dist || exit 1; done

@@ -8,6 +8,8 @@ from odoo import _, http
 from odoo.exceptions import AccessError, MissingError, UserError
 from odoo.http import content_disposition, request
 
+from .. import compat
+
 _logger = logging.getLogger(__name__)
 
 
@@ -72,7 +74,7 @@ class MaildeskController(http.Controller):
     def attachment(self, mailbox_id, message_id, attachment_id, **kwargs):
         mailbox = request.env["maildesk.mailbox"].browse(mailbox_id).exists()
         # Not the user's mailbox: answer as if it did not exist.
-        if not mailbox or not mailbox.has_access("read"):
+        if not mailbox or not compat.has_access(mailbox, "read"):
             raise NotFound()
         data = mailbox._inbox_attachment(message_id, attachment_id)
         content = base64.b64decode(data.get("data_base64") or "")

@@ -65,8 +65,9 @@ class MailMail(models.Model):
             yield fallback.id, alias_domain_id, smtp_from, refused.ids
 
     def _send(self, auto_commit=False, raise_exception=False, smtp_session=None, alias_domain_id=False,
-              mail_server=False, post_send_callback=None):
-        """Send each mail for the user who caused it (see ``_maildesk_senders``)."""
+              **kwargs):
+        """Send each mail for the user who caused it (see ``_maildesk_senders``).
+        (``mail_server`` and ``post_send_callback`` come in ``kwargs`` from 18.0 on.)"""
         senders = self._maildesk_senders()
         groups = defaultdict(list)
         for mail_id in self.ids:
@@ -78,7 +79,6 @@ class MailMail(models.Model):
                 raise_exception=raise_exception,
                 smtp_session=smtp_session,
                 alias_domain_id=alias_domain_id,
-                mail_server=mail_server,
-                post_send_callback=post_send_callback,
+                **kwargs,
             )
         return True

@@ -7,6 +7,8 @@ import logging
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
+from .. import compat
+
 _logger = logging.getLogger(__name__)
 
 # The sidecar syncs these only when given by well-known name.
@@ -32,9 +34,11 @@ class MaildeskFolder(models.Model):
     total = fields.Integer()
     active = fields.Boolean(default=True, help="Cleared when the folder is no longer in the mailbox.")
 
-    _sql_constraints = [
-        ("mailbox_graph_id_uniq", "unique(mailbox_id, graph_id)", "A folder is listed once per mailbox."),
-    ]
+    # 19.0 declares SQL constraints as model.Constraint attributes.
+    if compat.SERIES >= 19:
+        _mailbox_graph_id_uniq = models.Constraint("unique(mailbox_id, graph_id)", "A folder is listed once per mailbox.")
+    else:
+        _sql_constraints = [("mailbox_graph_id_uniq", "unique(mailbox_id, graph_id)", "A folder is listed once per mailbox.")]
 
     def _sidecar_key(self):
         """How the sidecar is told to sync this folder: well-known name, else id."""
@@ -85,7 +89,7 @@ class MaildeskMailbox(models.Model):
         """Sync again from scratch: the sidecar drops every folder's position
         and backfills the configured window again; nothing lands twice."""
         self.ensure_one()
-        self.check_access("read")
+        compat.check_access(self, "read")
         if self.state not in SYNCABLE_STATES:
             raise UserError(_("Mailbox %s is not connected: press Connect first.", self.email))
         self._sidecar()._call("mailbox.resync", mailbox_id=self._ensure_sidecar_id())
@@ -98,7 +102,7 @@ class MaildeskMailbox(models.Model):
 
     def action_load_folders(self):
         self.ensure_one()
-        self.check_access("read")
+        compat.check_access(self, "read")
         count = self._maildesk_load_folders()
         return self._maildesk_notify(_("%(count)s folders of %(email)s loaded.", count=count, email=self.email))
 

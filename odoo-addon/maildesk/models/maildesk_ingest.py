@@ -1131,7 +1131,10 @@ class MaildeskIngest(models.AbstractModel):
         routes = self._gateway_routes(thread, message, msg_dict, routes, model, custom_values, p, threads or {})
         if not routes:
             return {"status": "unrouted"}
-        if not backfill and thread._detect_loop_sender(message, msg_dict, routes):
+        # A route creating a record has thread_id None (fallback) or 0 (alias);
+        # 19.0's loop detection counts only 0 as new, so say 0.
+        loop_routes = [(route[0], route[1] or 0, *route[2:]) for route in routes]
+        if not backfill and thread._detect_loop_sender(message, msg_dict, loop_routes):
             return {
                 "status": "unrouted",
                 "error": "Odoo's mail loop detection: %s sent too many mails creating records; not routed"

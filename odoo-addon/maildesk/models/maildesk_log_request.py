@@ -13,7 +13,8 @@ import datetime
 import logging
 
 from odoo import SUPERUSER_ID, api, fields, models
-from odoo.modules import module as odoo_module
+
+from .. import compat
 
 _logger = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ class MaildeskLogRequest(models.Model):
             "user_id": self.env.uid,
         }
         registry = self.env.registry
-        if odoo_module.current_test and not registry.in_test_mode():
+        if compat.running_tests() and not compat.registry_in_test_mode(registry):
             # A plain TransactionCase: another real cursor could not see the
             # test's uncommitted mailbox; the test's own cursor serves.
             return self.sudo().create(vals).id
@@ -66,7 +67,7 @@ class MaildeskLogRequest(models.Model):
     def _forget(self, request_id):
         """Drop a request the sidecar refused (same transaction rules as _record)."""
         registry = self.env.registry
-        if odoo_module.current_test and not registry.in_test_mode():
+        if compat.running_tests() and not compat.registry_in_test_mode(registry):
             self.sudo().browse(request_id).exists().unlink()
             return
         with registry.cursor() as cr:

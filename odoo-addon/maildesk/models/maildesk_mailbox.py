@@ -8,6 +8,7 @@ from markupsafe import Markup
 from odoo import _, api, fields, models, tools
 from odoo.exceptions import AccessError, MissingError, UserError, ValidationError
 
+from .. import compat
 from ..lib import mailparts
 
 _logger = logging.getLogger(__name__)
@@ -164,7 +165,11 @@ class MaildeskMailbox(models.Model):
     active = fields.Boolean(default=True)
     company_id = fields.Many2one("res.company", default=lambda self: self.env.company)
 
-    _sql_constraints = [("email_uniq", "unique(email)", "A mailbox with this address already exists.")]
+    # 19.0 declares SQL constraints as model.Constraint attributes.
+    if compat.SERIES >= 19:
+        _email_uniq = models.Constraint("unique(email)", "A mailbox with this address already exists.")
+    else:
+        _sql_constraints = [("email_uniq", "unique(email)", "A mailbox with this address already exists.")]
 
     @api.depends("progress_done", "progress_total")
     def _compute_progress(self):
@@ -491,7 +496,7 @@ class MaildeskMailbox(models.Model):
     def action_retry_failed(self):
         """Queue the messages Odoo refused again (mailbox.retry_failed), then refresh."""
         self.ensure_one()
-        self.check_access("read")
+        compat.check_access(self, "read")
         if not self.sidecar_id:
             raise UserError(_("Mailbox %s is not created in the sidecar yet: press Connect.", self.email))
         result = self._sidecar()._call("mailbox.retry_failed", mailbox_id=self.sidecar_id) or {}
@@ -589,14 +594,17 @@ class MaildeskMailbox(models.Model):
             return existing
         user = self.owner_id or self.main_user_id or self.env.ref("base.user_admin")
         base_url = self.get_base_url()
-        link = "%s/odoo/maildesk.mailbox/%s" % (base_url, self.id)
-        note = _(
+        link = base_url + compat.record_path("maildesk.mailbox", self.id)
+        # An HTML template whose values Markup escapes (17.0's _() escapes the
+        # template itself when a value is Markup).
+        note = Markup(_(
             "<p>Microsoft asks the owner of %(email)s to sign in again%(reason)s.</p>"
-            '<p>Open <a href="%(link)s">the mailbox</a> and press <b>Connect</b>.</p>',
-            email=tools.html_escape(self.email),
-            reason=(" (%s)" % tools.html_escape(reason)) if reason else "",
-            link=link,
-        )
+            '<p>Open <a href="%(link)s">the mailbox</a> and press <b>Connect</b>.</p>'
+        )) % {
+            "email": self.email,
+            "reason": (" (%s)" % reason) if reason else "",
+            "link": link,
+        }
         # Queue the assignment mail instead of sending it inside the sidecar's call.
         return self.with_context(mail_notify_force_send=False).activity_schedule(
             act_type_xmlid="maildesk.mail_activity_type_reauth",
@@ -627,7 +635,7 @@ class MaildeskMailbox(models.Model):
 
     def _inbox_check(self):
         self.ensure_one()
-        self.check_access("read")
+        compat.check_access(self, "read")
         if not self.sidecar_id:
             raise UserError(_("Mailbox %s is not created in the sidecar yet: press Connect.", self.email))
         return self.sidecar_id
@@ -769,7 +777,7 @@ class MaildeskMailbox(models.Model):
             Model = self.env.get(model.model)
             if model.model not in allowed:
                 continue
-            if Model is not None and Model.has_access(getattr(Model, "_mail_post_access", "write")):
+            if Model is not None and compat.has_access(Model, getattr(Model, "_mail_post_access", "write")):
                 out.append({"model": model.model, "name": model.name})
         return sorted(out, key=lambda m: m["name"])
 
@@ -793,7 +801,7 @@ class MaildeskMailbox(models.Model):
         if not record:
             raise MissingError(_("That record no longer exists."))
         # The same right Odoo asks for to post on that record's chatter.
-        record.check_access(getattr(record, "_mail_post_access", "write"))
+        compat.check_access(record, getattr(record, "_mail_post_access", "write"))
         # Recorded (and committed) before the sidecar is asked: ingest accepts
         # this target only for a request Odoo itself recorded.
         requests = self.env["maildesk.log.request"]

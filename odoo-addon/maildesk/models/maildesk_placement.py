@@ -13,6 +13,7 @@
 from odoo import _, models, tools
 from odoo.exceptions import MissingError, ValidationError
 
+from .. import compat
 from ..lib import mailparts
 
 # The sidecar's ``delivery`` states (docs/api.md, message.list).
@@ -69,7 +70,7 @@ class MaildeskMailboxPlacement(models.Model):
             record = self.env[model].browse(int(res_id)).exists()
         except (TypeError, ValueError):
             return None
-        if not record or not record.has_access("read"):
+        if not record or not compat.has_access(record, "read"):
             return None
         return record
 
@@ -168,7 +169,7 @@ class MaildeskMailboxPlacement(models.Model):
             record = None
         if not record:
             raise MissingError(_("That record no longer exists."))
-        record.check_access(getattr(record, "_mail_post_access", "write"))
+        compat.check_access(record, getattr(record, "_mail_post_access", "write"))
         return record
 
     def maildesk_move_to_record(self, message_id, model, res_id):
@@ -268,7 +269,7 @@ class MaildeskMailboxPlacement(models.Model):
         this mailbox); created as the user. Returns the exclusion and how many
         mails this mailbox already logged of it."""
         self.ensure_one()
-        self.check_access("read")
+        compat.check_access(self, "read")
         vals = self._exclusion_vals(kind, value, label)
         Exclusion = self.env["maildesk.exclusion"]
         exclusion = Exclusion.search(
@@ -288,17 +289,17 @@ class MaildeskMailboxPlacement(models.Model):
         """Remove from the records the mail this mailbox logged of an
         exclusion (and its attachments). Returns how many were removed."""
         self.ensure_one()
-        self.check_access("read")
+        compat.check_access(self, "read")
         exclusion = self.env["maildesk.exclusion"].browse(int(exclusion_id)).exists()
         if not exclusion or exclusion.mailbox_id != self:
             raise MissingError(_("That exclusion no longer exists."))
-        exclusion.check_access("read")
+        compat.check_access(exclusion, "read")
         return self._unlink_with_attachments(self._logged_for_exclusion(exclusion.kind, exclusion.value))
 
     def maildesk_exclusions(self):
         """The mailbox's exclusions, for its "Excluded" list."""
         self.ensure_one()
-        self.check_access("read")
+        compat.check_access(self, "read")
         kinds = dict(self.env["maildesk.exclusion"]._fields["kind"]._description_selection(self.env))
         return [
             {
@@ -316,7 +317,7 @@ class MaildeskMailboxPlacement(models.Model):
     def maildesk_remove_exclusion(self, exclusion_id):
         """Undo an exclusion: later mail of it is logged again."""
         self.ensure_one()
-        self.check_access("read")
+        compat.check_access(self, "read")
         exclusion = self.env["maildesk.exclusion"].browse(int(exclusion_id)).exists()
         if not exclusion or exclusion.mailbox_id != self:
             raise MissingError(_("That exclusion no longer exists."))
@@ -327,12 +328,28 @@ class MaildeskMailboxPlacement(models.Model):
 class MailMessagePlacement(models.Model):
     _inherit = "mail.message"
 
-    def _to_store(self, store, /, **kwargs):
+    def _to_store(self, store, /, *args, **kwargs):
         """Messages MailDesk logged say which mailbox they came from. The
         mailbox field is for MailDesk administrators: it is read as sudo and
-        only the address leaves."""
-        super()._to_store(store, **kwargs)
+        only the address leaves. (19.0 passes the fields as a second
+        positional argument.)"""
+        super()._to_store(store, *args, **kwargs)
         for message in self.sudo().filtered("maildesk_mailbox_id"):
             mailbox = message.maildesk_mailbox_id.with_context(active_test=False)
-            store.add(self.browse(message.id), {"maildesk_via": mailbox.email})
+            compat.store_add_values(store, self.browse(message.id), {"maildesk_via": mailbox.email})
+
+    if compat.SERIES < 18:
+
+        def _message_format(self, fnames, *args, **kwargs):
+            """17.0 sends messages to the web client as ``_message_format``
+            dicts (no store): the same ``maildesk_via``."""
+            vals_list = super()._message_format(fnames, *args, **kwargs)
+            via = {
+                message.id: message.maildesk_mailbox_id.with_context(active_test=False).email
+                for message in self.sudo().filtered("maildesk_mailbox_id")
+            }
+            for vals in vals_list:
+                if vals.get("id") in via:
+                    vals["maildesk_via"] = via[vals["id"]]
+            return vals_list
 

@@ -9,6 +9,7 @@ from odoo import _, api, fields, models, tools
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools.safe_eval import safe_eval
 
+from .. import compat
 from ..lib import routing
 
 INTERNAL_DOMAINS_PARAM = "maildesk.internal_domains"
@@ -120,9 +121,11 @@ class MaildeskExclusion(models.Model):
     label = fields.Char(help="What the user saw: the subject of the conversation or the correspondent's name.")
     user_id = fields.Many2one("res.users", default=lambda self: self.env.user, readonly=True, string="Set by")
 
-    _sql_constraints = [
-        ("exclusion_uniq", "unique(mailbox_id, kind, value)", "This is already excluded."),
-    ]
+    # 19.0 declares SQL constraints as model.Constraint attributes.
+    if compat.SERIES >= 19:
+        _exclusion_uniq = models.Constraint("unique(mailbox_id, kind, value)", "This is already excluded.")
+    else:
+        _sql_constraints = [("exclusion_uniq", "unique(mailbox_id, kind, value)", "This is already excluded.")]
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -258,7 +261,7 @@ class MaildeskMailbox(models.Model):
 
     def action_apply_rules_to_past_mail(self):
         """Route again the mail that was kept back or matched nothing."""
-        self.check_access("write")
+        compat.check_access(self, "write")
         self._redeliver_kept_mail()
         return {
             "type": "ir.actions.client",
@@ -276,7 +279,7 @@ class MaildeskMailbox(models.Model):
 
     def _check_preview_access(self):
         self.ensure_one()
-        self.check_access("read")
+        compat.check_access(self, "read")
         if self.env.user != self.owner_id and not self.env.user.has_group("maildesk.group_maildesk_admin"):
             raise AccessError(_("Only the owner of %s or a MailDesk administrator may preview its routing.",
                                 self.email))

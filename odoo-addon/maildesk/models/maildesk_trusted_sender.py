@@ -1,6 +1,8 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import api, fields, models, tools
 
+from .. import compat
+
 
 class MaildeskTrustedSender(models.Model):
     """Senders whose remote images a user chose to load ("trust sender")."""
@@ -14,7 +16,11 @@ class MaildeskTrustedSender(models.Model):
     )
     email = fields.Char(required=True)
 
-    _sql_constraints = [("user_email_uniq", "unique(user_id, email)", "This sender is already trusted.")]
+    # 19.0 declares SQL constraints as model.Constraint attributes.
+    if compat.SERIES >= 19:
+        _user_email_uniq = models.Constraint("unique(user_id, email)", "This sender is already trusted.")
+    else:
+        _sql_constraints = [("user_email_uniq", "unique(user_id, email)", "This sender is already trusted.")]
 
     @api.model_create_multi
     def create(self, vals_list):

@@ -4,6 +4,7 @@ import logging
 from odoo import _, api, fields, models, tools
 from odoo.exceptions import UserError, ValidationError
 
+from .. import compat
 from ..lib import routing
 from .maildesk_ingest import ALLOWED_MODELS_PARAM
 from .maildesk_routing import INTERNAL_DOMAINS_PARAM
@@ -248,15 +249,16 @@ class ResConfigSettings(models.TransientModel):
                     "login": BRIDGE_LOGIN,
                     "email": False,
                     # Only the bridge group: no internal-user rights at all.
-                    "groups_id": [(6, 0, [group.id])],
+                    compat.USER_GROUPS: [(6, 0, [group.id])],
                 }
             )
         else:
-            tech.write({"active": True, "groups_id": [(6, 0, [group.id])]})
+            tech.write({"active": True, compat.USER_GROUPS: [(6, 0, [group.id])]})
         apikeys = self.env["res.users.apikeys"].sudo()
         apikeys.search([("user_id", "=", tech.id)])._remove()
         # _generate works on env.user; sudo lets a key live without expiry.
-        key = self.env["res.users.apikeys"].with_user(tech).sudo()._generate("rpc", "MailDesk sidecar", None)
+        # Scope "rpc": good for /jsonrpc and, on 19.0, JSON-2.
+        key = compat.generate_api_key(self.env["res.users.apikeys"].with_user(tech).sudo(), "rpc", "MailDesk sidecar")
         icp = self.env["ir.config_parameter"].sudo()
         odoo_url = (icp.get_param("maildesk.odoo_url") or self.get_base_url()).rstrip("/")
         self.env["maildesk.sidecar"]._call(
@@ -266,7 +268,8 @@ class ResConfigSettings(models.TransientModel):
                 "db": self.env.cr.dbname,
                 "login": BRIDGE_LOGIN,
                 "api_key": key,
-                "protocol": "jsonrpc",
+                # JSON-2 from 19.0 on (bearer API key), /jsonrpc before.
+                "protocol": compat.ODOO_PROTOCOL,
             },
         )
         return {

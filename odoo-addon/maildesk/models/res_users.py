@@ -1,6 +1,8 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import models
 
+from .. import compat
+
 
 class ResUsers(models.Model):
     _inherit = "res.users"
@@ -13,3 +15,16 @@ class ResUsers(models.Model):
         if notification_type == "mail.activity/updated" and self.env.context.get("maildesk_no_activity_bus"):
             return
         return super()._bus_send(notification_type, message, subchannel=subchannel)
+
+
+if compat.SERIES < 18:
+
+    class BusBus(models.Model):
+        _inherit = "bus.bus"
+
+        def _sendmany(self, notifications):
+            # 17.0 has no res.users._bus_send: mail.activity.create sends its
+            # notification here (same hold, same notification only).
+            if self.env.context.get("maildesk_no_activity_bus"):
+                notifications = [n for n in notifications if n[1] != "mail.activity/updated"]
+            return super()._sendmany(notifications)

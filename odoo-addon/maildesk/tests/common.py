@@ -3,6 +3,8 @@ import base64
 from unittest.mock import patch
 
 from odoo.tests import TransactionCase, new_test_user
+from odoo.addons.maildesk import compat
+from odoo.addons.maildesk.compat import USER_GROUPS
 
 
 class FakeSidecar:
@@ -50,7 +52,7 @@ class MaildeskCase(TransactionCase):
             {
                 "name": "Bridge",
                 "login": "md_bridge",
-                "groups_id": [(6, 0, [cls.env.ref("maildesk.group_maildesk_bridge").id])],
+                USER_GROUPS: [(6, 0, [cls.env.ref("maildesk.group_maildesk_bridge").id])],
             }
         )
         cls.mailbox = cls.env["maildesk.mailbox"].create(
@@ -106,3 +108,13 @@ class MaildeskCase(TransactionCase):
     def ingest(self, items, mailbox=None, options=None, user=None):
         mailbox = mailbox or self.mailbox
         return mailbox.with_user(user or self.bridge).maildesk_ingest(items, options=options or {})
+
+    def enter_registry_test_mode(self):
+        """Until the test ends, every ``registry.cursor()`` is the test's own
+        (as for an HttpCase): code that commits in a cursor of its own can be
+        tested. 19.0 patches the registry from the test case."""
+        if compat.SERIES >= 19:
+            self.registry_enter_test_mode()
+        else:
+            self.registry.enter_test_mode(self.cr)
+            self.addCleanup(self.registry.leave_test_mode)

@@ -12,6 +12,8 @@ from odoo import SUPERUSER_ID, fields
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 
+from odoo.addons.maildesk.compat import USER_GROUPS
+
 from .common import MaildeskCase
 
 
@@ -45,7 +47,7 @@ class GatewayCase(MaildeskCase):
                 "user_ids": [(6, 0, [cls.bob.id])],
             }
         )
-        cls.bridge_groups = cls.bridge.groups_id
+        cls.bridge_groups = cls.bridge[USER_GROUPS]
 
     def live(self, graph_id, **kw):
         """A structured gateway item received just now (not backfill)."""
@@ -58,7 +60,7 @@ class GatewayCase(MaildeskCase):
         # A fresh cache, as in a real RPC call (a warm one hides missing rights).
         self.env.invalidate_all()
         res = self.ingest(items, mailbox=self.shared, options=options)
-        self.assertEqual(self.bridge.groups_id, self.bridge_groups, "the bridge user gains no rights")
+        self.assertEqual(self.bridge[USER_GROUPS], self.bridge_groups, "the bridge user gains no rights")
         return res
 
     def counts(self):
@@ -83,7 +85,7 @@ class TestGatewayLeads(GatewayCase):
                 "name": "Sam Sales",
                 "login": "md_sam",
                 "email": "sam@contoso.example",
-                "groups_id": [(6, 0, [cls.env.ref("sales_team.group_sale_salesman").id])],
+                USER_GROUPS: [(6, 0, [cls.env.ref("sales_team.group_sale_salesman").id])],
             }
         )
         cls.team = cls.env["crm.team"].create({"name": "MailDesk team", "use_leads": True})

@@ -3,6 +3,8 @@ from unittest.mock import patch
 
 from odoo.tests import HttpCase, new_test_user, tagged
 
+from odoo.addons.maildesk import compat
+
 from .common import FakeSidecar
 
 
@@ -120,7 +122,7 @@ class TestInboxUi(HttpCase):
     }
 
     def test_inbox_tour(self):
-        self.start_tour("/odoo/action-maildesk.maildesk_inbox_action", "maildesk_inbox_tour", login="admin")
+        self.start_tour(compat.action_path("maildesk.maildesk_inbox_action"), "maildesk_inbox_tour", login="admin")
         methods = self.sidecar.methods()
         self.assertIn("folder.list", methods)
         self.assertIn("message.list", methods)
@@ -140,7 +142,7 @@ class TestInboxUi(HttpCase):
             groups="base.group_user,base.group_partner_manager,maildesk.group_maildesk_user",
         )
         self.mailbox.owner_id = owner
-        self.start_tour("/odoo/action-maildesk.maildesk_inbox_action", "maildesk_inbox_tour", login="md_tour_owner")
+        self.start_tour(compat.action_path("maildesk.maildesk_inbox_action"), "maildesk_inbox_tour", login="md_tour_owner")
         logged = [p for m, p in self.sidecar.calls if m == "message.log_to_record"]
         self.assertEqual(logged, [{"mailbox_id": self.mailbox.sidecar_id, "message_id": "AAMk-tour-1",
                                    "model": "res.partner", "res_id": self.customer.id}])
@@ -152,7 +154,7 @@ class TestInboxUi(HttpCase):
         "via tour@contoso.example" on the logged mail, not on a note."""
         reader = new_test_user(self.env, login="md_tour_reader", name="Tour Reader", groups="base.group_user")
         self.customer.message_post(body="A note", message_type="comment", subtype_xmlid="mail.mt_note")
-        self.start_tour("/odoo/res.partner/%s" % self.customer.id, "maildesk_chatter_tour", login="md_tour_reader")
+        self.start_tour(compat.record_path("res.partner", self.customer.id), "maildesk_chatter_tour", login="md_tour_reader")
         self.assertFalse(reader.has_group("maildesk.group_maildesk_user"))
 
     def test_preview_routing_wizard_as_plain_owner(self):
@@ -171,7 +173,7 @@ class TestInboxUi(HttpCase):
         private = dict(item, graph_id="AAMk-prev-2", internet_message_id="<prev-2@customer.example>",
                        subject="Private matter", sensitivity="private")
         self.sidecar.answers["mailbox.preview_items"] = {"items": [item, private], "truncated": False, "total": 2}
-        self.start_tour("/odoo/action-maildesk.maildesk_mailbox_action/%s" % box.id, "maildesk_preview_tour",
+        self.start_tour(compat.action_path("maildesk.maildesk_mailbox_action", box.id), "maildesk_preview_tour",
                         login="md_preview_owner")
         self.assertIn("mailbox.preview_items", self.sidecar.methods())
         self.assertFalse(self.env["mail.message"].search([("maildesk_graph_id", "in", ["AAMk-prev-1", "AAMk-prev-2"])]))
@@ -181,9 +183,9 @@ class TestInboxUi(HttpCase):
         self.sidecar.answers["settings.get"] = {"azure": {"tenant": "t1", "client_id": "c1",
                                                           "client_secret": {"set": True}}}
         self.env["ir.config_parameter"].sudo().set_param("maildesk.sidecar_url", "http://127.0.0.1:9")
-        self.start_tour("/odoo/action-maildesk.maildesk_settings_action", "maildesk_settings_tour", login="admin")
+        self.start_tour(compat.action_path("maildesk.maildesk_settings_action"), "maildesk_settings_tour", login="admin")
         box = self.env["maildesk.mailbox"].create({"email": "form@contoso.example"})
         self.start_tour(
-            "/odoo/action-maildesk.maildesk_mailbox_action/%s" % box.id, "maildesk_mailbox_form_tour", login="admin"
+            compat.action_path("maildesk.maildesk_mailbox_action", box.id), "maildesk_mailbox_form_tour", login="admin"
         )
         self.assertIn("mailbox.get", self.sidecar.methods(), "the form refreshes the state on open")

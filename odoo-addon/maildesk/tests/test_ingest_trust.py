@@ -75,8 +75,7 @@ class TestIngestTargets(MaildeskCase):
         """The user's button records (mailbox, message, model, res_id, user) in
         its own committed transaction BEFORE asking the sidecar; the bridge's
         ingest then finds it (another transaction in real life)."""
-        self.registry.enter_test_mode(self.cr)
-        self.addCleanup(self.registry.leave_test_mode)
+        self.enter_registry_test_mode()
         seen = []
 
         def sidecar_answer(params):
@@ -109,8 +108,7 @@ class TestIngestTargets(MaildeskCase):
     def test_sidecar_refusal_forgets_the_request(self):
         from odoo.exceptions import MissingError
 
-        self.registry.enter_test_mode(self.cr)
-        self.addCleanup(self.registry.leave_test_mode)
+        self.enter_registry_test_mode()
         self.sidecar.errors["message.log_to_record"] = MissingError("Message t4 is no longer in mailbox")
         with self.assertRaises(MissingError):
             self.mailbox.with_user(self.clerk).maildesk_log_to_record("t4", "res.partner", self.chosen.id)

@@ -2,6 +2,8 @@
 from odoo.exceptions import AccessError, MissingError, UserError
 from odoo.tests import tagged
 
+from odoo.addons.maildesk.compat import USER_GROUPS
+
 from .common import MaildeskCase
 
 
@@ -254,7 +256,7 @@ class TestMailbox(MaildeskCase):
         self.assertEqual(ctx["default_parent_id"], res[0]["odoo_message_ids"][0])
         self.assertEqual((ctx["default_model"], ctx["default_res_ids"]), ("res.partner", [self.customer.id]))
         # Odoo's own composer takes these defaults and posts the reply.
-        self.anna.groups_id = [(4, self.env.ref("base.group_partner_manager").id)]
+        self.anna[USER_GROUPS] = [(4, self.env.ref("base.group_partner_manager").id)]
         composer = self.env["mail.compose.message"].with_user(self.anna).with_context(ctx, mail_notify_force_send=False).create({})
         self.assertEqual(composer.subject, "Re: Quote")
         self.assertEqual(composer.parent_id.id, ctx["default_parent_id"])
@@ -274,7 +276,7 @@ class TestMailbox(MaildeskCase):
             self.mailbox.with_user(self.bob).maildesk_log_to_record("m3", "res.partner", self.customer.id)
         with self.assertRaises(AccessError):  # may not post on contacts
             self.mailbox.with_user(self.anna).maildesk_log_to_record("m3", "res.partner", self.customer.id)
-        self.anna.groups_id = [(4, self.env.ref("base.group_partner_manager").id)]
+        self.anna[USER_GROUPS] = [(4, self.env.ref("base.group_partner_manager").id)]
         res = self.mailbox.with_user(self.anna).maildesk_log_to_record("m3", "res.partner", self.customer.id)
         self.assertEqual(res, {"odoo_message_id": 1})
         self.assertEqual(

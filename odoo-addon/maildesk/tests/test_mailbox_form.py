@@ -4,6 +4,8 @@ from lxml import etree
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 
+from odoo.addons.maildesk.compat import USER_GROUPS
+
 from .common import MaildeskCase
 
 # What the sidecar's folder.list answers with all=True: the folder tree,
@@ -31,7 +33,7 @@ class TestMailboxForm(MaildeskCase):
             {
                 "name": "Carol",
                 "login": "md_carol",
-                "groups_id": [(6, 0, [self.env.ref("maildesk.group_maildesk_user").id])],
+                USER_GROUPS: [(6, 0, [self.env.ref("maildesk.group_maildesk_user").id])],
             }
         )
         self.sidecar.calls.clear()

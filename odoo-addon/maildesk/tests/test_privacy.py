@@ -6,6 +6,8 @@ Every ingest runs as the bridge user, as the sidecar calls it."""
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 
+from odoo.addons.maildesk.compat import USER_GROUPS
+
 from .common import MaildeskCase
 
 
@@ -112,7 +114,7 @@ class TestPrivacy(MaildeskCase):
 
     def test_log_only_what_i_choose(self):
         self.mailbox.log_scope = "manual"
-        self.anna.groups_id = [(4, self.env.ref("base.group_partner_manager").id)]
+        self.anna[USER_GROUPS] = [(4, self.env.ref("base.group_partner_manager").id)]
         res = self.ingest([self.item("m1")])
         self.assertExcluded(res[0], "log only what I choose")
         # The owner chooses: Log to record still logs it.

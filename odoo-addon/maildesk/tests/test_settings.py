@@ -2,6 +2,8 @@
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
+from odoo.addons.maildesk.compat import SERIES, USER_GROUPS
+
 from .common import MaildeskCase
 
 
@@ -19,9 +21,10 @@ class TestSettings(MaildeskCase):
         odoo = params["odoo"]
         self.assertEqual(odoo["db"], self.env.cr.dbname)
         self.assertEqual(odoo["login"], "maildesk-bridge")
-        self.assertEqual(odoo["protocol"], "jsonrpc")
+        # 19.0 deprecates /jsonrpc: the sidecar calls JSON-2 with the key as bearer.
+        self.assertEqual(odoo["protocol"], "json2" if SERIES >= 19 else "jsonrpc")
         user = self.env["res.users"].search([("login", "=", "maildesk-bridge")])
-        self.assertEqual(user.groups_id, self.env.ref("maildesk.group_maildesk_bridge"))
+        self.assertEqual(user[USER_GROUPS], self.env.ref("maildesk.group_maildesk_bridge"))
         self.assertTrue(user.share, "the bridge user is not an internal user")
         # The key authenticates that user for RPC.
         uid = self.env["res.users.apikeys"]._check_credentials(scope="rpc", key=odoo["api_key"])

@@ -2,6 +2,7 @@
 from odoo.tests import tagged
 
 from odoo.addons.maildesk.tests.common import MaildeskCase
+from odoo.addons.maildesk.compat import USER_GROUPS
 
 
 @tagged("post_install", "-at_install")
@@ -15,7 +16,7 @@ class TestGatewayTeam(MaildeskCase):
             {
                 "name": "Sam Sales",
                 "login": "md_crm_sam",
-                "groups_id": [(6, 0, [cls.env.ref("sales_team.group_sale_salesman").id])],
+                USER_GROUPS: [(6, 0, [cls.env.ref("sales_team.group_sale_salesman").id])],
             }
         )
         # Sam belongs to another team: the mailbox's team still wins.

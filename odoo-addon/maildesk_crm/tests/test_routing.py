@@ -10,6 +10,7 @@ from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 
 from odoo.addons.maildesk.tests.common import MaildeskCase
+from odoo.addons.maildesk.compat import USER_GROUPS
 
 
 @tagged("post_install", "-at_install")
@@ -32,7 +33,7 @@ class TestRouting(MaildeskCase):
             {
                 "name": "Sam Sales",
                 "login": "md_route_sam",
-                "groups_id": [(6, 0, [cls.env.ref("sales_team.group_sale_salesman").id])],
+                USER_GROUPS: [(6, 0, [cls.env.ref("sales_team.group_sale_salesman").id])],
             }
         )
 

@@ -2,6 +2,19 @@
 // Walks the inbox against a patched sidecar (see tests/test_inbox_ui.py).
 import { registry } from "@web/core/registry";
 
+// Picks an option of a <select> the way a user's pick reaches the inbox (a
+// change event); the tour's own "select" action is 18.0+, this runs on 17.0 too.
+function pick(selector, value) {
+    return {
+        trigger: selector,
+        run() {
+            const el = document.querySelector(selector);
+            el.value = value;
+            el.dispatchEvent(new Event("change", { bubbles: true }));
+        },
+    };
+}
+
 registry.category("web_tour.tours").add("maildesk_inbox_tour", {
     steps: () => [
         { trigger: ".o_maildesk_mailbox:contains(tour@contoso.example)" },
@@ -27,7 +40,7 @@ registry.category("web_tour.tours").add("maildesk_inbox_tour", {
         { trigger: ".o_maildesk_row:not(.fw-bold):contains(Tour subject)" },
         { trigger: ".o_maildesk_reader button:contains(Show once)", run: "click" },
         { trigger: ".o_maildesk_reader:not(:has(.alert:contains(remote images were blocked)))" },
-        { trigger: "select.o_maildesk_log", run: "select res.partner" },
+        pick("select.o_maildesk_log", "res.partner"),
         { trigger: ".modal .o_data_row .o_data_cell:contains(Tour Customer)", run: "click" },
         { trigger: ".o_notification:contains(Logged on the record's chatter)" },
         // Where each mail went: unrouted, not logged (and why), logged (on what).
@@ -46,7 +59,7 @@ registry.category("web_tour.tours").add("maildesk_inbox_tour", {
         { trigger: ".o_maildesk_placement a.o_maildesk_placed:contains(Tour Company)" },
         { trigger: ".o_maildesk_placement:not(:has(a.o_maildesk_placed:contains(Tour Customer)))" },
         // Move to… with the record picker of Log to record.
-        { trigger: "select.o_maildesk_move_record", run: "select res.partner" },
+        pick("select.o_maildesk_move_record", "res.partner"),
         { trigger: ".modal .o_data_row .o_data_cell:contains(Tour Other)", run: "click" },
         { trigger: ".o_notification:contains(Moved to Tour Other)" },
         { trigger: ".o_maildesk_placement a.o_maildesk_placed:contains(Tour Other)" },

@@ -9,7 +9,16 @@ registry.category("web_tour.tours").add("maildesk_settings_tour", {
         { trigger: "button[name='action_maildesk_test_connection']" },
         { trigger: "button[name='action_maildesk_admin_consent']" },
         { trigger: "div[name='maildesk_redirect_uri']:contains(/maildesk/oauth/callback)" },
-        { trigger: "div[name='maildesk_azure_client_id'] input:value(c1)" },
+        {
+            // (no :value() pseudo-selector in 17.0's tours)
+            trigger: "div[name='maildesk_azure_client_id'] input",
+            run() {
+                const value = document.querySelector("div[name='maildesk_azure_client_id'] input").value;
+                if (value !== "c1") {
+                    throw new Error(`the client id field shows ${value}, not c1`);
+                }
+            },
+        },
         { trigger: "div:contains(A client secret is set in the sidecar)" },
     ],
 });
