@@ -315,6 +315,9 @@ class E2E:
         info = self.admin.login(self.a.admin_login, self.a.admin_password)
         version = self.admin.json("/web/webclient/version_info", {})
         r.info("Odoo %s at %s, database %s; run %s" % (version.get("server_version"), self.a.odoo, self.a.db, self.run_id))
+        # 19.0 renamed res.users.groups_id to group_ids and calls JSON-2 the external API.
+        self.major = int((version.get("server_version_info") or [18])[0])
+        self.groups_field = "group_ids" if self.major >= 19 else "groups_id"
         mods = self.admin.call("ir.module.module", "search_read", [("name", "in", ["maildesk", "crm"])],
                                fields=["name", "state"])
         states = {m["name"]: m["state"] for m in mods}
@@ -379,6 +382,9 @@ class E2E:
         odoo_side = (self.sidecar.call("system.version") or {}).get("odoo") or {}
         r.check(odoo_side.get("db") == self.a.db, "settings: the sidecar now reaches this Odoo",
                 "odoo url=%s db=%s" % (odoo_side.get("url"), odoo_side.get("db")))
+        want = "json2" if self.major >= 19 else "jsonrpc"
+        r.check(odoo_side.get("protocol") == want, "settings: the sidecar calls Odoo %s over %s" % (self.major, want),
+                "protocol %r" % odoo_side.get("protocol"))
         try:
             action = self.admin.button("res.config.settings", "action_maildesk_test_connection",
                                        [self.admin.call("res.config.settings", "create", {})]) or {}
@@ -387,13 +393,13 @@ class E2E:
         except OdooError as exc:
             r.check(False, "settings: Test connection", short(exc.message))
         bridge = self.admin.call("res.users", "search_read", [("login", "=", "maildesk-bridge")],
-                                 fields=["partner_id", "groups_id"], context={"active_test": False})
+                                 fields=["partner_id", self.groups_field], context={"active_test": False})
         self.bridge_uid = bridge[0]["id"] if bridge else False
         self.bridge_partner = bridge[0]["partner_id"][0] if bridge else False
         group_bridge = self.xmlid("maildesk.group_maildesk_bridge")
-        r.check(bool(bridge) and bridge[0]["groups_id"] == [group_bridge],
+        r.check(bool(bridge) and bridge[0][self.groups_field] == [group_bridge],
                 "settings: the bridge user has only the MailDesk Bridge group",
-                "groups %s" % (bridge[0]["groups_id"] if bridge else "(no bridge user)"))
+                "groups %s" % (bridge[0][self.groups_field] if bridge else "(no bridge user)"))
 
     # -- 2. users and mailboxes -------------------------------------------
 
@@ -415,7 +421,7 @@ class E2E:
             uid = self.admin.call(
                 "res.users", "create",
                 {"name": name, "login": login, "email": email, "password": password,
-                 "groups_id": [(6, 0, [g for g in groups if g])]},
+                 self.groups_field: [(6, 0, [g for g in groups if g])]},
                 context={"no_reset_password": True},
             )
             browser = Browser(self.a.odoo, self.a.db, self.sim_ssl, key)

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 #
-# Runs the MailDesk end-to-end test on a local Odoo 18 checkout:
+# Runs the MailDesk end-to-end test on a local Odoo 17.0, 18.0 or 19.0 checkout:
+# the modules built for that series (odoo-addon/build.py, into $WORK/addons),
 # a fresh database with maildesk, crm and sale_management, Odoo as a server, a freshly built
 # `maildesk serve --simulate` with its own data dir, then run.py (with a
 # sidecar restart in the middle). Not run in CI (CI has no Odoo).
 #
 # Usage: odoo-addon/e2e/run_local.sh /path/to/odoo [extra run.py args...]
-#   /path/to/odoo is the directory holding odoo-bin (an Odoo 18.0 checkout).
+#   /path/to/odoo is the directory holding odoo-bin (its odoo/release.py says the series).
 # Environment (defaults):
 #   ODOO_CONF     an odoo.conf for the database connection (none: Odoo's defaults)
 #   PYTHON        /usr/bin/python3 (the Python that runs Odoo)
@@ -32,17 +33,26 @@ DATA="$WORK/data"
 BIN="$WORK/maildesk"
 
 [ -x "$ODOO_DIR/odoo-bin" ] || { echo "no odoo-bin in $ODOO_DIR" >&2; exit 2; }
-ODOO_ARGS=(--addons-path "$ODOO_DIR/addons,$ODOO_DIR/odoo/addons,$REPO/odoo-addon" -d "$DB"
+SERIES="$("$PYTHON" -c 'import re,sys; m=re.search(r"^version_info = \((\d+), (\d+)", open(sys.argv[1]).read(), re.M); print("%s.%s" % m.groups())' "$ODOO_DIR/odoo/release.py")"
+echo "== Odoo $SERIES in $ODOO_DIR"
+rm -rf "$WORK" && mkdir -p "$DATA"
+"$PYTHON" "$REPO/odoo-addon/build.py" "$SERIES" --out "$WORK/addons" >/dev/null
+# addons/ beside odoo-bin (a git checkout) or only odoo/addons (a pip sdist)
+ADDONS="$ODOO_DIR/odoo/addons,$WORK/addons/$SERIES"
+[ -d "$ODOO_DIR/addons" ] && ADDONS="$ODOO_DIR/addons,$ADDONS"
+ODOO_ARGS=(--addons-path "$ADDONS" -d "$DB"
            --http-interface 127.0.0.1 --http-port "$ODOO_PORT" --db-filter "^${DB}\$")
 [ -n "${ODOO_CONF:-}" ] && ODOO_ARGS=(-c "$ODOO_CONF" "${ODOO_ARGS[@]}")
+# 19.0 installs no demo data unless asked (and wants a boolean here)
+NO_DEMO=(--without-demo=all)
+[ "${SERIES%%.*}" -ge 19 ] && NO_DEMO=()
 
-rm -rf "$WORK" && mkdir -p "$DATA"
 echo "== building the sidecar"
 (cd "$REPO" && go build -o "$BIN" ./cmd/maildesk)
 
 echo "== database $DB with maildesk, crm and sale_management (log $WORK/odoo-init.log)"
 if command -v dropdb >/dev/null; then dropdb --if-exists "$DB" ${PGHOST:+-h "$PGHOST"} ${PGUSER:+-U "$PGUSER"} || true; fi
-"$PYTHON" "$ODOO_DIR/odoo-bin" "${ODOO_ARGS[@]}" -i maildesk,crm,sale_management --without-demo=all --stop-after-init \
+"$PYTHON" "$ODOO_DIR/odoo-bin" "${ODOO_ARGS[@]}" -i maildesk,crm,sale_management "${NO_DEMO[@]}" --stop-after-init \
   > "$WORK/odoo-init.log" 2>&1 || { tail -30 "$WORK/odoo-init.log"; exit 2; }
 
 PIDS=()
