@@ -129,6 +129,9 @@ type MessageListParams struct {
 	Cursor     string `json:"cursor"`
 	UnreadOnly bool   `json:"unread_only"`
 	Query      string `json:"query"`
+	// Address keeps the mail from, to or cc this address (exact, any case):
+	// the mail with one contact (the partner's Emails button).
+	Address string `json:"address"`
 }
 
 // MessageSummary is one row of message.list.
@@ -198,11 +201,15 @@ func (s *Messages) MessageList(a Actor, p MessageListParams) (MessageListResult,
 		p.Limit = 50
 	}
 	q := strings.ToLower(strings.TrimSpace(p.Query))
+	with := withAddress(p.Address)
 	keep := func(m *store.Message) bool {
 		if m.Delivery == store.DeliveryNone || m.Removed {
 			return false // known only from an update: no content to show
 		}
 		if p.UnreadOnly && m.IsRead {
+			return false
+		}
+		if with != nil && !with(m) {
 			return false
 		}
 		if q != "" && !strings.Contains(strings.ToLower(m.Subject+" "+m.From.Email+" "+m.From.Name+" "+m.Snippet), q) {
