@@ -60,50 +60,70 @@ class MaildeskMailboxInbox(models.Model):
 
     @api.model
     def maildesk_inbox_combined(self, folder="inbox", cursor=None, query=None, unread_only=False, limit=50,
-                                mailbox_ids=None):
+                                mailbox_ids=None, address=None):
         """One list over every mailbox the user may see, newest first.
 
         Each mailbox's ``message.list`` page is merged by date; ``cursor``
-        (opaque to the browser) keeps, per mailbox, the sidecar's cursor and
-        how many of that page were shown. A mailbox the sidecar cannot list
-        is left out and named in ``errors``.
+        (opaque to the browser) keeps, per mailbox and folder, the sidecar's
+        cursor and how many of that page were shown. A mailbox the sidecar
+        cannot list is left out and named in ``errors``. With ``address``
+        (the partner's Emails button) it lists the mail from, to or cc that
+        address in every synced folder of each mailbox, received and sent.
         """
         limit = max(1, min(int(limit or 50), 200))
         mailboxes = self.search([("sidecar_id", "!=", False)])
         if mailbox_ids:
             mailboxes = mailboxes.filtered(lambda m: m.id in set(mailbox_ids))
+        errors = []
         if cursor:
             try:
                 state = json.loads(cursor)
                 limit = int(state["limit"])
-                boxes = {int(k): (str(v[0] or ""), int(v[1])) for k, v in state["boxes"].items()}
+                sources = {tuple(k.split("|", 1)): (str(v[0] or ""), int(v[1])) for k, v in state["boxes"].items()}
+                sources = {(int(k[0]), k[1]): v for k, v in sources.items()}
             except (ValueError, KeyError, TypeError, IndexError, AttributeError):
                 raise ValidationError(_("The inbox cursor is not valid; start again without one.")) from None
+        elif address:
+            sources = {}
+            for mailbox in mailboxes:
+                try:
+                    folders = mailbox._sidecar()._call("folder.list", mailbox_id=mailbox.sidecar_id) or []
+                except (UserError, ValidationError) as exc:
+                    errors.append({"mailbox_id": mailbox.id, "email": mailbox.email, "error": str(exc)})
+                    continue
+                for f in folders:
+                    sources[(mailbox.id, f.get("well_known") or f.get("id"))] = ("", 0)
         else:
-            boxes = {m.id: ("", 0) for m in mailboxes}
-        buffers, errors = [], []
-        for mailbox in mailboxes:
-            if mailbox.id not in boxes:
+            sources = {(m.id, folder or "inbox"): ("", 0) for m in mailboxes}
+        by_id = {m.id: m for m in mailboxes}
+        buffers = []
+        for (mailbox_id, source_folder), (sidecar_cursor, skip) in sources.items():
+            mailbox = by_id.get(mailbox_id)
+            if not mailbox:
                 continue
-            sidecar_cursor, skip = boxes[mailbox.id]
-            params = {"mailbox_id": mailbox.sidecar_id, "folder": folder or "inbox", "limit": limit}
+            params = {"mailbox_id": mailbox.sidecar_id, "folder": source_folder, "limit": limit}
             if sidecar_cursor:
                 params["cursor"] = sidecar_cursor
             if query:
                 params["query"] = query
             if unread_only:
                 params["unread_only"] = True
+            if address:
+                params["address"] = address
             try:
                 result = mailbox._sidecar()._call("message.list", **params) or {}
             except (UserError, ValidationError) as exc:
-                errors.append({"mailbox_id": mailbox.id, "email": mailbox.email, "error": str(exc)})
+                if not any(e["mailbox_id"] == mailbox.id for e in errors):
+                    errors.append({"mailbox_id": mailbox.id, "email": mailbox.email, "error": str(exc)})
                 continue
             messages = (result.get("messages") or [])[skip:]
             for message in messages:
                 message["mailbox_id"] = mailbox.id
                 message["mailbox_email"] = mailbox.email
-                message["_at"] = mailparts.parse_datetime(message.get("received_at")) or ""
-            buffers.append({"mailbox": mailbox, "messages": messages, "next": result.get("next_cursor") or "",
+                message["folder"] = source_folder
+                message["_at"] = str(mailparts.parse_datetime(message.get("received_at")) or "")
+            buffers.append({"key": "%s|%s" % (mailbox.id, source_folder), "order": (mailbox.id, source_folder),
+                            "messages": messages, "next": result.get("next_cursor") or "",
                             "cursor": sidecar_cursor, "skip": skip, "taken": 0})
         page = []
         while len(page) < limit:
@@ -112,15 +132,15 @@ class MaildeskMailboxInbox(models.Model):
             # than the others' rest: stop here, the next page fetches it.
             if not live or any(b["taken"] >= len(b["messages"]) and b["next"] for b in buffers):
                 break
-            best = max(live, key=lambda b: (str(b["messages"][b["taken"]]["_at"]), b["mailbox"].id))
+            best = max(live, key=lambda b: (b["messages"][b["taken"]]["_at"], b["order"]))
             page.append(best["messages"][best["taken"]])
             best["taken"] += 1
         state = {}
         for b in buffers:
             if b["taken"] < len(b["messages"]):
-                state[b["mailbox"].id] = [b["cursor"], b["skip"] + b["taken"]]
+                state[b["key"]] = [b["cursor"], b["skip"] + b["taken"]]
             elif b["next"]:
-                state[b["mailbox"].id] = [b["next"], 0]
+                state[b["key"]] = [b["next"], 0]
         for message in page:
             message.pop("_at", None)
         linked = self.browse()._linked_records([m.get("internet_message_id") for m in page])

@@ -129,6 +129,71 @@ class TestInboxCombined(MaildeskCase):
             self.other.with_user(self.anna).maildesk_inbox_mark_read(["b1"], read=True, inbox_changed=1)
 
     # ------------------------------------------------------------------
+    # The partner's Emails button
+    # ------------------------------------------------------------------
+
+    def with_carl(self):
+        """Index with folders: mail from, to and cc carl, and mail without him."""
+        carl, dora = {"email": "carl@customer.example"}, {"email": "dora@customer.example"}
+
+        def m(graph_id, folder, day, sender, to, cc=()):
+            return dict(mail(graph_id, day, 9), folder=folder, **{"from": sender, "to": [to], "cc": list(cc)})
+
+        index = {
+            self.mailbox.sidecar_id: [m("a-in", "inbox", 20, carl, {"email": "anna@contoso.example"}),
+                                      m("a-sent", "sentitems", 19, {"email": "anna@contoso.example"}, carl),
+                                      m("a-dora", "inbox", 18, dora, {"email": "anna@contoso.example"})],
+            self.shared.sidecar_id: [m("s-cc", "inbox", 21, dora, {"email": "info@contoso.example"}, [carl]),
+                                     m("s-sent", "sentitems", 5, {"email": "info@contoso.example"}, carl)],
+            self.other.sidecar_id: [m("b-in", "inbox", 22, carl, {"email": "bob@contoso.example"})],
+        }
+
+        def folder_list(params):
+            return [{"id": "id-inbox", "name": "Inbox", "well_known": "inbox"},
+                    {"id": "id-sent", "name": "Sent Items", "well_known": "sentitems"}]
+
+        def message_list(params):
+            want = params.get("address")
+            rows = [r for r in index[params["mailbox_id"]] if r["folder"] == params["folder"]]
+            if want:
+                rows = [r for r in rows if want in [a["email"] for a in [r["from"], *r["to"], *r["cc"]]]]
+            start = int(params.get("cursor") or 0)
+            end = start + params["limit"]
+            return {"messages": [dict(r) for r in rows[start:end]], "next_cursor": str(end) if end < len(rows) else ""}
+
+        self.sidecar.answers.update({"folder.list": folder_list, "message.list": message_list})
+
+    def test_partner_emails_count_and_list_agree(self):
+        """Received and sent, in every mailbox anna may see, and nothing
+        else: the button's count is the list's length."""
+        self.with_carl()
+        customer = self.customer.with_user(self.anna)
+        action = customer.action_maildesk_emails()
+        self.assertEqual(action["tag"], "maildesk.inbox")
+        self.assertEqual(action["params"], {"address": "carl@customer.example", "partner_name": "Carl Customer"})
+        res = self.combined(address=action["params"]["address"])
+        self.assertEqual([(m["id"], m["folder"], m["mailbox_email"]) for m in res["messages"]], [
+            ("s-cc", "inbox", "info@contoso.example"),
+            ("a-in", "inbox", "anna@contoso.example"),
+            ("a-sent", "sentitems", "anna@contoso.example"),
+            ("s-sent", "sentitems", "info@contoso.example"),
+        ], "bob's own mailbox is not anna's; dora's mail to anna is not with carl")
+        self.assertEqual(customer.maildesk_message_count, 4)
+        seen, cursor = [], False
+        for _i in range(10):
+            page = self.combined(address="carl@customer.example", limit=1, cursor=cursor)
+            seen += [m["id"] for m in page["messages"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        self.assertEqual(seen, ["s-cc", "a-in", "a-sent", "s-sent"])
+        self.assertEqual(self.customer.with_user(self.bob).maildesk_message_count, 3, "bob: info@ and his own")
+
+    def test_partner_emails_count_without_sidecar(self):
+        self.sidecar.errors["folder.list"] = UserError("The MailDesk sidecar is not reachable")
+        self.assertEqual(self.customer.with_user(self.anna).maildesk_message_count, 0)
+
+    # ------------------------------------------------------------------
     # Live notices
     # ------------------------------------------------------------------
 

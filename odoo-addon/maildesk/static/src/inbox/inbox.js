@@ -47,6 +47,9 @@ export class MailDeskInbox extends Component {
             mailboxId: params.mailbox_id || false,
             // All mailboxes in one list (the default with several mailboxes).
             combined: false,
+            // The mail with one contact, all folders (the partner's Emails button).
+            address: params.address || "",
+            addressName: params.partner_name || params.address || "",
             // Folders of the mailboxes of messages opened in the combined list.
             folderCache: {},
             // Mailboxes the combined list could not read: [{mailbox_id, email, error}]
@@ -82,7 +85,9 @@ export class MailDeskInbox extends Component {
     async loadMailboxes() {
         this.state.mailboxes = await this.orm.call(MODEL, "maildesk_inbox_mailboxes", []);
         this.live.setMailboxes(this.state.mailboxes);
-        if (this.state.mailboxId) {
+        if (this.state.address) {
+            await this.selectCombined("inbox", this.state.address);
+        } else if (this.state.mailboxId) {
             await this.selectMailbox(this.state.mailboxId);
         } else if (this.state.mailboxes.length > 1) {
             await this.selectCombined("inbox");
@@ -109,7 +114,8 @@ export class MailDeskInbox extends Component {
         return (this.state.selected && this.state.folderCache[this.state.selected.mailbox_id]) || [];
     }
 
-    async selectCombined(folder) {
+    async selectCombined(folder, address = "") {
+        this.state.address = address;
         this.state.combined = true;
         this.state.mailboxId = false;
         this.state.folders = [];
@@ -121,7 +127,7 @@ export class MailDeskInbox extends Component {
 
     /** A notice of the sidecar: new mail shows at the top of the open list. */
     async onNotice(notice) {
-        if (notice.kind !== "new_mail" || !notice.count || this.state.view !== "mail") {
+        if (notice.kind !== "new_mail" || !notice.count || this.state.view !== "mail" || this.state.address) {
             return;
         }
         if ((notice.folder || "inbox") !== this.state.folder) {
@@ -144,6 +150,7 @@ export class MailDeskInbox extends Component {
     }
 
     async selectMailbox(id) {
+        this.state.address = "";
         this.state.combined = false;
         this.state.mailboxId = id;
         this.state.folders = [];
@@ -182,6 +189,9 @@ export class MailDeskInbox extends Component {
             unread_only: this.state.unreadOnly,
         };
         if (this.state.combined) {
+            if (this.state.address) {
+                kwargs.address = this.state.address;
+            }
             return this.call("maildesk_inbox_combined", [], kwargs);
         }
         return this.call("maildesk_inbox_messages", [[this.state.mailboxId]], kwargs);
@@ -251,7 +261,7 @@ export class MailDeskInbox extends Component {
     async setRead(message, read) {
         const mailboxId = this.boxOf(message);
         const row = this.state.messages.find((m) => m.id === message.id);
-        const changed = row && row.is_read !== read && this.state.folder === "inbox" ? 1 : 0;
+        const changed = row && row.is_read !== read && (row.folder || this.state.folder) === "inbox" ? 1 : 0;
         // The badges follow at once (Odoo's count, adjusted); the sidecar's
         // next notice brings Graph's count.
         const res = await this.call("maildesk_inbox_mark_read", [[mailboxId], [message.id]], {
@@ -412,6 +422,19 @@ export class MailDeskInbox extends Component {
             res_id: link.res_id,
             views: [[false, "form"]],
         });
+    }
+
+    /** A folder's name in the list of the mail with a contact. */
+    folderLabel(folder) {
+        const names = {
+            inbox: _t("Inbox"),
+            sentitems: _t("Sent"),
+            drafts: _t("Drafts"),
+            archive: _t("Archive"),
+            deleteditems: _t("Deleted"),
+            junkemail: _t("Junk"),
+        };
+        return names[folder] || _t("Folder");
     }
 
     formatAddress(entry) {
