@@ -118,3 +118,36 @@ class TestInboxLiveUi(HttpCase):
         self.assertEqual(self.own.unread_count, 1, "2 after the notice, then the new mail was read")
         calls = [p for m, p in self.sidecar.calls if m == "message.mark_read"]
         self.assertEqual([c["message_ids"] for c in calls], [["team-1"], ["own-2"], ["own-new"]])
+
+    def test_partner_emails_button(self):
+        carl = self.env["res.partner"].create({"name": "Carl Customer", "email": "carl@customer.example"})
+        carl_addr, dora = {"name": "Carl", "email": "carl@customer.example"}, {"email": "dora@customer.example"}
+
+        def row(graph_id, folder, subject, at, sender, to):
+            return {"id": graph_id, "internet_message_id": "<%s@x.example>" % graph_id, "subject": subject,
+                    "from": sender, "to": [to], "cc": [], "received_at": at, "is_read": True, "snippet": subject,
+                    "folder": folder, "delivery": "posted"}
+
+        rows = [
+            row("t-1", "inbox", "Carl asks", "2026-11-21T09:00:00Z", carl_addr, {"email": self.team.email}),
+            row("o-1", "sentitems", "Our offer", "2026-11-20T09:00:00Z", {"email": self.own.email}, carl_addr),
+            row("o-2", "inbox", "Carl wrote", "2026-11-19T09:00:00Z", carl_addr, {"email": self.own.email}),
+            row("o-3", "inbox", "Dora wrote", "2026-11-18T09:00:00Z", dora, {"email": self.own.email}),
+        ]
+        box_of = {"t": self.team.sidecar_id, "o": self.own.sidecar_id}
+        self.rows.update({r["id"]: r for r in rows})
+
+        def message_list(params):
+            found = [r for r in rows if box_of[r["id"][0]] == params["mailbox_id"] and r["folder"] == params["folder"]
+                     and params.get("address") in (r["from"]["email"], r["to"][0]["email"])]
+            return {"messages": [dict(r) for r in found], "next_cursor": ""}
+
+        self.sidecar.answers.update({
+            "message.list": message_list,
+            "folder.list": [{"id": "f-inbox", "name": "Inbox", "well_known": "inbox"},
+                            {"id": "f-sent", "name": "Sent Items", "well_known": "sentitems"}],
+        })
+        self.start_tour("/odoo/res.partner/%s" % carl.id, "maildesk_partner_emails_tour", login="md_live_user")
+        self.assertIn("o-1", self.opened)
+        asked = {p.get("address") for m, p in self.sidecar.calls if m == "message.list"}
+        self.assertEqual(asked, {"carl@customer.example"})

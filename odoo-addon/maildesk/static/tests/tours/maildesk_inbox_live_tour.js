@@ -61,3 +61,26 @@ registry.category("web_tour.tours").add("maildesk_inbox_live_tour", {
         { trigger: ".o_maildesk_systray .o_maildesk_systray_counter:contains(3)" },
     ],
 });
+
+// The partner's Emails button: its count and its list agree, across
+// mailboxes and folders (received and sent).
+registry.category("web_tour.tours").add("maildesk_partner_emails_tour", {
+    steps: () => [
+        { trigger: "button[name=action_maildesk_emails] .o_stat_value:contains(3)" },
+        { trigger: "button[name=action_maildesk_emails]", run: "click" },
+        { trigger: ".o_maildesk_with:contains(Mail with) b:contains(Carl Customer)" },
+        { trigger: ".o_maildesk_row:contains(Carl asks) .o_maildesk_row_mailbox:contains(team@contoso.example)" },
+        { trigger: ".o_maildesk_row:contains(Our offer) .o_maildesk_row_folder:contains(Sent)" },
+        {
+            trigger: ".o_maildesk_row:contains(Carl wrote)",
+            run() {
+                const rows = document.querySelectorAll(".o_maildesk_row");
+                if (rows.length !== 3) {
+                    throw new Error(`${rows.length} rows with Carl, the button said 3`);
+                }
+            },
+        },
+        { trigger: ".o_maildesk_row:contains(Our offer)", run: "click" },
+        { trigger: ".o_maildesk_reader h4:contains(Our offer)" },
+    ],
+});
