@@ -182,7 +182,10 @@ class MaildeskMailboxInbox(models.Model):
             "count": count,
             "unread": mailbox.unread_count,
         }
-        users._bus_send(BUS_TYPE, payload)
+        if hasattr(users, "_bus_send"):
+            users._bus_send(BUS_TYPE, payload)
+        else:  # 17.0: no res.users._bus_send
+            self.env["bus.bus"]._sendmany([(user.partner_id, BUS_TYPE, payload) for user in users])
         return {"status": "done", "users": len(users)}
 
     def _inbox_audience(self):
