@@ -17,8 +17,10 @@ type LiveConfig struct {
 	Odoo  OdooFactory // DefaultOdooFactory when nil
 	Log   zerolog.Logger
 	// Window is the least time between two notices of one mailbox (default
-	// 3 s): the first change is told at once, later ones within the window
-	// are summed into one notice at its end.
+	// 1.5 s): the first change is told at once, later ones within the window
+	// are summed into one notice at its end — so new mail is told at most
+	// 1.5 s after its round, within the inbox's 2 s budget, and a burst of
+	// mail costs Odoo one call per mailbox per window.
 	Window time.Duration
 	// CallTimeout bounds one maildesk_notify call (default 10 s).
 	CallTimeout time.Duration
@@ -51,7 +53,7 @@ func NewLive(cfg LiveConfig) *Live {
 		cfg.Odoo = DefaultOdooFactory
 	}
 	if cfg.Window <= 0 {
-		cfg.Window = 3 * time.Second
+		cfg.Window = 1500 * time.Millisecond
 	}
 	if cfg.CallTimeout <= 0 {
 		cfg.CallTimeout = 10 * time.Second
