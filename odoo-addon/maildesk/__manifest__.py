@@ -39,5 +39,8 @@
         "web.assets_tests": [
             "maildesk/static/tests/tours/*.js",
         ],
+        "web.assets_unit_tests": [
+            "maildesk/static/tests/**/*.test.js",
+        ],
     },
 }

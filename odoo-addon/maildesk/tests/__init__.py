@@ -15,3 +15,4 @@ from . import test_placement
 from . import test_ingest_isolation
 from . import test_inbox_combined
 from . import test_inbox_live_ui
+from . import test_inbox_hoot
