@@ -40,7 +40,7 @@
             "maildesk/static/tests/tours/*.js",
         ],
         "web.assets_unit_tests": [
-            "maildesk/static/tests/**/*.test.js",
+            "maildesk/static/tests/*.test.js",
         ],
     },
 }
