@@ -110,19 +110,21 @@ func Syncable(state string) bool {
 func (s *Syncer) SyncMailbox(ctx context.Context, mailboxID string) (RoundResult, error) {
 	start := s.cfg.Now()
 	var res RoundResult
-	if mb, err := s.st.Mailbox(mailboxID); err == nil && mb.Redeliver != nil && Syncable(mb.State) {
+	// One read of the mailbox serves both checks (an idle poll's reads are
+	// most of its cost); it is read again only after a redelivery.
+	mb, err := s.st.Mailbox(mailboxID)
+	if err == nil && mb.Redeliver != nil && Syncable(mb.State) {
 		// mailbox.redeliver: before the round, so a quiet idle mailbox
 		// applies it too.
 		if err := s.redeliver(ctx, mb); err != nil {
 			s.log.Warn().Err(err).Str("mailbox", mailboxID).Msg("redeliver: not done yet; the next round goes on with it")
 		}
+		mb, err = s.st.Mailbox(mailboxID)
 	}
-	if s.cfg.QuietIdle {
-		if mb, err := s.st.Mailbox(mailboxID); err == nil && mb.State == store.StateConnected && s.backfilled(mb) {
-			return s.quietRound(ctx, mb, start)
-		}
+	if s.cfg.QuietIdle && err == nil && mb.State == store.StateConnected && s.backfilled(mb) {
+		return s.quietRound(ctx, mb, start)
 	}
-	mb, err := s.st.UpdateMailbox(mailboxID, func(m *store.Mailbox) error {
+	mb, err = s.st.UpdateMailbox(mailboxID, func(m *store.Mailbox) error {
 		if !Syncable(m.State) {
 			return errSkip
 		}
