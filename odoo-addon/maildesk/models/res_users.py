@@ -7,14 +7,16 @@ from .. import compat
 class ResUsers(models.Model):
     _inherit = "res.users"
 
-    def _bus_send(self, notification_type, message, /, *, subchannel=None):
-        # mail.activity.create tells the assigned user's browser that an
-        # activity was created; the done "Email - Outbox" activities MailDesk
-        # books for mail sent from Outlook are no news (a backfill would send
-        # hundreds). Only that notification is held back, only for them.
-        if notification_type == "mail.activity/updated" and self.env.context.get("maildesk_no_activity_bus"):
-            return
-        return super()._bus_send(notification_type, message, subchannel=subchannel)
+    if compat.SERIES >= 18:  # 17.0 has no res.users._bus_send (see below)
+
+        def _bus_send(self, notification_type, message, /, *, subchannel=None):
+            # mail.activity.create tells the assigned user's browser that an
+            # activity was created; the done "Email - Outbox" activities MailDesk
+            # books for mail sent from Outlook are no news (a backfill would send
+            # hundreds). Only that notification is held back, only for them.
+            if notification_type == "mail.activity/updated" and self.env.context.get("maildesk_no_activity_bus"):
+                return
+            return super()._bus_send(notification_type, message, subchannel=subchannel)
 
 
 if compat.SERIES < 18:
