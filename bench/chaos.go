@@ -11,14 +11,14 @@ import (
 
 // runChaos backfills a mailbox into the Odoo stand-in through a sidecar
 // child process (store, sync engine, scheduler, pusher) while Graph
-// injects faults (5 % of requests: 503, reset connections, 429 bursts,
+// injects faults (20 % of requests: 503, reset connections, 429 bursts,
 // expired delta tokens, short pages), the sidecar is SIGKILLed o.Kills
 // times — each time after Odoo got more mail than before, at a random
 // moment after that — and Odoo is down for 3 s once. At the end every
 // message must be in Odoo (lost 0) and none twice on a record (dup 0).
 func runChaos(ctx context.Context, o Options) (Result, error) {
 	n := max(min(o.Messages/4, 500), 100)
-	r := Result{Note: fmt.Sprintf("%d msgs, %d kills, Graph faults 5%%, Odoo down 3 s", n, o.Kills)}
+	r := Result{Note: fmt.Sprintf("%d msgs, %d kills, Graph faults 20%%, Odoo down 3 s", n, o.Kills)}
 	e, err := newEnv(o, 20*time.Millisecond)
 	if err != nil {
 		return r, err
@@ -44,7 +44,7 @@ func runChaos(ctx context.Context, o Options) (Result, error) {
 			want[m.ID] = true
 		}
 	}
-	e.sim.InjectFaults(m365sim.FaultOptions{Rate: 0.05})
+	e.sim.InjectFaults(m365sim.FaultOptions{Rate: 0.2})
 	rnd := rand.New(rand.NewSource(o.Seed))
 	all := func() bool { return len(e.delivered()) >= len(want) }
 	kills, outage := 0, false

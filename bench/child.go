@@ -28,7 +28,8 @@ import (
 )
 
 // ChildEnv names the environment variable that makes a process a bench
-// child: its value is the child's configuration (JSON).
+// child: its value is the path of the child's configuration (a JSON file:
+// thousands of tokens do not fit in one environment variable).
 const ChildEnv = "MAILDESK_BENCH_CHILD"
 
 // childConfig is what the parent tells the child.
@@ -66,7 +67,11 @@ func IsChild() bool { return os.Getenv(ChildEnv) != "" }
 // "READY" when measuring starts and "STATS {json}" at the end.
 func Child(ctx context.Context, stdout io.Writer) int {
 	var cfg childConfig
-	if err := json.Unmarshal([]byte(os.Getenv(ChildEnv)), &cfg); err != nil {
+	raw, err := os.ReadFile(os.Getenv(ChildEnv))
+	if err == nil {
+		err = json.Unmarshal(raw, &cfg)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench child:", err)
 		return 2
 	}
@@ -247,7 +252,11 @@ type child struct {
 
 func startChild(o Options, cfg childConfig) (*child, error) {
 	raw, _ := json.Marshal(cfg)
-	cmd, err := o.selfCmd([]string{ChildEnv + "=" + string(raw)})
+	path := filepath.Join(filepath.Dir(cfg.DB), "child.json")
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		return nil, err
+	}
+	cmd, err := o.selfCmd([]string{ChildEnv + "=" + path})
 	if err != nil {
 		return nil, err
 	}
