@@ -167,7 +167,7 @@ class Browser:
     def button(self, model, method, ids, context=None):
         """A form's type="object" button (the web client's call_button)."""
         return self.json(
-            "/web/dataset/call_button/%s/%s" % (model, method),
+            "/web/dataset/call_button",  # (17.0 has no /<model>/<method> suffix route)
             {"model": model, "method": method, "args": [ids], "kwargs": {"context": self._ctx(context)}},
         )
 
