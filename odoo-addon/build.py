@@ -81,7 +81,8 @@ def rewrite_data_19(text):
     return _TARGET_INLINE_RE.sub("", _KEEP_DONE_RE.sub("", text))
 
 
-_CHECK_STEP_RE = re.compile(r'\{\s*trigger:\s*("(?:[^"\\]|\\.)*"),?\s*\}')
+_JS_STR = r'"(?:[^"\\]|\\.)*"'
+_CHECK_STEP_RE = re.compile(r"\{\s*trigger:\s*(%s(?:\s*\+\s*%s)*),?\s*\}" % (_JS_STR, _JS_STR))
 _MODAL_STEP_RE = re.compile(r'\{ trigger: "\.modal')
 
 

@@ -81,7 +81,7 @@ class TestBuild(BuildCase):
         tours = self.path("17.0", "maildesk", "static", "tests", "tours")
         for name in os.listdir(tours):
             text = open(os.path.join(tours, name), encoding="utf-8").read()
-            self.assertNotRegex(text, r'\{\s*trigger:\s*"(?:[^"\\]|\\.)*",?\s*\}', name)
+            self.assertNotRegex(text, r'\{\s*trigger:\s*"(?:[^"\\]|\\.)*"(?:\s*\+\s*"(?:[^"\\]|\\.)*")*,?\s*\}', name)
             for line in text.splitlines():
                 if 'trigger: ".modal' in line:
                     self.assertIn("in_modal: false", line, name)

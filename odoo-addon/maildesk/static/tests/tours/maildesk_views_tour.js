@@ -28,7 +28,12 @@ registry.category("web_tour.tours").add("maildesk_mailbox_form_tour", {
         { trigger: ".o_form_view div[name='email']:contains(form@contoso.example), .o_form_view input#email_0" },
         { trigger: ".o_form_view .o_statusbar_status" },
         // the patched sidecar says "connected": refreshed on open
-        { trigger: ".o_form_view .o_statusbar_status button.o_arrow_button_current:contains(Connected)" },
+        // (a narrow 17.0 form folds the status bar into a dropdown showing the current state)
+        {
+            trigger:
+                ".o_form_view .o_statusbar_status button.o_arrow_button_current:contains(Connected), " +
+                ".o_form_view .o_statusbar_status button.dropdown-toggle:contains(Connected)",
+        },
         { trigger: ".o_form_view button[name='action_sync_now']" },
         { trigger: ".o_form_view .o_field_progressbar" },
         { trigger: ".o_form_view .o-mail-Chatter" },
