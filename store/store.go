@@ -45,7 +45,7 @@ func (s *Store) OnSettings(fn func()) {
 }
 
 // OnQueued registers fn to run after every commit that added outbox items
-// (the pusher's kick). fn must not block.
+// or a notice (the pusher's kick). fn must not block.
 func (s *Store) OnQueued(fn func()) {
 	s.hookMu.Lock()
 	defer s.hookMu.Unlock()
