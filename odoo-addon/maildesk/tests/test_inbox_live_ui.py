@@ -8,6 +8,7 @@ from odoo import api
 from odoo.tests import HttpCase, new_test_user, tagged
 
 from odoo.addons.bus.websocket import WebsocketConnectionHandler
+from odoo.addons.maildesk import compat
 
 from .common import FakeSidecar
 from .test_inbox_combined import fake_list
@@ -106,7 +107,7 @@ class TestInboxLiveUi(HttpCase):
         self.arrived_at, self.notify_result = None, None
         thread = threading.Thread(target=self.arrive, daemon=True)
         thread.start()
-        self.start_tour("/odoo/action-maildesk.maildesk_inbox_action", "maildesk_inbox_live_tour", login="md_live_user")
+        self.start_tour(compat.action_path("maildesk.maildesk_inbox_action"), "maildesk_inbox_live_tour", login="md_live_user")
         thread.join(5)
         self.assertEqual(self.notify_result[0]["status"], "done", self.notify_result)
         self.assertIn("own-new", self.opened, "the new mail was shown and opened")
@@ -147,7 +148,7 @@ class TestInboxLiveUi(HttpCase):
             "folder.list": [{"id": "f-inbox", "name": "Inbox", "well_known": "inbox"},
                             {"id": "f-sent", "name": "Sent Items", "well_known": "sentitems"}],
         })
-        self.start_tour("/odoo/res.partner/%s" % carl.id, "maildesk_partner_emails_tour", login="md_live_user")
+        self.start_tour(compat.record_path("res.partner", carl.id), "maildesk_partner_emails_tour", login="md_live_user")
         self.assertIn("o-1", self.opened)
         asked = {p.get("address") for m, p in self.sidecar.calls if m == "message.list"}
         self.assertEqual(asked, {"carl@customer.example"})
