@@ -8,9 +8,11 @@ ready for an addons path. The source tree (``odoo-addon/maildesk``,
 ``odoo-addon/maildesk_crm``) is written for 18.0 and runs there as is; what
 differs on 17.0 and 19.0 is handled in three places, in this order:
 
-1. at run time, in ``maildesk/compat.py`` (field names of groups and users,
-   access checks, the JSON route type, the sidecar protocol): Python code and
-   tests use its names, so the same ``.py`` files work on every series;
+1. at run time, in ``maildesk/compat.py`` (the users' groups field, access
+   checks, API keys, ir.mail_server's helpers, the mail store, web client
+   paths, the sidecar protocol): Python code and tests use its names, so the
+   same ``.py`` files work on every series (the addon declares no JSON
+   routes, so 19.0's ``type='jsonrpc'`` needs nothing);
 2. ``series/<series>/<module>/...``: whole files that replace the source's
    file of the same path, where a series needs different data (19.0: groups
    live under a privilege, ``res.groups.users`` is ``user_ids``), or that a
