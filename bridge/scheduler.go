@@ -431,7 +431,9 @@ func (c *SyncControl) SyncNow(a Actor, p MailboxRef) (Queued, error) {
 
 // Backfill widens the backfill window to since and queues a round. Mail
 // already in the index is not queued again; the listing restarts from the
-// newest message so progress counts the whole new window.
+// newest message so progress counts the whole new window. The restart is
+// recorded as the mailbox's backfill request, which the syncer applies at
+// the start of its next round (a round running now finishes as it was).
 func (c *SyncControl) Backfill(a Actor, p BackfillParams) (Queued, error) {
 	m, err := c.syncable(a, p.MailboxID)
 	if err != nil {
@@ -457,29 +459,25 @@ func (c *SyncControl) Backfill(a Actor, p BackfillParams) (Queued, error) {
 	if !since.IsZero() {
 		days = int(c.now().Sub(since).Hours()/24) + 1
 	}
+	// The window is config; the restart of the listing is a request the
+	// syncer applies at the start of its next round: only the syncer
+	// writes cursors, so a round running now cannot undo it.
 	if _, err := c.st.UpdateMailbox(m.ID, func(mb *store.Mailbox) error {
 		if mb.BackfillDays != 0 && (days == 0 || days > mb.BackfillDays) {
 			mb.BackfillDays = days
 		}
-		mb.Progress = store.Progress{}
+		req := store.BackfillRequest{Since: since, At: c.now().UTC()}
+		if old := mb.BackfillRequest; old != nil {
+			req.Seq = old.Seq
+			if old.Since.IsZero() || (!since.IsZero() && old.Since.Before(since)) {
+				req.Since = old.Since // a pending request was wider
+			}
+		}
+		req.Seq++
+		mb.BackfillRequest = &req
 		return nil
 	}); err != nil {
 		return Queued{}, Internal(err)
-	}
-	for _, f := range m.Folders {
-		cur, err := c.st.Cursor(m.ID, f)
-		if err != nil {
-			continue // no cursor yet: the first round uses the mailbox's window
-		}
-		if !cur.BackfillSince.IsZero() && (since.IsZero() || since.Before(cur.BackfillSince)) {
-			cur.BackfillSince = since
-		}
-		cur.BackfillLink, cur.Backfill, cur.Seen = "", false, 0
-		if err := c.st.PutCursor(m.ID, cur); errors.Is(err, store.ErrStaleCursor) {
-			continue // left by a resync from scratch: the next round starts afresh anyway
-		} else if err != nil {
-			return Queued{}, Internal(err)
-		}
 	}
 	if err := c.sched.Kick(m.ID); err != nil {
 		return Queued{}, Internal(err)

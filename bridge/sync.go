@@ -121,7 +121,7 @@ func (s *Syncer) SyncMailbox(ctx context.Context, mailboxID string) (RoundResult
 		}
 		mb, err = s.st.Mailbox(mailboxID)
 	}
-	if s.cfg.QuietIdle && err == nil && mb.State == store.StateConnected && s.backfilled(mb) {
+	if s.cfg.QuietIdle && err == nil && mb.State == store.StateConnected && mb.BackfillRequest == nil && s.backfilled(mb) {
 		return s.quietRound(ctx, mb, start)
 	}
 	mb, err = s.st.UpdateMailbox(mailboxID, func(m *store.Mailbox) error {
@@ -286,6 +286,9 @@ func (s *Syncer) round(ctx context.Context, mb store.Mailbox, start time.Time) (
 	if err != nil {
 		return RoundResult{}, err
 	}
+	if err := s.applyBackfillRequest(mb); err != nil {
+		return RoundResult{}, err
+	}
 	folders := mb.Folders
 	if len(folders) == 0 {
 		st, err := s.st.Settings()
@@ -333,6 +336,25 @@ func (s *Syncer) round(ctx context.Context, mb store.Mailbox, start time.Time) (
 	}
 	wg.Wait()
 	return res, first
+}
+
+// applyBackfillRequest applies a pending mailbox.backfill at the start of
+// a round, before any folder reads its cursor: every folder's window widens
+// to the request's since and its listing restarts from the newest message,
+// and progress starts again, in one transaction with clearing the request.
+func (s *Syncer) applyBackfillRequest(mb store.Mailbox) error {
+	req := mb.BackfillRequest
+	if req == nil {
+		return nil
+	}
+	since := req.Since
+	_, err := s.st.ApplyBackfillRequest(mb.ID, req.Seq, func(c *store.Cursor) {
+		if !c.BackfillSince.IsZero() && (since.IsZero() || since.Before(c.BackfillSince)) {
+			c.BackfillSince = since
+		}
+		c.BackfillLink, c.Backfill, c.Seen = "", false, 0
+	}, func(m *store.Mailbox) { m.Progress = store.Progress{} })
+	return err
 }
 
 // cursor reads a folder's cursor of the mailbox's sync generation: one of

@@ -68,6 +68,10 @@ type Mailbox struct {
 	// Redeliver asks the syncer to route again, at the start of its next
 	// round, the mail Odoo kept back or could not route (mailbox.redeliver).
 	Redeliver *RedeliverRequest `json:"redeliver,omitempty"`
+	// BackfillRequest is a pending mailbox.backfill: status, not config.
+	// Only the syncer writes cursors; it applies the request to every
+	// folder at the start of its next round (ApplyBackfillRequest).
+	BackfillRequest *BackfillRequest `json:"backfill_request,omitempty"`
 
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
@@ -79,6 +83,16 @@ type RedeliverRequest struct {
 	Since       time.Time `json:"since"`
 	Statuses    []string  `json:"statuses"`
 	RequestedAt time.Time `json:"requested_at"`
+}
+
+// BackfillRequest asks the syncer to widen every folder's backfill window
+// to Since (zero: all mail) and to list each folder again from the newest
+// message. Requests made before it is applied merge (the widest wins) and
+// bump Seq.
+type BackfillRequest struct {
+	Since time.Time `json:"since,omitempty"`
+	Seq   int64     `json:"seq"`
+	At    time.Time `json:"at"`
 }
 
 // Progress of a backfill.

@@ -579,3 +579,64 @@ func SnippetOf(text string, n int) string {
 }
 
 func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
+
+// ApplyBackfillRequest applies the mailbox's pending backfill request
+// numbered seq in ONE transaction: cursor changes every folder cursor of the
+// mailbox's sync generation (older ones are ignored anyway), mailbox changes
+// the mailbox (progress), and the request is cleared — unless a newer one
+// (another seq) arrived meanwhile, which then waits for the next round. No
+// request, or one with another seq, changes nothing and returns false.
+func (s *Store) ApplyBackfillRequest(mailboxID string, seq int64, cursor func(c *Cursor), mailbox func(m *Mailbox)) (bool, error) {
+	applied := false
+	now := s.now().UTC()
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		applied = false
+		mb := tx.Bucket(bucketMailbox)
+		var m Mailbox
+		if err := getJSON(mb, []byte(mailboxID), &m); err != nil {
+			return fmt.Errorf("mailbox %s: %w", mailboxID, err)
+		}
+		if m.BackfillRequest == nil || m.BackfillRequest.Seq != seq {
+			return nil
+		}
+		if cb, _ := sub(tx, bucketCursors, mailboxID, false); cb != nil {
+			type kv struct {
+				k []byte
+				c Cursor
+			}
+			var all []kv
+			err := cb.ForEach(func(k, v []byte) error {
+				var c Cursor
+				if err := jsonUnmarshal(v, &c); err != nil {
+					return err
+				}
+				if c.Gen >= m.SyncGen {
+					all = append(all, kv{append([]byte(nil), k...), c})
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			for _, e := range all {
+				cursor(&e.c)
+				e.c.UpdatedAt = now
+				if err := putJSON(cb, e.k, e.c); err != nil {
+					return err
+				}
+			}
+		}
+		if mailbox != nil {
+			mailbox(&m)
+		}
+		m.ID = mailboxID
+		m.BackfillRequest = nil
+		m.UpdatedAt = now
+		applied = true
+		return putJSON(mb, []byte(mailboxID), m)
+	})
+	if err != nil {
+		return false, fmt.Errorf("store: apply backfill request of %s: %w", mailboxID, err)
+	}
+	return applied, nil
+}
