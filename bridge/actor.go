@@ -9,3 +9,12 @@ type Actor struct {
 	TZ    string `json:"tz,omitempty"`
 	Admin bool   `json:"-"` // set by the RPC layer for settings calls made by Odoo admins
 }
+
+// name is the audit log's actor: "odoo" for an Odoo user, "sidecar" for
+// the sidecar itself (UID 0).
+func (a Actor) name() string {
+	if a.UID == 0 {
+		return "sidecar"
+	}
+	return "odoo"
+}

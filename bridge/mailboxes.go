@@ -254,14 +254,16 @@ func (s *Mailboxes) Create(a Actor, p MailboxFields) (MailboxView, error) {
 	if !a.Admin && m.OwnerUID != a.UID {
 		return MailboxView{}, Forbidden("You may only create mailboxes you own (owner_uid %d is not you)", m.OwnerUID)
 	}
-	created, err := s.st.CreateMailbox(m)
+	created, err := s.st.CreateMailboxAudit(m, func(c *store.Mailbox) *store.AuditEntry {
+		return &store.AuditEntry{UID: a.UID, Actor: "odoo", Action: "mailbox.create",
+			Detail: map[string]any{"email": c.Email, "kind": c.Kind, "mode": c.Mode}}
+	})
 	if err != nil {
 		if errors.Is(err, store.ErrExists) {
 			return MailboxView{}, Errorf(KindValidation, "duplicate", "A mailbox for %s already exists", m.Email)
 		}
 		return MailboxView{}, Internal(err)
 	}
-	s.audit(a, "mailbox.create", created.ID, map[string]any{"email": created.Email, "kind": created.Kind, "mode": created.Mode})
 	s.log.Info().Str("mailbox", created.ID).Int64("uid", a.UID).Msg("mailbox created")
 	return ViewOf(created), nil
 }
@@ -279,17 +281,20 @@ func (s *Mailboxes) Update(a Actor, p MailboxUpdateParams) (MailboxView, error) 
 		return MailboxView{}, Forbidden("Only a MailDesk administrator may change the owner of mailbox %s", cur.Email)
 	}
 	var changed []string
-	updated, err := s.st.UpdateMailbox(p.MailboxID, func(m *store.Mailbox) error {
+	updated, err := s.st.UpdateMailboxAudit(p.MailboxID, func(m *store.Mailbox) (*store.AuditEntry, error) {
 		before := *m
 		if errs := apply(m, p.MailboxFields); len(errs) > 0 {
-			return Invalid("%s", strings.Join(errs, "; "))
+			return nil, Invalid("%s", strings.Join(errs, "; "))
 		}
 		identity := !strings.EqualFold(before.Email, m.Email) || before.Kind != m.Kind || !strings.EqualFold(before.SignInEmail, m.SignInEmail)
 		if identity && before.State != store.StateDraft && before.State != store.StateDisconnected {
-			return Errorf(KindUser, "invalid_state", "Mailbox %s is %s: disconnect it before changing its address, kind or sign-in account", before.Email, before.State)
+			return nil, Errorf(KindUser, "invalid_state", "Mailbox %s is %s: disconnect it before changing its address, kind or sign-in account", before.Email, before.State)
 		}
 		changed = diffFields(&before, m)
-		return nil
+		if len(changed) == 0 {
+			return nil, nil
+		}
+		return &store.AuditEntry{UID: a.UID, Actor: "odoo", Action: "mailbox.update", Detail: map[string]any{"changed": changed}}, nil
 	})
 	if err != nil {
 		var be *Error
@@ -304,9 +309,6 @@ func (s *Mailboxes) Update(a Actor, p MailboxUpdateParams) (MailboxView, error) 
 		}
 		return MailboxView{}, Internal(err)
 	}
-	if len(changed) > 0 {
-		s.audit(a, "mailbox.update", updated.ID, map[string]any{"changed": changed})
-	}
 	return ViewOf(updated), nil
 }
 
@@ -319,13 +321,12 @@ func (s *Mailboxes) Delete(a Actor, id string) error {
 	if !a.Admin && m.OwnerUID != a.UID {
 		return Forbidden("Only the owner or a MailDesk administrator may delete mailbox %s", m.Email)
 	}
-	if err := s.st.DeleteMailbox(id); err != nil {
+	if err := s.st.DeleteMailboxAudit(id, &store.AuditEntry{UID: a.UID, Actor: "odoo", Action: "mailbox.delete", Detail: map[string]any{"email": m.Email}}); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return NotFound("Mailbox %s does not exist (it may have been deleted)", id)
 		}
 		return Internal(err)
 	}
-	s.audit(a, "mailbox.delete", id, map[string]any{"email": m.Email})
 	s.log.Info().Str("mailbox", id).Int64("uid", a.UID).Msg("mailbox deleted with its tokens and cached mail")
 	return nil
 }

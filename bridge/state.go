@@ -1,8 +1,6 @@
 package bridge
 
 import (
-	"fmt"
-
 	"github.com/maildesk/maildesk/store"
 )
 
@@ -33,12 +31,11 @@ func CanTransition(from, to string) bool {
 // error (empty clears it), and audits the change with who made it. It refuses
 // transitions the state machine does not allow. extra may change more fields
 // of the mailbox in the same transaction (nil for none).
-func Transition(st *store.Store, actor Actor, mailboxID, to, code, message string, extra func(m *store.Mailbox)) (store.Mailbox, error) {
-	var from string
-	m, err := st.UpdateMailbox(mailboxID, func(m *store.Mailbox) error {
-		from = m.State
+func Transition(st MailboxStore, actor Actor, mailboxID, to, code, message string, extra func(m *store.Mailbox)) (store.Mailbox, error) {
+	return st.UpdateMailboxAudit(mailboxID, func(m *store.Mailbox) (*store.AuditEntry, error) {
+		from := m.State
 		if from != to && !CanTransition(from, to) {
-			return Errorf(KindUser, "invalid_state", "Mailbox %s is %s and cannot become %s", m.Email, from, to)
+			return nil, Errorf(KindUser, "invalid_state", "Mailbox %s is %s and cannot become %s", m.Email, from, to)
 		}
 		m.State = to
 		m.ErrorCode = code
@@ -46,23 +43,19 @@ func Transition(st *store.Store, actor Actor, mailboxID, to, code, message strin
 		if extra != nil {
 			extra(m)
 		}
-		return nil
-	})
-	if err != nil {
-		return store.Mailbox{}, err
-	}
-	if from != to {
+		if from == to {
+			return nil, nil
+		}
 		detail := map[string]any{"from": from, "to": to}
 		if code != "" {
 			detail["code"] = code
 		}
-		actorName := "odoo"
-		if actor.UID == 0 {
-			actorName = "sidecar"
-		}
-		if aerr := st.Audit(store.AuditEntry{UID: actor.UID, Actor: actorName, Action: "mailbox.state", MailboxID: mailboxID, Detail: detail}); aerr != nil {
-			return m, fmt.Errorf("bridge: audit transition of %s: %w", mailboxID, aerr)
-		}
-	}
-	return m, nil
+		return &store.AuditEntry{UID: actor.UID, Actor: actor.name(), Action: "mailbox.state", Detail: detail}, nil
+	})
+}
+
+// MailboxStore is what the mailbox domain needs of storage: mailbox records
+// changed together with their audit entry in one transaction.
+type MailboxStore interface {
+	UpdateMailboxAudit(id string, fn func(m *store.Mailbox) (*store.AuditEntry, error)) (store.Mailbox, error)
 }

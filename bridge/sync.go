@@ -785,17 +785,12 @@ func (c *SyncControl) Resync(a Actor, p MailboxRef) (Queued, error) {
 	if err != nil {
 		return Queued{}, err
 	}
-	var gen int64
-	if _, err := c.st.UpdateMailbox(m.ID, func(mb *store.Mailbox) error {
+	if _, err := c.st.UpdateMailboxAudit(m.ID, func(mb *store.Mailbox) (*store.AuditEntry, error) {
 		mb.SyncGen++
-		gen = mb.SyncGen
 		mb.Progress = store.Progress{}
-		return nil
+		return &store.AuditEntry{UID: a.UID, Actor: "odoo", Action: "mailbox.resync",
+			Detail: map[string]any{"email": mb.Email, "sync_gen": mb.SyncGen, "backfill_days": mb.BackfillDays}}, nil
 	}); err != nil {
-		return Queued{}, Internal(err)
-	}
-	if err := c.st.Audit(store.AuditEntry{UID: a.UID, Actor: "odoo", Action: "mailbox.resync", MailboxID: m.ID,
-		Detail: map[string]any{"email": m.Email, "sync_gen": gen, "backfill_days": m.BackfillDays}}); err != nil {
 		return Queued{}, Internal(err)
 	}
 	if err := c.sched.Kick(m.ID); err != nil {

@@ -174,6 +174,12 @@ func NewMailboxID() string {
 // CreateMailbox stores a new mailbox. ID is filled when empty. An address
 // already used by another mailbox gives ErrExists.
 func (s *Store) CreateMailbox(m Mailbox) (Mailbox, error) {
+	return s.CreateMailboxAudit(m, nil)
+}
+
+// CreateMailboxAudit is CreateMailbox that appends audit (when not nil; its
+// MailboxID is filled) in the same transaction.
+func (s *Store) CreateMailboxAudit(m Mailbox, audit func(m *Mailbox) *AuditEntry) (Mailbox, error) {
 	if m.ID == "" {
 		m.ID = NewMailboxID()
 	}
@@ -201,7 +207,16 @@ func (s *Store) CreateMailbox(m Mailbox) (Mailbox, error) {
 		if dup != "" {
 			return fmt.Errorf("mailbox %s already uses %s: %w", dup, m.Email, ErrExists)
 		}
-		return putJSON(b, []byte(m.ID), m)
+		if err := putJSON(b, []byte(m.ID), m); err != nil {
+			return err
+		}
+		if audit != nil {
+			if e := audit(&m); e != nil {
+				e.MailboxID = m.ID
+				return appendAudit(tx, s.now(), e)
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return Mailbox{}, fmt.Errorf("store: create mailbox: %w", err)
@@ -245,6 +260,13 @@ func (s *Store) Mailboxes() ([]Mailbox, error) {
 // transaction. fn's error aborts without writing. The e-mail address must not
 // collide with another mailbox.
 func (s *Store) UpdateMailbox(id string, fn func(m *Mailbox) error) (Mailbox, error) {
+	return s.UpdateMailboxAudit(id, func(m *Mailbox) (*AuditEntry, error) { return nil, fn(m) })
+}
+
+// UpdateMailboxAudit is UpdateMailbox whose fn may also return an audit
+// entry (nil for none), appended in the SAME transaction: a state change
+// and its audit entry are written together or not at all.
+func (s *Store) UpdateMailboxAudit(id string, fn func(m *Mailbox) (*AuditEntry, error)) (Mailbox, error) {
 	var m Mailbox
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketMailbox)
@@ -253,7 +275,8 @@ func (s *Store) UpdateMailbox(id string, fn func(m *Mailbox) error) (Mailbox, er
 		}
 		before := m.Email
 		state := m.State
-		if err := fn(&m); err != nil {
+		entry, err := fn(&m)
+		if err != nil {
 			return err
 		}
 		m.ID = id
@@ -274,7 +297,16 @@ func (s *Store) UpdateMailbox(id string, fn func(m *Mailbox) error) (Mailbox, er
 			}
 		}
 		m.UpdatedAt = s.now().UTC()
-		return putJSON(b, []byte(id), m)
+		if err := putJSON(b, []byte(id), m); err != nil {
+			return err
+		}
+		if entry != nil {
+			if entry.MailboxID == "" {
+				entry.MailboxID = id
+			}
+			return appendAudit(tx, s.now(), entry)
+		}
+		return nil
 	})
 	if err != nil {
 		return Mailbox{}, fmt.Errorf("store: update mailbox %s: %w", id, err)
@@ -284,7 +316,11 @@ func (s *Store) UpdateMailbox(id string, fn func(m *Mailbox) error) (Mailbox, er
 
 // DeleteMailbox removes a mailbox with its token cache, cursors, message
 // index, pending OAuth states, due time and outbox items.
-func (s *Store) DeleteMailbox(id string) error {
+func (s *Store) DeleteMailbox(id string) error { return s.DeleteMailboxAudit(id, nil) }
+
+// DeleteMailboxAudit is DeleteMailbox that appends audit (when not nil) in
+// the same transaction.
+func (s *Store) DeleteMailboxAudit(id string, audit *AuditEntry) error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketMailbox)
 		if b.Get([]byte(id)) == nil {
@@ -307,7 +343,15 @@ func (s *Store) DeleteMailbox(id string) error {
 		if err := deleteOAuthStatesOf(tx, s, id); err != nil {
 			return err
 		}
-		return deleteOutboxOf(tx, id)
+		if err := deleteOutboxOf(tx, id); err != nil {
+			return err
+		}
+		if audit != nil {
+			e := *audit
+			e.MailboxID = id
+			return appendAudit(tx, s.now(), &e)
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("store: delete mailbox %s: %w", id, err)
