@@ -100,7 +100,7 @@ func (e *connectEnv) open(t testing.TB) {
 	}
 	log := zerolog.New(e.logs)
 	e.st = st
-	e.auth = graphsync.NewAuth(st, graphsync.AuthOptions{HTTPClient: e.hc, GraphBaseURL: e.sim.GraphBaseURL(), Log: log})
+	e.auth = graphsync.NewAuth(st, NewAccounts(st), graphsync.AuthOptions{HTTPClient: e.hc, GraphBaseURL: e.sim.GraphBaseURL(), Log: log})
 	e.c = NewConnector(st, e.auth, ConnectorOptions{Log: log, Now: e.now})
 }
 

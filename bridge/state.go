@@ -1,6 +1,9 @@
 package bridge
 
 import (
+	"fmt"
+
+	"github.com/maildesk/maildesk/graphsync"
 	"github.com/maildesk/maildesk/store"
 )
 
@@ -58,4 +61,36 @@ func Transition(st MailboxStore, actor Actor, mailboxID, to, code, message strin
 // changed together with their audit entry in one transaction.
 type MailboxStore interface {
 	UpdateMailboxAudit(id string, fn func(m *store.Mailbox) (*store.AuditEntry, error)) (store.Mailbox, error)
+}
+
+// MailboxReader reads one mailbox record.
+type MailboxReader interface {
+	Mailbox(id string) (store.Mailbox, error)
+}
+
+// Accounts answers graphsync.Accounts from the mailbox records: which
+// Microsoft account a mailbox signed in as, and — the mailbox domain's
+// decision — that a reauth_required mailbox gets no token until its owner
+// signs in again.
+type Accounts struct{ st MailboxReader }
+
+// NewAccounts returns the graphsync.Accounts of the mailboxes in st.
+func NewAccounts(st MailboxReader) Accounts { return Accounts{st: st} }
+
+var _ graphsync.Accounts = Accounts{}
+
+// Account implements graphsync.Accounts.
+func (a Accounts) Account(mailboxID string) (graphsync.Account, error) {
+	m, err := a.st.Mailbox(mailboxID)
+	if err != nil {
+		return graphsync.Account{}, err
+	}
+	acct := graphsync.Account{MailboxID: m.ID, Kind: m.Kind, HomeAccountID: m.HomeAccountID}
+	if m.State == store.StateReauthRequired {
+		return acct, &graphsync.ReauthError{MailboxID: mailboxID, Code: "reauth_required", Reason: m.Error}
+	}
+	if m.HomeAccountID == "" {
+		return acct, fmt.Errorf("bridge: mailbox %s: %w", mailboxID, graphsync.ErrNotConnected)
+	}
+	return acct, nil
 }

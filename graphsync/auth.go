@@ -68,11 +68,48 @@ type AuthOptions struct {
 	Registerer prometheus.Registerer
 }
 
+// AppConfig is where Auth reads the Azure app (settings.azure); a change
+// of settings.updated_at makes it read the app again.
+type AppConfig interface {
+	Settings() (store.Settings, error)
+}
+
+// TokenCaches keeps each mailbox's MSAL cache (sealed by the store; nil
+// when there is none).
+type TokenCaches interface {
+	TokenCache(mailboxID string) ([]byte, error)
+	PutTokenCache(mailboxID string, cache []byte) error
+}
+
+// AuthStore is what Auth needs of storage: the app config and the token
+// caches. *store.Store is one.
+type AuthStore interface {
+	AppConfig
+	TokenCaches
+}
+
+// Account is the Microsoft account a mailbox signed in as.
+type Account struct {
+	MailboxID     string
+	Kind          string // personal | shared: the scopes asked for
+	HomeAccountID string // MSAL account (uid.utid)
+}
+
+// Accounts says which account a mailbox signed in as. Mailbox state is the
+// bridge's: it answers an error wrapping store.ErrNotFound for a mailbox
+// that does not exist, ErrNotConnected for one without an account, and a
+// *ReauthError (with the Account filled) for one whose owner must sign in
+// again. Auth decides nothing about mailbox state.
+type Accounts interface {
+	Account(mailboxID string) (Account, error)
+}
+
 // Auth is the MSAL side of MailDesk: one confidential client per mailbox,
 // its token cache kept sealed in the store. It implements TokenSource. Safe
 // for concurrent use.
 type Auth struct {
-	st   *store.Store
+	st       AuthStore
+	accounts Accounts
 	http *http.Client
 	base string
 	log  zerolog.Logger
@@ -109,8 +146,9 @@ type mailboxClient struct {
 	fp     string
 }
 
-// NewAuth builds the MSAL side over the store.
-func NewAuth(st *store.Store, opts AuthOptions) *Auth {
+// NewAuth builds the MSAL side over the app config and token caches (st)
+// and the bridge's view of which account each mailbox signed in as.
+func NewAuth(st AuthStore, accounts Accounts, opts AuthOptions) *Auth {
 	hc := opts.HTTPClient
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
@@ -119,7 +157,7 @@ func NewAuth(st *store.Store, opts AuthOptions) *Auth {
 	if base == "" {
 		base = DefaultBaseURL
 	}
-	a := &Auth{st: st, http: hc, base: base, log: opts.Log, clients: map[string]*mailboxClient{}}
+	a := &Auth{st: st, accounts: accounts, http: hc, base: base, log: opts.Log, clients: map[string]*mailboxClient{}}
 	a.tokens = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "maildesk_token_acquisitions_total",
 		Help: "Silent token acquisitions by outcome: ok, reauth (the owner must sign in again), error (transient or app problem).",
@@ -236,28 +274,28 @@ func (a *Auth) newClient(cfg *authConfig, cache *tokenCache) (confidential.Clien
 
 // client returns the mailbox's MSAL client, building it on first use or when
 // the settings or the signed-in account changed.
-func (a *Auth) client(m store.Mailbox) (*mailboxClient, error) {
+func (a *Auth) client(m Account) (*mailboxClient, error) {
 	cfg, err := a.config()
 	if err != nil {
 		return nil, err
 	}
 	a.mu.Lock()
-	mc := a.clients[m.ID]
+	mc := a.clients[m.MailboxID]
 	a.mu.Unlock()
 	if mc != nil && mc.fp == cfg.fingerprint && mc.homeID == m.HomeAccountID && mc.kind == m.Kind {
 		return mc, nil
 	}
-	cache := &tokenCache{st: a.st, mailboxID: m.ID}
+	cache := &tokenCache{st: a.st, mailboxID: m.MailboxID}
 	c, err := a.newClient(cfg, cache)
 	if err != nil {
 		return nil, err
 	}
 	mc = &mailboxClient{client: c, cache: cache, homeID: m.HomeAccountID, kind: m.Kind, fp: cfg.fingerprint}
 	a.mu.Lock()
-	if cur := a.clients[m.ID]; cur != nil && cur.fp == mc.fp && cur.homeID == mc.homeID && cur.kind == mc.kind {
+	if cur := a.clients[m.MailboxID]; cur != nil && cur.fp == mc.fp && cur.homeID == mc.homeID && cur.kind == mc.kind {
 		mc = cur // another caller won the race
 	} else {
-		a.clients[m.ID] = mc
+		a.clients[m.MailboxID] = mc
 	}
 	a.mu.Unlock()
 	return mc, nil
@@ -274,22 +312,25 @@ func (a *Auth) Forget(mailboxID string) {
 // Sweep drops the clients of mailboxes that were deleted or lost their
 // account (disconnected elsewhere) and returns how many it dropped.
 func (a *Auth) Sweep() (int, error) {
-	all, err := a.st.Mailboxes()
-	if err != nil {
-		return 0, fmt.Errorf("graphsync: sweep MSAL clients: %w", err)
-	}
-	home := make(map[string]string, len(all))
-	for _, m := range all {
-		home[m.ID] = m.HomeAccountID
-	}
 	a.mu.Lock()
-	defer a.mu.Unlock()
+	ids := make([]string, 0, len(a.clients))
+	for id := range a.clients {
+		ids = append(ids, id)
+	}
+	a.mu.Unlock()
 	n := 0
-	for id, mc := range a.clients {
-		if h, ok := home[id]; !ok || h == "" || h != mc.homeID {
+	for _, id := range ids {
+		acct, err := a.accounts.Account(id)
+		gone := errors.Is(err, store.ErrNotFound) || errors.Is(err, ErrNotConnected)
+		if err != nil && !gone && !IsReauth(err) {
+			return n, fmt.Errorf("graphsync: sweep MSAL clients: %w", err)
+		}
+		a.mu.Lock()
+		if mc := a.clients[id]; mc != nil && (gone || acct.HomeAccountID == "" || acct.HomeAccountID != mc.homeID) {
 			delete(a.clients, id)
 			n++
 		}
+		a.mu.Unlock()
 	}
 	return n, nil
 }
@@ -306,15 +347,15 @@ func (a *Auth) Clients() int {
 // A refusal that only the owner signing in again can cure is a *ReauthError;
 // a mailbox that was never connected gives ErrNotConnected.
 func (a *Auth) Token(ctx context.Context, mailboxID string) (string, error) {
-	m, err := a.st.Mailbox(mailboxID)
+	m, err := a.accounts.Account(mailboxID)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			a.Forget(mailboxID)
 		}
+		if IsReauth(err) {
+			return "", err
+		}
 		return "", fmt.Errorf("graphsync: token for %s: %w", mailboxID, err)
-	}
-	if m.State == store.StateReauthRequired {
-		return "", &ReauthError{MailboxID: mailboxID, Code: "reauth_required", Reason: m.Error}
 	}
 	if m.HomeAccountID == "" {
 		return "", fmt.Errorf("graphsync: token for %s: %w", mailboxID, ErrNotConnected)

@@ -7,8 +7,6 @@ import (
 	"sync"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/cache"
-
-	"github.com/maildesk/maildesk/store"
 )
 
 // tokenCache persists one mailbox's MSAL cache in the store (sealed there).
@@ -22,7 +20,7 @@ import (
 // A staging cache (a sign-in not yet checked) keeps its export in memory
 // until commit, so a wrong account never reaches the store.
 type tokenCache struct {
-	st        *store.Store
+	st        TokenCaches
 	mailboxID string
 
 	mu      sync.Mutex

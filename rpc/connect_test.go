@@ -38,7 +38,7 @@ func connectRPC(t *testing.T) (*env, *m365sim.Sim) {
 		t.Fatal(err)
 	}
 	log := zerolog.New(e.logs)
-	auth := graphsync.NewAuth(e.st, graphsync.AuthOptions{HTTPClient: &http.Client{Timeout: 20 * time.Second, Transport: sim.Transport()}, GraphBaseURL: sim.GraphBaseURL(), Log: log})
+	auth := graphsync.NewAuth(e.st, bridge.NewAccounts(e.st), graphsync.AuthOptions{HTTPClient: &http.Client{Timeout: 20 * time.Second, Transport: sim.Transport()}, GraphBaseURL: sim.GraphBaseURL(), Log: log})
 	if err := RegisterConnect(e.srv, bridge.NewConnector(e.st, auth, bridge.ConnectorOptions{Log: log}), log); err != nil {
 		t.Fatal(err)
 	}

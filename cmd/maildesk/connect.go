@@ -16,7 +16,7 @@ import (
 // mailboxes every 10 minutes.
 func wireConnect(a *App) error {
 	log := a.Log.With().Str("component", "connect").Logger()
-	auth := graphsync.NewAuth(a.Store, graphsync.AuthOptions{
+	auth := graphsync.NewAuth(a.Store, bridge.NewAccounts(a.Store), graphsync.AuthOptions{
 		HTTPClient:   a.Microsoft.HTTPClient(30 * time.Second),
 		GraphBaseURL: a.Microsoft.GraphBaseURL,
 		Log:          log,
