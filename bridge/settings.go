@@ -19,15 +19,22 @@ import (
 // never audited with their values. Only MailDesk administrators
 // (Actor.Admin) may read or change settings.
 type Settings struct {
-	st  *store.Store
+	st  SettingsStore
 	log zerolog.Logger
 
 	mu        sync.Mutex // serialises read-modify-write of Set
 	listeners []func(store.Settings)
 }
 
+// SettingsStore keeps the settings (secrets sealed) and writes a change
+// with its audit entry in one transaction.
+type SettingsStore interface {
+	Settings() (store.Settings, error)
+	SaveSettingsAudit(st store.Settings, audit *store.AuditEntry) error
+}
+
 // NewSettings returns the settings manager over st.
-func NewSettings(st *store.Store, log zerolog.Logger) *Settings {
+func NewSettings(st SettingsStore, log zerolog.Logger) *Settings {
 	return &Settings{st: st, log: log}
 }
 
@@ -280,12 +287,9 @@ func (s *Settings) Set(a Actor, p SettingsParams) (SettingsView, error) {
 	if len(changed) == 0 {
 		return SettingsViewOf(st), nil
 	}
-	if err := s.st.SaveSettings(st); err != nil {
-		return SettingsView{}, Internal(err)
-	}
 	// Only field names: secret values never reach the audit log or the log.
-	if err := s.st.Audit(store.AuditEntry{UID: a.UID, Actor: "odoo", Action: "settings.set", Detail: map[string]any{"changed": changed}}); err != nil {
-		s.log.Error().Err(err).Msg("audit entry for settings.set not written")
+	if err := s.st.SaveSettingsAudit(st, &store.AuditEntry{UID: a.UID, Actor: a.name(), Action: "settings.set", Detail: map[string]any{"changed": changed}}); err != nil {
+		return SettingsView{}, Internal(err)
 	}
 	s.log.Info().Strs("changed", changed).Int64("uid", a.UID).Msg("settings changed")
 	saved, err := s.st.Settings()

@@ -103,7 +103,11 @@ func (s *Store) Settings() (Settings, error) {
 
 // SaveSettings writes settings; secret fields are sealed. An empty secret
 // field removes that secret.
-func (s *Store) SaveSettings(st Settings) error {
+func (s *Store) SaveSettings(st Settings) error { return s.SaveSettingsAudit(st, nil) }
+
+// SaveSettingsAudit is SaveSettings that appends audit (when not nil) in
+// the same transaction.
+func (s *Store) SaveSettingsAudit(st Settings, audit *AuditEntry) error {
 	st.UpdatedAt = s.now().UTC()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		if err := putJSON(tx.Bucket(bucketSettings), keySettings, st); err != nil {
@@ -124,6 +128,10 @@ func (s *Store) SaveSettings(st Settings) error {
 			if err := sec.Put([]byte(name), s.seal.seal([]byte(val), []byte(name))); err != nil {
 				return err
 			}
+		}
+		if audit != nil {
+			e := *audit
+			return appendAudit(tx, s.now(), &e)
 		}
 		return nil
 	})

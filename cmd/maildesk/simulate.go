@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/maildesk/maildesk/bridge"
 	"github.com/maildesk/maildesk/graphsync/m365sim"
 )
 
@@ -52,16 +53,16 @@ func startSimulator(cfg Config, stdout io.Writer) (*m365sim.Sim, error) {
 // kept (the simulator's app accepts any loopback URL).
 func pointSettingsAtSimulator(sim *m365sim.Sim) func(a *App) error {
 	return func(a *App) error {
-		st, err := a.Store.Settings()
-		if err != nil {
-			return err
-		}
 		app := m365sim.DefaultApp()
-		st.Azure.Authority = sim.URL()
-		st.Azure.Tenant = sim.Tenant()
-		st.Azure.ClientID = app.ClientID
-		st.Azure.ClientSecret = app.ClientSecret
-		st.Azure.CertificatePEM = ""
-		return a.Store.SaveSettings(st)
+		authority, tenant, empty := sim.URL(), sim.Tenant(), ""
+		// Through the settings' own door: validated and audited (as the
+		// sidecar), like a change made from Odoo.
+		_, err := a.Settings.Set(bridge.Actor{Admin: true}, bridge.SettingsParams{Azure: &bridge.AzureParams{
+			Authority: &authority, Tenant: &tenant, ClientID: &app.ClientID, ClientSecret: &app.ClientSecret, CertificatePEM: &empty,
+		}})
+		if err != nil {
+			return fmt.Errorf("point the settings at the simulator: %w", err)
+		}
+		return nil
 	}
 }

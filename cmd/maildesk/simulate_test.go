@@ -5,10 +5,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
+	"github.com/maildesk/maildesk/bridge"
 	"github.com/maildesk/maildesk/graphsync/m365sim"
 	"github.com/maildesk/maildesk/store"
 )
@@ -182,4 +186,45 @@ func TestSimulatorRestartReauthThenResyncThroughOdoo(t *testing.T) {
 		}
 		seen[m.MessageID] = true
 	}
+}
+
+// `serve --simulate` points the Azure settings at the simulator through the
+// settings' own door (bridge.Settings.Set): validated, audited as the
+// sidecar, and seen by the settings' change listeners.
+func TestSimulatorSettingsGoThroughBridge(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{Listen: "127.0.0.1:0", DataDir: dir, LogLevel: "warn", LogFormat: "json", MaxBodyBytes: 1 << 20,
+		ShutdownGrace: time.Second, SimListen: "127.0.0.1:0",
+		KeyFile: filepath.Join(dir, "maildesk.key"), SharedSecretFile: filepath.Join(dir, "shared-secret")}
+	key, secret, err := prepareDataDir(cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := startSimulator(cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	a, err := buildApp(cfg, zerolog.Nop(), key, secret, useSimulator(sim), pointSettingsAtSimulator(sim))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.close()
+	got, err := a.Settings.Get(bridge.Actor{Admin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Azure.Authority != sim.URL() || got.Azure.Tenant != sim.Tenant() || !got.Azure.ClientSecret.Set {
+		t.Fatalf("settings not pointed at the simulator: %+v", got.Azure)
+	}
+	entries, err := a.Audit.List(bridge.Actor{Admin: true}, bridge.AuditParams{Limit: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries.Entries {
+		if e.Action == "settings.set" && e.Actor == "sidecar" {
+			return
+		}
+	}
+	t.Fatalf("no settings.set audit entry by the sidecar: %+v", entries.Entries)
 }
