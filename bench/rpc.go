@@ -58,7 +58,7 @@ func runRPC(ctx context.Context, o Options) (Result, error) {
 	// The server as cmd/maildesk builds it (serve.go, sync.go).
 	const secret = "bench-secret"
 	boxes := bridge.NewMailboxes(e.st, zerolog.Nop())
-	srv, err := rpc.New(rpc.Config{SharedSecret: secret}, rpc.Deps{Store: e.st, Log: zerolog.Nop(), Mailboxes: boxes,
+	srv, err := rpc.New(rpc.Config{SharedSecret: secret}, rpc.Deps{Log: zerolog.Nop(), Mailboxes: boxes,
 		System: bridge.NewSystem(e.st, bridge.BuildInfo{}), Settings: bridge.NewSettings(e.st, zerolog.Nop()), Audit: bridge.NewAuditLog(e.st, boxes)})
 	if err != nil {
 		return r, err

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"io"
 	"sort"
 	"sync"
 	"time"
@@ -35,15 +36,23 @@ type BuildInfo struct {
 // System answers system.version and system.health. Components other than
 // the store report through AddComponent (graph, odoo, scheduler, ...).
 type System struct {
-	st   *store.Store
+	st   SystemStore
 	info BuildInfo
 
 	mu    sync.Mutex
 	comps map[string]func(ctx context.Context) ComponentStatus
 }
 
+// SystemStore is what health, version and backup need of storage.
+type SystemStore interface {
+	Ping() error
+	Mailboxes() ([]store.Mailbox, error)
+	Settings() (store.Settings, error)
+	Backup(w io.Writer) (int64, error)
+}
+
 // NewSystem returns the system service.
-func NewSystem(st *store.Store, info BuildInfo) *System {
+func NewSystem(st SystemStore, info BuildInfo) *System {
 	return &System{st: st, info: info, comps: map[string]func(context.Context) ComponentStatus{}}
 }
 
@@ -64,6 +73,13 @@ func (s *System) AddComponent(name string, fn func(ctx context.Context) Componen
 	defer s.mu.Unlock()
 	s.comps[name] = fn
 }
+
+// Ping checks that the store answers (/readyz, the systemd watchdog).
+func (s *System) Ping(ctx context.Context) error { return s.st.Ping() }
+
+// Backup writes a consistent copy of the whole database to w while the
+// sidecar keeps running (GET /admin/backup); secrets stay sealed in it.
+func (s *System) Backup(w io.Writer) (int64, error) { return s.st.Backup(w) }
 
 // VersionInfo is system.version's answer.
 type VersionInfo struct {

@@ -66,7 +66,7 @@ func FuzzCodec(f *testing.F) {
 	log := zerolog.New(logs).Level(zerolog.InfoLevel)
 	mbx := bridge.NewMailboxes(st, log)
 	srv, err := New(Config{SharedSecret: testSecret, MaxBodyBytes: 8 << 10}, Deps{
-		Store: st, Log: log,
+		Log:       log,
 		System:    bridge.NewSystem(st, bridge.BuildInfo{Version: "test", Commit: "abc123"}),
 		Mailboxes: mbx,
 		Settings:  bridge.NewSettings(st, log),

@@ -46,7 +46,7 @@ func (s *Server) serveBackup(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", `attachment; filename="maildesk-backup.db"`)
 	w.Header().Set("Cache-Control", "no-store")
-	n, err := s.deps.Store.Backup(w)
+	n, err := s.deps.System.Backup(w)
 	if err != nil {
 		// Headers are gone: abort the connection so the client sees a
 		// broken transfer instead of a short file.

@@ -62,7 +62,7 @@ func newEnv(t testing.TB, cfg Config) *env {
 		cfg.SharedSecret = testSecret
 	}
 	srv, err := New(cfg, Deps{
-		Store: st, Log: log,
+		Log:       log,
 		System:    bridge.NewSystem(st, bridge.BuildInfo{Version: "test", Commit: "abc123", GraphBase: "https://graph.microsoft.com/v1.0"}),
 		Mailboxes: mbx,
 		Settings:  bridge.NewSettings(st, log),

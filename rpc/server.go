@@ -23,7 +23,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/maildesk/maildesk/bridge"
-	"github.com/maildesk/maildesk/store"
 )
 
 // DefaultMaxBodyBytes is the /jsonrpc body limit when Config leaves it 0.
@@ -47,7 +46,6 @@ type Config struct {
 // services keep their dependencies in their own service values (see doc.go),
 // so this struct only grows for things the core needs.
 type Deps struct {
-	Store     *store.Store
 	Log       zerolog.Logger
 	Registry  *prometheus.Registry // served on /metrics; nil = a fresh registry
 	System    *bridge.System
@@ -137,8 +135,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 			return nil, err
 		}
 	}
-	if deps.Store != nil {
-		s.AddCheck("store", func(context.Context) error { return deps.Store.Ping() })
+	if deps.System != nil {
+		s.AddCheck("store", deps.System.Ping)
 	}
 
 	s.mux.Handle("/jsonrpc", http.HandlerFunc(s.serveRPC))
@@ -146,7 +144,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s.mux.HandleFunc("GET /healthz", s.serveHealthz)
 	s.mux.HandleFunc("GET /readyz", s.serveReadyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	if deps.Store != nil {
+	if deps.System != nil {
 		s.HandleAuth("GET /admin/backup", http.HandlerFunc(s.serveBackup))
 	}
 	return s, nil

@@ -181,7 +181,7 @@ func buildApp(cfg Config, log zerolog.Logger, key []byte, secret string, opts ..
 	a.Settings = bridge.NewSettings(st, log)
 	a.Audit = bridge.NewAuditLog(st, a.Mailboxes)
 	a.RPC, err = rpc.New(rpc.Config{SharedSecret: secret, MaxBodyBytes: cfg.MaxBodyBytes, Debug: cfg.Debug}, rpc.Deps{
-		Store: st, Log: log, Registry: reg, System: a.System, Mailboxes: a.Mailboxes, Settings: a.Settings, Audit: a.Audit,
+		Log: log, Registry: reg, System: a.System, Mailboxes: a.Mailboxes, Settings: a.Settings, Audit: a.Audit,
 	})
 	if err != nil {
 		st.Close()
@@ -284,7 +284,7 @@ func (a *App) serveOn(ctx context.Context, ln net.Listener, stdout io.Writer) er
 	a.Log.Info().Str("listen", addr).Str("data_dir", a.Cfg.DataDir).Str("version", version).Msg("maildesk is serving")
 	fmt.Fprintf(stdout, "maildesk: serving JSON-RPC on %s://%s/jsonrpc (shared secret in %s)\n", a.Cfg.scheme(), addr, a.Cfg.SharedSecretFile)
 	a.sd.ready("serving JSON-RPC on " + a.Cfg.scheme() + "://" + addr)
-	a.Group.Go("systemd-watchdog", func() { a.sd.watchdog(workCtx, a.Store.Ping) })
+	a.Group.Go("systemd-watchdog", func() { a.sd.watchdog(workCtx, func() error { return a.System.Ping(workCtx) }) })
 
 	var runErr error
 	select {
