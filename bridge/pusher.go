@@ -38,7 +38,7 @@ func DefaultOdooFactory(st store.OdooSettings) (OdooAPI, error) {
 
 // PusherConfig configures the pusher.
 type PusherConfig struct {
-	Store    *store.Store
+	Store    Outbox
 	Odoo     OdooFactory // DefaultOdooFactory when nil
 	Log      zerolog.Logger
 	Registry prometheus.Registerer // may be nil
@@ -761,7 +761,7 @@ func (p *Pusher) deliverNotices(ctx context.Context) error {
 }
 
 // outboxCollector exports the outbox backlog at scrape time.
-type outboxCollector struct{ st *store.Store }
+type outboxCollector struct{ st OutboxStatter }
 
 var (
 	descBacklog = prometheus.NewDesc("maildesk_outbox_items", "Items waiting in the outbox for Odoo, per mailbox.", []string{"mailbox"}, nil)

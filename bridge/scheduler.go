@@ -16,7 +16,7 @@ import (
 
 // SchedulerConfig builds a Scheduler. Zero fields take defaults.
 type SchedulerConfig struct {
-	Store *store.Store
+	Store DueStore
 	// Sync runs one round for a mailbox (Syncer.SyncMailbox).
 	Sync func(ctx context.Context, mailboxID string) (RoundResult, error)
 	// Workers bounds how many mailboxes sync at once (default 8).
@@ -41,7 +41,7 @@ type SchedulerConfig struct {
 // BEFORE each attempt, so a crash never causes a retry storm.
 type Scheduler struct {
 	cfg  SchedulerConfig
-	st   *store.Store
+	st   DueStore
 	kick chan struct{}
 	wg   sync.WaitGroup
 

@@ -20,7 +20,7 @@ import (
 
 // SyncConfig builds a Syncer. Zero fields take defaults.
 type SyncConfig struct {
-	Store *store.Store
+	Store CursorStore
 	Graph *graphsync.Client
 	Log   zerolog.Logger
 	// Metrics may be nil.
@@ -64,7 +64,7 @@ type SyncConfig struct {
 // written page and queues nothing twice.
 type Syncer struct {
 	cfg SyncConfig
-	st  *store.Store
+	st  CursorStore
 	log zerolog.Logger
 }
 

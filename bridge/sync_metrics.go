@@ -5,8 +5,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/maildesk/maildesk/store"
 )
 
 // SyncMetrics are the sync engine's metrics, per mailbox (sum() over the
@@ -22,7 +20,7 @@ type SyncMetrics struct {
 
 // NewSyncMetrics registers the metrics on reg (nil: unregistered) and a
 // backlog collector that reads the outbox on scrape.
-func NewSyncMetrics(reg prometheus.Registerer, st *store.Store) *SyncMetrics {
+func NewSyncMetrics(reg prometheus.Registerer, st OutboxStatter) *SyncMetrics {
 	m := &SyncMetrics{
 		rounds: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "maildesk_sync_rounds_total",
 			Help: "Sync rounds per mailbox and result (ok, error)."}, []string{"mailbox", "result"}),
@@ -67,7 +65,7 @@ func (m *SyncMetrics) observeRound(mailboxID string, _ RoundResult, err error, n
 }
 
 // backlogCollector reports outbox items waiting per mailbox and in total.
-type backlogCollector struct{ st *store.Store }
+type backlogCollector struct{ st OutboxStatter }
 
 var (
 	backlogDesc      = prometheus.NewDesc("maildesk_sync_backlog", "Outbox items waiting for Odoo, per mailbox.", []string{"mailbox"}, nil)
