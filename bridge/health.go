@@ -120,8 +120,10 @@ type Health struct {
 	Mailboxes  map[string]int             `json:"mailboxes"` // count per state, plus "total"
 }
 
-// Health checks the store and every registered component. The store failing
-// makes the status "down"; any other component not ok makes it "degraded".
+// Health checks the store and every registered component. The store, or
+// any component, being down (the scheduler or pusher stopped or restarting
+// after a panic) makes the status "down"; any other component not ok makes
+// it "degraded".
 func (s *System) Health(ctx context.Context) Health {
 	h := Health{Status: StatusOK, Components: map[string]ComponentStatus{}, Mailboxes: map[string]int{
 		"total": 0, store.StateConnected: 0, store.StateReauthRequired: 0, store.StateError: 0,
@@ -141,20 +143,32 @@ func (s *System) Health(ctx context.Context) Health {
 	for _, name := range []string{"graph", "odoo", "scheduler"} {
 		h.Components[name] = ComponentStatus{Status: StatusUnknown, Detail: "not running in this build yet"}
 	}
-	s.mu.Lock()
-	names := make([]string, 0, len(s.comps))
-	for n := range s.comps {
-		names = append(names, n)
-	}
-	fns := s.comps
-	s.mu.Unlock()
-	sort.Strings(names)
-	for _, n := range names {
-		cs := fns[n](ctx)
+	for n, cs := range s.Components(ctx) {
 		h.Components[n] = cs
-		if h.Status == StatusOK && cs.Status != StatusOK && cs.Status != StatusNotConfigured {
+		switch {
+		case cs.Status == StatusDown:
+			h.Status = StatusDown
+		case h.Status == StatusOK && cs.Status != StatusOK && cs.Status != StatusNotConfigured:
 			h.Status = StatusDegraded
 		}
 	}
 	return h
+}
+
+// Components runs every registered component check (not the store's).
+func (s *System) Components(ctx context.Context) map[string]ComponentStatus {
+	s.mu.Lock()
+	names := make([]string, 0, len(s.comps))
+	fns := make(map[string]func(context.Context) ComponentStatus, len(s.comps))
+	for n, fn := range s.comps {
+		names = append(names, n)
+		fns[n] = fn
+	}
+	s.mu.Unlock()
+	sort.Strings(names)
+	out := make(map[string]ComponentStatus, len(names))
+	for _, n := range names {
+		out[n] = fns[n](ctx)
+	}
+	return out
 }

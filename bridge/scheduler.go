@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -52,7 +53,8 @@ type Scheduler struct {
 	nextAt   time.Time       // when the loop looks again
 	interval time.Duration
 	lastScan time.Time
-	due      dueQueue // the store's due times, earliest first
+	due      dueQueue     // the store's due times, earliest first
+	lastLoop atomic.Int64 // unix nanos (wall clock) of the loop's last pass
 }
 
 // setDue writes a mailbox's next sync time to the store, then to the queue.
@@ -120,6 +122,16 @@ func (s *Scheduler) Busy(mailboxID string) bool {
 	return s.busy[mailboxID]
 }
 
+// LastLoop is when the loop last made a pass (zero before Run). The loop
+// passes at least every 15 s (rescanEvery), so an older pass means it is
+// stuck.
+func (s *Scheduler) LastLoop() time.Time {
+	if n := s.lastLoop.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
+
 // Run loops until ctx is cancelled, then waits for running rounds (they see
 // the same ctx) and returns nil.
 func (s *Scheduler) Run(ctx context.Context) error {
@@ -135,6 +147,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		case <-s.kick:
 		case <-timer.C:
 		}
+		s.lastLoop.Store(time.Now().UnixNano())
 		if s.cfg.Now().Sub(s.lastScan) >= s.rescanEvery() {
 			s.rescan()
 		}

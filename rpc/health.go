@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"time"
+
+	"github.com/maildesk/maildesk/bridge"
 )
 
 func (s *Server) serveHealthz(w http.ResponseWriter, r *http.Request) {
@@ -31,6 +33,20 @@ func (s *Server) serveReadyz(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		out.Components[c.name] = "ok"
+	}
+	if s.downCheck != nil {
+		for name, cs := range s.downCheck(ctx) {
+			if cs.Status != bridge.StatusDown {
+				continue
+			}
+			msg := "down"
+			if cs.Detail != "" {
+				msg += ": " + cs.Detail
+			}
+			out.Components[name] = msg
+			out.Status = "unavailable"
+			status = http.StatusServiceUnavailable
+		}
 	}
 	b, _ := json.Marshal(out)
 	w.Header().Set("Content-Type", "application/json")

@@ -66,6 +66,9 @@ type Server struct {
 	methods map[string]string // public name → gorilla "service.Method"
 	nsvc    int
 	checks  []check
+	// downCheck lists bridge.System's components; one that is down (the
+	// scheduler or pusher stopped or restarting) fails /readyz.
+	downCheck func(ctx context.Context) map[string]bridge.ComponentStatus
 
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -137,6 +140,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	if deps.System != nil {
 		s.AddCheck("store", deps.System.Ping)
+		s.downCheck = deps.System.Components
 	}
 
 	s.mux.Handle("/jsonrpc", http.HandlerFunc(s.serveRPC))

@@ -18,6 +18,7 @@ func wirePusher(a *App) error {
 		}
 		return bridge.ComponentStatus{Status: "ok"}
 	})
-	a.AddWorker("pusher", a.Pusher.Run)
+	sup := a.AddWorker("pusher", a.Pusher.Run)
+	a.System.AddComponent("pusher", func(ctx context.Context) bridge.ComponentStatus { return workerHealth(sup) })
 	return nil
 }

@@ -56,6 +56,9 @@ type App struct {
 	workers []worker
 	closers []func() error
 
+	// superviseOpts, when set, shapes the workers' restarts (tests).
+	superviseOpts func(name string) recovery.SuperviseOptions
+
 	net *netSecurity   // TLS and allow-list on the listener (netsec.go)
 	sd  *systemdNotify // READY/WATCHDOG/STOPPING to systemd (systemd.go)
 }
@@ -63,13 +66,44 @@ type App struct {
 type worker struct {
 	name string
 	run  func(ctx context.Context)
+	sup  *recovery.Supervisor
 }
 
 // AddWorker adds a background loop started after the listener is up. run
-// must return when ctx is cancelled (phase two of shutdown). It runs under
-// the recovery group: a panic is logged and counted, not fatal.
-func (a *App) AddWorker(name string, run func(ctx context.Context)) {
-	a.workers = append(a.workers, worker{name, run})
+// must return when ctx is cancelled (phase two of shutdown). It runs
+// supervised: a panic is logged and counted, and the loop is started again
+// after a backoff (maildesk_component_restarts_total). The supervisor it
+// returns says whether the loop is up (workerHealth).
+func (a *App) AddWorker(name string, run func(ctx context.Context)) *recovery.Supervisor {
+	var opts recovery.SuperviseOptions
+	if a.superviseOpts != nil {
+		opts = a.superviseOpts(name)
+	}
+	sup := a.Group.Supervisor(name, opts)
+	a.workers = append(a.workers, worker{name, run, sup})
+	return sup
+}
+
+// workerHealth is a supervised loop's health: down while it waits to be
+// restarted after a panic or once it stopped, ok while it runs (naming its
+// restarts, if any).
+func workerHealth(sup *recovery.Supervisor) bridge.ComponentStatus {
+	st := sup.Status()
+	switch st.State {
+	case recovery.StateRunning:
+		if st.Restarts > 0 {
+			return bridge.ComponentStatus{Status: bridge.StatusOK, Detail: fmt.Sprintf("restarted %d times after panics; last at %s: %s",
+				st.Restarts, st.PanicAt.UTC().Format(time.RFC3339), st.LastPanic)}
+		}
+		return bridge.ComponentStatus{Status: bridge.StatusOK}
+	case recovery.StateRestarting:
+		return bridge.ComponentStatus{Status: bridge.StatusDown, Detail: fmt.Sprintf("panicked (%s); restart %d at %s",
+			st.LastPanic, st.Restarts, st.NextStart.UTC().Format(time.RFC3339))}
+	case recovery.StateStopped:
+		return bridge.ComponentStatus{Status: bridge.StatusDown, Detail: "stopped"}
+	default:
+		return bridge.ComponentStatus{Status: bridge.StatusUnknown, Detail: "not started yet"}
+	}
 }
 
 // AddCloser adds a function run at the very end of shutdown, after every
@@ -275,7 +309,7 @@ func (a *App) serveOn(ctx context.Context, ln net.Listener, stdout io.Writer) er
 		wg.Add(1)
 		a.Group.Go(w.name, func() {
 			defer wg.Done()
-			w.run(workCtx)
+			w.sup.Run(workCtx, w.run)
 		})
 	}
 	serveErr := make(chan error, 1)

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/maildesk/maildesk/bridge"
 	"github.com/maildesk/maildesk/graphsync"
+	"github.com/maildesk/maildesk/internal/recovery"
 	"github.com/maildesk/maildesk/rpc"
 	"github.com/maildesk/maildesk/store"
 )
@@ -79,15 +81,29 @@ func wireScheduler(a *App) error {
 	if err := wireSendWith(a, graph); err != nil {
 		return err
 	}
-	a.System.AddComponent("scheduler", func(ctx context.Context) bridge.ComponentStatus {
-		return bridge.ComponentStatus{Status: "ok"}
-	})
 	a.System.AddComponent("graph", func(ctx context.Context) bridge.ComponentStatus {
 		return graphHealth(a)
 	})
 	a.Connector.OnConnected(func(id string) { _ = sched.Kick(id) })
-	a.AddWorker("scheduler", func(ctx context.Context) { _ = sched.Run(ctx) })
+	sup := a.AddWorker("scheduler", func(ctx context.Context) { _ = sched.Run(ctx) })
+	a.System.AddComponent("scheduler", func(ctx context.Context) bridge.ComponentStatus {
+		return schedulerHealth(sup, sched.LastLoop(), time.Now())
+	})
 	return nil
+}
+
+// schedulerStuck is how long the scheduler's loop may go without a pass
+// (it passes at least every 15 s) before it counts as down.
+const schedulerStuck = 2 * time.Minute
+
+// schedulerHealth is the supervised loop's health, and down when the loop
+// runs but made no pass for schedulerStuck.
+func schedulerHealth(sup *recovery.Supervisor, lastLoop, now time.Time) bridge.ComponentStatus {
+	cs := workerHealth(sup)
+	if cs.Status == bridge.StatusOK && !lastLoop.IsZero() && now.Sub(lastLoop) > schedulerStuck {
+		return bridge.ComponentStatus{Status: bridge.StatusDown, Detail: fmt.Sprintf("the scheduler loop made no pass for %s", now.Sub(lastLoop).Round(time.Second))}
+	}
+	return cs
 }
 
 // graphHealth sums up how syncing with Microsoft goes: degraded while any

@@ -5,6 +5,7 @@ package recovery
 
 import (
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +17,10 @@ type Group struct {
 	log    zerolog.Logger
 	panics atomic.Int64
 	metric prometheus.Counter
+
+	reg          prometheus.Registerer
+	restarts     *prometheus.CounterVec
+	restartsOnce sync.Once
 }
 
 // New returns a Group logging to log; reg may be nil (no metric).
@@ -24,6 +29,8 @@ func New(log zerolog.Logger, reg prometheus.Registerer) *Group {
 		Name: "maildesk_goroutine_panics_total",
 		Help: "Panics recovered in background goroutines (each is a bug).",
 	})}
+	g.reg = reg
+	g.restarts = prometheus.NewCounterVec(restartsOpts, []string{"component"})
 	if reg != nil {
 		_ = reg.Register(g.metric)
 	}
