@@ -1,0 +1,113 @@
+package pgstore
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/maildesk/maildesk/store"
+)
+
+// migrations[i] moves a database from schema version i to i+1. Append new
+// ones; never change one that was released.
+var migrations = []string{
+	// 0 → 1: every table.
+	`CREATE TABLE meta (key text PRIMARY KEY, value bytea NOT NULL);
+	CREATE TABLE settings (id int PRIMARY KEY CHECK (id = 1), data jsonb NOT NULL);
+	CREATE TABLE secrets (name text PRIMARY KEY, sealed bytea NOT NULL);
+	CREATE TABLE mailboxes (id text PRIMARY KEY, email_lower text NOT NULL UNIQUE, data jsonb NOT NULL);
+	CREATE TABLE oauth_states (state text PRIMARY KEY, mailbox_id text NOT NULL, expires_at bigint NOT NULL, sealed bytea NOT NULL);
+	CREATE INDEX oauth_states_mailbox ON oauth_states (mailbox_id);
+	CREATE TABLE token_caches (mailbox_id text PRIMARY KEY, sealed bytea NOT NULL);
+	CREATE TABLE cursors (mailbox_id text NOT NULL, folder text NOT NULL, data jsonb NOT NULL, PRIMARY KEY (mailbox_id, folder));
+	CREATE TABLE messages (mailbox_id text NOT NULL, id text NOT NULL, folder text NOT NULL, received bigint NOT NULL,
+		removed boolean NOT NULL, data jsonb NOT NULL, PRIMARY KEY (mailbox_id, id));
+	CREATE INDEX messages_order ON messages (mailbox_id, folder, received DESC, id) WHERE NOT removed;
+	CREATE TABLE msg_ids (mailbox_id text NOT NULL, key text NOT NULL, value text NOT NULL, PRIMARY KEY (mailbox_id, key));
+	CREATE SEQUENCE outbox_seq;
+	CREATE TABLE outbox (seq bigint PRIMARY KEY, mailbox_id text NOT NULL, graph_id text NOT NULL, next_at bigint NOT NULL,
+		failed boolean NOT NULL, header jsonb NOT NULL, payload bytea);
+	CREATE INDEX outbox_due ON outbox (next_at, seq) WHERE NOT failed;
+	CREATE INDEX outbox_mailbox ON outbox (mailbox_id, seq);
+	CREATE TABLE due (mailbox_id text PRIMARY KEY, at bigint NOT NULL);
+	CREATE SEQUENCE audit_seq;
+	CREATE TABLE audit (seq bigint PRIMARY KEY, mailbox_id text NOT NULL, data jsonb NOT NULL);
+	CREATE INDEX audit_mailbox ON audit (mailbox_id, seq);
+	CREATE TABLE sends (mailbox_id text NOT NULL, request_id text NOT NULL, data jsonb NOT NULL, PRIMARY KEY (mailbox_id, request_id));
+	CREATE SEQUENCE notices_seq;
+	CREATE TABLE notices (seq bigint PRIMARY KEY, mailbox_id text NOT NULL, kind text NOT NULL, data jsonb NOT NULL);`,
+}
+
+// SchemaVersion is the version this code writes.
+var SchemaVersion = len(migrations)
+
+// migrationLock is the advisory lock key under which migrations run, so
+// sidecars starting together migrate once.
+const migrationLock = 0x6d61696c6465736b // "maildesk"
+
+func (s *Store) migrate() error {
+	return s.tx(func(tx pgx.Tx) error {
+		if _, err := tx.Exec(bg, "SELECT pg_advisory_xact_lock($1)", int64(migrationLock)); err != nil {
+			return fmt.Errorf("pgstore: lock for migrations: %w", err)
+		}
+		if _, err := tx.Exec(bg, "CREATE TABLE IF NOT EXISTS maildesk_schema (version int NOT NULL)"); err != nil {
+			return fmt.Errorf("pgstore: schema table: %w", err)
+		}
+		v := 0
+		err := tx.QueryRow(bg, "SELECT version FROM maildesk_schema").Scan(&v)
+		if errors.Is(err, pgx.ErrNoRows) {
+			if _, err := tx.Exec(bg, "INSERT INTO maildesk_schema (version) VALUES (0)"); err != nil {
+				return err
+			}
+		} else if err != nil {
+			return fmt.Errorf("pgstore: read schema version: %w", err)
+		}
+		if v > SchemaVersion {
+			return fmt.Errorf("pgstore: the database has schema version %d, newer than this MailDesk understands (%d): run a newer maildesk", v, SchemaVersion)
+		}
+		if v > 0 {
+			if err := s.checkKey(tx); err != nil {
+				return err
+			}
+		}
+		for ; v < SchemaVersion; v++ {
+			if _, err := tx.Exec(bg, migrations[v]); err != nil {
+				return fmt.Errorf("pgstore: migrate schema %d to %d: %w", v, v+1, err)
+			}
+			if _, err := tx.Exec(bg, "UPDATE maildesk_schema SET version = $1", v+1); err != nil {
+				return err
+			}
+		}
+		var n int
+		if err := tx.QueryRow(bg, "SELECT count(*) FROM meta WHERE key = 'key_check'").Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			_, err := tx.Exec(bg, "INSERT INTO meta (key, value) VALUES ('key_check', $1)", s.seal.Seal(store.KeyCheck(), []byte("key_check")))
+			return err
+		}
+		return nil
+	})
+}
+
+func (s *Store) checkKey(tx pgx.Tx) error {
+	var sealed []byte
+	err := tx.QueryRow(bg, "SELECT value FROM meta WHERE key = 'key_check'").Scan(&sealed)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("pgstore: read key check: %w", err)
+	}
+	if _, err := s.seal.Open(sealed, []byte("key_check")); err != nil {
+		return fmt.Errorf("pgstore: %s was sealed with another encryption key than the key file given: start with the key file this database was created with; nothing was changed: %w", redact(s.url), store.ErrWrongKey)
+	}
+	return nil
+}
+
+func sortMailboxes(ms []store.Mailbox) {
+	sort.Slice(ms, func(i, j int) bool { return strings.Compare(ms[i].Email, ms[j].Email) < 0 })
+}
