@@ -103,4 +103,3 @@ func TestLoadOrCreateKey(t *testing.T) {
 		t.Fatal("garbage key accepted")
 	}
 }
-
