@@ -578,7 +578,9 @@ func (s *Syncer) progress(mailboxID, folder string, c store.Cursor, prog *folder
 		rate = float64(done-prog.startDone) / el
 	}
 	start := prog.start
-	prog.mu.Unlock()
+	// The write stays under prog.mu: two folders' sums written in the
+	// other order would leave the older one (the backfill never "finished").
+	defer prog.mu.Unlock()
 	eta := int64(0)
 	if !finished && rate > 0 {
 		eta = int64(float64(total-done)/rate + 0.5)
