@@ -21,7 +21,7 @@ const MaxActionIDs = 1000
 
 // ActionsConfig builds Actions.
 type ActionsConfig struct {
-	Store     *store.Store
+	Store     Store
 	Graph     *graphsync.Client
 	Mailboxes *Mailboxes
 	// Kick wakes the pusher after log_to_record queued an item (may be nil).

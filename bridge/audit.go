@@ -8,12 +8,12 @@ import (
 
 // AuditLog answers audit.list: who did what, when.
 type AuditLog struct {
-	st        *store.Store
+	st        Store
 	mailboxes *Mailboxes
 }
 
 // NewAuditLog returns the audit reader; mailboxes decides visibility.
-func NewAuditLog(st *store.Store, mailboxes *Mailboxes) *AuditLog {
+func NewAuditLog(st Store, mailboxes *Mailboxes) *AuditLog {
 	return &AuditLog{st: st, mailboxes: mailboxes}
 }
 

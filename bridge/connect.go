@@ -23,7 +23,7 @@ const StateTTL = 15 * time.Minute
 // TokenSource: a refusal there moves the mailbox to reauth_required at once.
 // Safe for concurrent use.
 type Connector struct {
-	st   *store.Store
+	st   Store
 	auth *graphsync.Auth
 	log  zerolog.Logger
 	now  func() time.Time
@@ -42,7 +42,7 @@ type ConnectorOptions struct {
 }
 
 // NewConnector builds the connector over the store and the MSAL side.
-func NewConnector(st *store.Store, auth *graphsync.Auth, opts ConnectorOptions) *Connector {
+func NewConnector(st Store, auth *graphsync.Auth, opts ConnectorOptions) *Connector {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}

@@ -13,9 +13,13 @@ import (
 
 // LiveConfig configures Live.
 type LiveConfig struct {
-	Store *store.Store
-	Odoo  OdooFactory // DefaultOdooFactory when nil
-	Log   zerolog.Logger
+	// Store gives the mailbox (its Odoo id) and the Odoo settings.
+	Store interface {
+		MailboxReader
+		Settings() (store.Settings, error)
+	}
+	Odoo OdooFactory // DefaultOdooFactory when nil
+	Log  zerolog.Logger
 	// Window is the least time between two notices of one mailbox (default
 	// 1.5 s): the first change is told at once, later ones within the window
 	// are summed into one notice at its end — so new mail is told at most

@@ -23,12 +23,12 @@ import (
 //   - update: admins, the owner and the main user; only admins change owner_uid.
 //   - delete: admins and the owner.
 type Mailboxes struct {
-	st  *store.Store
+	st  Store
 	log zerolog.Logger
 }
 
 // NewMailboxes returns the mailbox manager over st.
-func NewMailboxes(st *store.Store, log zerolog.Logger) *Mailboxes {
+func NewMailboxes(st Store, log zerolog.Logger) *Mailboxes {
 	return &Mailboxes{st: st, log: log}
 }
 

@@ -23,7 +23,7 @@ import (
 // attachments come from Graph when asked for and are kept in a cache bounded
 // in bytes.
 type Messages struct {
-	st     *store.Store
+	st     Store
 	boxes  *Mailboxes
 	graph  *graphsync.Client
 	cache  *byteCache
@@ -34,7 +34,7 @@ type Messages struct {
 
 // NewMessages builds the message service; cacheBytes bounds the body and
 // attachment cache (default 64 MiB).
-func NewMessages(st *store.Store, boxes *Mailboxes, graph *graphsync.Client, cacheBytes int64) *Messages {
+func NewMessages(st Store, boxes *Mailboxes, graph *graphsync.Client, cacheBytes int64) *Messages {
 	if cacheBytes <= 0 {
 		cacheBytes = 64 << 20
 	}

@@ -20,7 +20,7 @@ import (
 
 // NotifierConfig builds a Notifier.
 type NotifierConfig struct {
-	Store *store.Store
+	Store Store
 	Graph *graphsync.Client
 	// Kick makes a mailbox due now (Scheduler.Kick).
 	Kick func(mailboxID string) error

@@ -396,14 +396,14 @@ func Backoff(base, maxD time.Duration, n int) time.Duration {
 
 // SyncControl serves mailbox.sync_now and mailbox.backfill.
 type SyncControl struct {
-	st    *store.Store
+	st    Store
 	boxes *Mailboxes
 	sched *Scheduler
 	now   func() time.Time
 }
 
 // NewSyncControl builds the sync_now/backfill service.
-func NewSyncControl(st *store.Store, boxes *Mailboxes, sched *Scheduler) *SyncControl {
+func NewSyncControl(st Store, boxes *Mailboxes, sched *Scheduler) *SyncControl {
 	return &SyncControl{st: st, boxes: boxes, sched: sched, now: time.Now}
 }
 

@@ -32,7 +32,7 @@ const (
 
 // SenderConfig builds a Sender. Zero fields take defaults.
 type SenderConfig struct {
-	Store     *store.Store
+	Store     Store
 	Graph     *graphsync.Client
 	Mailboxes *Mailboxes // the visibility check
 	// Uploads keeps Graph's upload budget per mailbox (default: Graph's
@@ -661,7 +661,7 @@ func (s *Sender) audit(a Actor, mailboxID string, detail map[string]any) {
 }
 
 // auditAction writes an audit entry (never bodies or secrets).
-func auditAction(st *store.Store, log zerolog.Logger, a Actor, action, mailboxID string, detail map[string]any) {
+func auditAction(st Store, log zerolog.Logger, a Actor, action, mailboxID string, detail map[string]any) {
 	name := "odoo"
 	if a.UID == 0 {
 		name = "sidecar"

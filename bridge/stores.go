@@ -65,7 +65,55 @@ type DueStore interface {
 	DueTimes() (map[string]time.Time, error)
 }
 
+// Store is all of storage, for the components that use much of it (the
+// mailbox service, the connector, sending, message reads) and for cmd,
+// which opens one and hands it around: bbolt (*store.Store) or PostgreSQL
+// (*pgstore.Store), both passing store/storetest.
+type Store interface {
+	CursorStore
+	Outbox
+	DueStore
+	SettingsStore
+	SystemStore
+	AuthStore
+	CreateMailbox(m store.Mailbox) (store.Mailbox, error)
+	CreateMailboxAudit(m store.Mailbox, audit func(m *store.Mailbox) *store.AuditEntry) (store.Mailbox, error)
+	DeleteMailbox(id string) error
+	DeleteMailboxAudit(id string, audit *store.AuditEntry) error
+	MarkSentByUs(mailboxID, internetMessageID string) error
+	MessageByInternetID(mailboxID, internetMessageID string) (store.Message, error)
+	ListMessages(mailboxID, folder string, limit int, after string, keep func(*store.Message) bool) ([]store.Message, string, error)
+	FolderCounts(mailboxID string) (map[string]store.FolderCount, error)
+	UpdateMessages(mailboxID string, ids []string, fn func(m *store.Message)) error
+	MessageCount(mailboxID string) int
+	DeleteCursor(mailboxID, folder string) error
+	Enqueue(it store.OutboxItem) (uint64, error)
+	DueOutbox(now time.Time, limit int, maxBytes int, skip func(mailboxID string) bool) ([]store.OutboxItem, error)
+	FailedOutbox(mailboxID string) ([]store.OutboxItem, error)
+	RetryFailed(mailboxID string) (int, error)
+	RetryOutboxNow(mailboxID string) error
+	DeleteTokenCache(mailboxID string) error
+	PutOAuthState(st store.OAuthState) error
+	ConsumeOAuthState(state string) (store.OAuthState, error)
+	PruneOAuthStates() (int, error)
+	Audit(e store.AuditEntry) error
+	AuditList(mailboxID string, limit int, before uint64) ([]store.AuditEntry, uint64, error)
+	QueueNotice(n store.Notice) error
+	ClaimSend(mailboxID string, rec store.SendRecord) (store.SendRecord, bool, error)
+	PutSend(mailboxID string, rec store.SendRecord) error
+	SaveSettings(st store.Settings) error
+	Close() error
+}
+
+// AuthStore is graphsync's: the app config and the token caches.
+type AuthStore interface {
+	Settings() (store.Settings, error)
+	TokenCache(mailboxID string) ([]byte, error)
+	PutTokenCache(mailboxID string, cache []byte) error
+}
+
 var (
+	_ Store       = (*store.Store)(nil)
 	_ CursorStore = (*store.Store)(nil)
 	_ Outbox      = (*store.Store)(nil)
 	_ DueStore    = (*store.Store)(nil)

@@ -63,6 +63,12 @@ func (s *Server) serveBackup(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Disposition", `attachment; filename="maildesk-backup.db"`)
 	w.Header().Set("Cache-Control", "no-store")
 	n, err := s.deps.System.Backup(w)
+	if err != nil && n == 0 {
+		// Nothing sent yet (PostgreSQL: the sidecar streams no backup).
+		w.Header().Del("Content-Disposition")
+		http.Error(w, err.Error(), http.StatusNotImplemented)
+		return
+	}
 	if err != nil {
 		// Headers are gone: abort the connection so the client sees a
 		// broken transfer instead of a short file.

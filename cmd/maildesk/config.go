@@ -58,6 +58,14 @@ type Config struct {
 	SimListen string
 	// Net is TLS on the listener and the client allow-list (netsec.go).
 	Net NetConfig
+	// Store is where the data lives: "" or "bbolt" for the file
+	// <data-dir>/maildesk.db (the default), or a postgres:// URL.
+	Store string
+}
+
+// Postgres reports whether the data lives in PostgreSQL (--store postgres://…).
+func (c *Config) Postgres() bool {
+	return strings.HasPrefix(c.Store, "postgres://") || strings.HasPrefix(c.Store, "postgresql://")
 }
 
 // DBPath is the database file.
@@ -77,6 +85,8 @@ func options() []option {
 	return append([]option{
 		{name: "listen", def: "127.0.0.1:8765", usage: "HTTP listen address host:port",
 			set: func(c *Config, v string) error { c.Listen = v; return nil }},
+		{name: "store", usage: "where the data lives: bbolt (the file <data-dir>/maildesk.db, default) or a postgres://user@host/db URL",
+			set: func(c *Config, v string) error { c.Store = v; return nil }},
 		{name: "data-dir", def: "./maildesk-data", usage: "directory of the database (and, by default, key file and shared secret)",
 			set: func(c *Config, v string) error { c.DataDir = v; return nil }},
 		{name: "shared-secret-file", usage: "file holding the bearer secret Odoo sends (default <data-dir>/shared-secret)",
@@ -312,6 +322,9 @@ func (c *Config) validate() []error {
 	}
 	if c.DataDir == "" {
 		bad("data-dir must not be empty")
+	}
+	if c.Store != "" && c.Store != "bbolt" && !c.Postgres() {
+		bad("store %q must be bbolt or a postgres:// URL", c.Store)
 	}
 	if _, err := zerolog.ParseLevel(c.LogLevel); err != nil || c.LogLevel == "" {
 		bad("log-level %q must be trace, debug, info, warn or error", c.LogLevel)

@@ -77,6 +77,8 @@ type demoOptions struct {
 	MaxAttachment int
 	// AttachmentRate is the share of messages with attachments (default 0.3).
 	AttachmentRate float64
+	// Store is --store: "" for bbolt in DataDir, or a postgres:// URL.
+	Store string
 }
 
 // demo is one running demo: the simulator, the Odoo stand-in and the
@@ -162,7 +164,7 @@ func startDemo(ctx context.Context, o demoOptions) (d *demo, err error) {
 		d.closers = append(d.closers, func() { os.RemoveAll(dir) })
 	}
 	cfg := Config{Listen: "127.0.0.1:0", DataDir: dir, LogLevel: o.LogLevel, LogFormat: "console", MaxBodyBytes: 64 << 20, ShutdownGrace: 5 * time.Second,
-		KeyFile: dir + "/maildesk.key", SharedSecretFile: dir + "/shared-secret"}
+		KeyFile: dir + "/maildesk.key", SharedSecretFile: dir + "/shared-secret", Store: o.Store}
 	key, secret, err := prepareDataDir(cfg, io.Discard)
 	if err != nil {
 		return nil, err

@@ -23,6 +23,7 @@ import (
 	"github.com/maildesk/maildesk/internal/recovery"
 	"github.com/maildesk/maildesk/rpc"
 	"github.com/maildesk/maildesk/store"
+	"github.com/maildesk/maildesk/store/pgstore"
 )
 
 // App is the running sidecar's components, built in order by buildApp.
@@ -32,7 +33,7 @@ import (
 type App struct {
 	Cfg      Config
 	Log      zerolog.Logger
-	Store    *store.Store
+	Store    bridge.Store
 	Registry *prometheus.Registry
 	Group    *recovery.Group // counts panics of background goroutines
 
@@ -198,12 +199,23 @@ func loadOrCreateSecret(path string) (string, bool, error) {
 	return s, true, nil
 }
 
+// openStore opens the bbolt file in the data directory, or PostgreSQL
+// under --store postgres://….
+func openStore(cfg Config, key []byte) (bridge.Store, error) {
+	if cfg.Postgres() {
+		return pgstore.Open(cfg.Store, key, pgstore.Options{})
+	}
+	return store.Open(cfg.DBPath(), key, store.Options{})
+}
+
+var _ bridge.Store = (*pgstore.Store)(nil)
+
 // buildApp opens the store and builds every component, core first, then the
 // features' wire functions.
 // opts run after the core is built and before the features' wire functions
 // (demo and --simulate point App.Microsoft at the simulator there).
 func buildApp(cfg Config, log zerolog.Logger, key []byte, secret string, opts ...func(a *App) error) (*App, error) {
-	st, err := store.Open(cfg.DBPath(), key, store.Options{})
+	st, err := openStore(cfg, key)
 	if err != nil {
 		return nil, err
 	}

@@ -71,6 +71,11 @@ func (s *Store) ApplyPage(mailboxID string, p store.Page) (store.PageResult, err
 				if it.Payload != nil && old.Subject == "" {
 					old.Subject = msg.Subject
 				}
+				if old.Sensitivity == "" && msg.Sensitivity != "" {
+					// Indexed before sensitivity and threading ids were
+					// kept: a page with the content (a resync) fills them in.
+					old.Sensitivity, old.InReplyTo, old.References = msg.Sensitivity, msg.InReplyTo, msg.References
+				}
 				if err := putMessage(tx, mailboxID, &old); err != nil {
 					return err
 				}
@@ -230,6 +235,34 @@ func (s *Store) ListMessages(mailboxID, folder string, limit int, after string, 
 		out = append(out, m)
 	}
 	return out, next, rows.Err()
+}
+
+// RecentMessages returns a mailbox's indexed messages received at or after
+// since, over all its folders, newest first (see store.Store.RecentMessages).
+func (s *Store) RecentMessages(mailboxID string, since time.Time, limit int, keep func(*store.Message) bool) (out []store.Message, total int, err error) {
+	rows, err := s.pool.Query(bg, `SELECT data FROM messages WHERE mailbox_id = $1 AND NOT removed AND received >= $2
+		ORDER BY received DESC, folder, id`, mailboxID, nanos(since))
+	if err != nil {
+		return nil, 0, fmt.Errorf("pgstore: recent messages of %s: %w", mailboxID, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var m store.Message
+		if err := rows.Scan(&m); err != nil {
+			return nil, 0, err
+		}
+		if keep == nil || keep(&m) {
+			out = append(out, m)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	total = len(out)
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, total, nil
 }
 
 // FolderCounts counts indexed messages per folder.

@@ -3,6 +3,7 @@ package pgstore
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -259,9 +260,12 @@ func (s *Store) AckOutbox(acks []store.OutboxAck, failLimit int) error {
 				return err
 			}
 			if m != nil {
-				if a.Status == store.DeliveryUnrouted {
+				switch a.Status {
+				case store.DeliveryUnrouted:
 					m.Counts.Unrouted++
-				} else {
+				case store.DeliveryExcluded:
+					m.Counts.Excluded++
+				default:
 					m.Counts.Delivered++
 				}
 			}
@@ -277,6 +281,9 @@ func (s *Store) AckOutbox(acks []store.OutboxAck, failLimit int) error {
 			msg.OdooRefs = a.Records
 			msg.ActivityID = a.ActivityID
 			msg.DeliveryError = ""
+			if a.Status == store.DeliveryExcluded {
+				msg.DeliveryError = a.Error // Odoo's reason
+			}
 			if err := putMessage(tx, it.MailboxID, &msg); err != nil {
 				return err
 			}
@@ -373,4 +380,65 @@ func (s *Store) RetryOutboxNow(mailboxID string) error {
 		return fmt.Errorf("pgstore: retry outbox now: %w", err)
 	}
 	return nil
+}
+
+// Requeue puts items of messages Odoo answered before (excluded or
+// unrouted) back in the outbox in one transaction (see store.Store.Requeue).
+func (s *Store) Requeue(mailboxID string, items []store.OutboxItem, from []string) (int, error) {
+	n := 0
+	err := s.tx(func(tx pgx.Tx) error {
+		n = 0
+		m, err := getMailbox(tx, mailboxID, true)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		for i := range items {
+			it := items[i]
+			msg, err := getMessage(tx, mailboxID, it.GraphID)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if msg.Removed || !slices.Contains(from, msg.Delivery) {
+				continue
+			}
+			switch msg.Delivery {
+			case store.DeliveryExcluded:
+				m.Counts.Excluded = max(0, m.Counts.Excluded-1)
+			case store.DeliveryUnrouted:
+				m.Counts.Unrouted = max(0, m.Counts.Unrouted-1)
+			}
+			it.Seq, it.MailboxID = 0, mailboxID
+			if it.CreatedAt.IsZero() {
+				it.CreatedAt = s.now().UTC()
+			}
+			if it.NextAttemptAt.IsZero() {
+				it.NextAttemptAt = it.CreatedAt
+			}
+			if _, err := insertOutbox(tx, &it); err != nil {
+				return err
+			}
+			msg.Delivery, msg.DeliveryError = store.DeliveryQueued, ""
+			if err := putMessage(tx, mailboxID, &msg); err != nil {
+				return err
+			}
+			n++
+		}
+		if n == 0 {
+			return nil
+		}
+		return putMailbox(tx, &m)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("pgstore: requeue mail of %s: %w", mailboxID, err)
+	}
+	if n > 0 {
+		s.run(&s.onQueued)
+	}
+	return n, nil
 }

@@ -609,6 +609,25 @@ func (s *Store) SetDue(mailboxID string, at time.Time) error {
 	return nil
 }
 
+// SetDueMany stores the next sync time of several mailboxes in one
+// transaction.
+func (s *Store) SetDueMany(due map[string]time.Time) error {
+	if len(due) == 0 {
+		return nil
+	}
+	err := s.tx(func(tx pgx.Tx) error {
+		b := &pgx.Batch{}
+		for id, at := range due {
+			b.Queue("INSERT INTO due (mailbox_id, at) VALUES ($1, $2) ON CONFLICT (mailbox_id) DO UPDATE SET at = EXCLUDED.at", id, at.UnixNano())
+		}
+		return tx.SendBatch(bg, b).Close()
+	})
+	if err != nil {
+		return fmt.Errorf("pgstore: set due times: %w", err)
+	}
+	return nil
+}
+
 // DueTimes returns every mailbox's next sync time.
 func (s *Store) DueTimes() (map[string]time.Time, error) {
 	rows, err := s.pool.Query(bg, "SELECT mailbox_id, at FROM due")

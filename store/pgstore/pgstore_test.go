@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -15,10 +16,19 @@ import (
 
 	"github.com/maildesk/maildesk/store"
 	"github.com/maildesk/maildesk/store/pgstore"
+	"github.com/maildesk/maildesk/store/pgstore/pgtest"
 	"github.com/maildesk/maildesk/store/storetest"
 )
 
 func testKey(b byte) []byte { return bytes.Repeat([]byte{b}, store.KeySize) }
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	pgtest.Stop()
+	os.Exit(code)
+}
+
+func testURL(t *testing.T) string { return pgtest.URL(t) }
 
 func schemaName() string {
 	b := make([]byte, 6)

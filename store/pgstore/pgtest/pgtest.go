@@ -1,7 +1,15 @@
-package pgstore_test
+// Package pgtest finds a PostgreSQL for tests: MAILDESK_TEST_POSTGRES when
+// set ("private" forces the private cluster); else one on 127.0.0.1:5432
+// with trust auth and a database "test" (CI machines have it); else a
+// private cluster from Debian's binaries (/usr/lib/postgresql/*/bin) in a
+// temporary directory; else the tests skip with a message saying how to
+// get one. A package using it calls Stop from its TestMain.
+package pgtest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -10,6 +18,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -17,6 +26,37 @@ import (
 
 	"github.com/jackc/pgx/v5"
 )
+
+// FreshSchema creates an empty schema on the test PostgreSQL, dropped when
+// t ends, and returns the URL with search_path set to it, and its name.
+func FreshSchema(t testing.TB) (url, schema string) {
+	t.Helper()
+	base := URL(t)
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	schema = "t_" + hex.EncodeToString(b)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, base)
+		if err == nil {
+			_, _ = conn.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+			conn.Close(ctx)
+		}
+	})
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	return base + sep + "search_path=" + schema, schema
+}
 
 // The PostgreSQL the tests use: MAILDESK_TEST_POSTGRES when set ("private"
 // forces the private cluster); else one
@@ -34,15 +74,16 @@ const skipHow = "no PostgreSQL for the pgstore tests: set MAILDESK_TEST_POSTGRES
 	"run one on 127.0.0.1:5432 with trust auth and a database \"test\", or install Debian's postgresql package " +
 	"(apt-get install postgresql) so the tests can start a private cluster"
 
-func TestMain(m *testing.M) {
-	code := m.Run()
+// Stop stops the private cluster, if one was started (call it after m.Run).
+func Stop() {
 	if pgStop != nil {
 		pgStop()
+		pgStop = nil
 	}
-	os.Exit(code)
 }
 
-func testURL(t *testing.T) string {
+// URL returns the test PostgreSQL's URL, or skips t saying how to get one.
+func URL(t testing.TB) string {
 	t.Helper()
 	pgOnce.Do(func() { pgURL, pgWhy = findPostgres() })
 	if pgURL == "" {
