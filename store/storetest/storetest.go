@@ -73,6 +73,9 @@ type Store interface {
 	DueTimes() (map[string]time.Time, error)
 	ClaimSend(mailboxID string, rec store.SendRecord) (store.SendRecord, bool, error)
 	PutSend(mailboxID string, rec store.SendRecord) error
+	SetDueMany(due map[string]time.Time) error
+	RecentMessages(mailboxID string, since time.Time, limit int, keep func(*store.Message) bool) ([]store.Message, int, error)
+	Requeue(mailboxID string, items []store.OutboxItem, from []string) (int, error)
 
 	Ping() error
 }
@@ -107,6 +110,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"AuditPaging", testAuditPaging},
 		{"Notices", testNotices},
 		{"DueTimesAndSends", testDueTimesAndSends},
+		{"ExcludedRequeueRecent", testExcludedRequeueRecent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -825,5 +829,77 @@ func testDueTimesAndSends(t *testing.T, newStore NewStore) {
 	}
 	if _, claimed, _ := s.ClaimSend("mbx_2", store.SendRecord{RequestID: "r1"}); !claimed {
 		t.Fatal("a request id of another mailbox was taken")
+	}
+}
+
+// Odoo's "excluded" answer takes the item out like unrouted, counts it
+// apart and keeps the reason; Requeue queues such mail again once (counts
+// corrected); RecentMessages spans folders newest first; a page with
+// content fills in sensitivity and threading ids of an older entry.
+func testExcludedRequeueRecent(t *testing.T, newStore NewStore) {
+	s := open(t, newStore)
+	mb := must(s.CreateMailbox(store.Mailbox{Email: "a@b.c"}))
+	priv := msg("m1", "inbox", 100)
+	priv.Message.Sensitivity, priv.Message.InReplyTo, priv.Message.References = "private", "<p@x>", []string{"<r@x>", "<p@x>"}
+	_ = must(s.ApplyPage(mb.ID, store.Page{Folder: "inbox", Items: []store.PageItem{priv, msg("m2", "sentitems", 200), msg("m3", "inbox", 50)}}))
+	items := must(s.DueOutbox(time.Now().Add(time.Second), 10, 0, nil))
+	if err := s.AckOutbox([]store.OutboxAck{
+		{Seq: items[0].Seq, Status: store.DeliveryExcluded, Error: "not logged: private"},
+		{Seq: items[1].Seq, Status: store.DeliveryUnrouted},
+		{Seq: items[2].Seq, Status: "posted"},
+	}, 2); err != nil {
+		t.Fatal(err)
+	}
+	m := must(s.Message(mb.ID, "m1"))
+	if m.Delivery != store.DeliveryExcluded || m.DeliveryError != "not logged: private" || m.Sensitivity != "private" || len(m.References) != 2 {
+		t.Fatalf("excluded entry %+v", m)
+	}
+	got := must(s.Mailbox(mb.ID))
+	if got.Counts.Excluded != 1 || got.Counts.Unrouted != 1 || got.Counts.Delivered != 1 {
+		t.Fatalf("counts %+v", got.Counts)
+	}
+	recent, total, err := s.RecentMessages(mb.ID, time.Unix(60, 0), 0, nil)
+	if err != nil || total != 2 || len(recent) != 2 || recent[0].ID != "m2" || recent[1].ID != "m1" {
+		t.Fatalf("recent %+v %d %v", recent, total, err)
+	}
+	kept, total, _ := s.RecentMessages(mb.ID, time.Unix(0, 0), 1, func(m *store.Message) bool { return m.Delivery != "posted" })
+	if total != 2 || len(kept) != 1 || kept[0].ID != "m2" {
+		t.Fatalf("filtered, capped recent %+v %d", kept, total)
+	}
+	from := []string{store.DeliveryExcluded, store.DeliveryUnrouted}
+	again := []store.OutboxItem{{GraphID: "m1", Payload: []byte("p1")}, {GraphID: "m2", Payload: []byte("p2")}, {GraphID: "m3", Payload: []byte("p3")}}
+	if n := must(s.Requeue(mb.ID, again, from)); n != 2 {
+		t.Fatalf("requeued %d, want 2 (m3 was posted)", n)
+	}
+	if n := must(s.Requeue(mb.ID, again, from)); n != 0 {
+		t.Fatalf("a second requeue queued %d", n)
+	}
+	got = must(s.Mailbox(mb.ID))
+	if got.Counts.Excluded != 0 || got.Counts.Unrouted != 0 {
+		t.Fatalf("counts after requeue %+v", got.Counts)
+	}
+	if due := must(s.DueOutbox(time.Now().Add(time.Second), 10, 0, nil)); len(due) != 2 || due[0].MailboxID != mb.ID || string(due[0].Payload) != "p1" {
+		t.Fatalf("requeued items %+v", due)
+	}
+	if m := must(s.Message(mb.ID, "m1")); m.Delivery != store.DeliveryQueued || m.DeliveryError != "" {
+		t.Fatalf("requeued entry %+v", m)
+	}
+	// An older entry without sensitivity gets it from a page with content.
+	_ = must(s.ApplyPage(mb.ID, store.Page{Folder: "inbox", Items: []store.PageItem{msg("m4", "inbox", 300)}}))
+	fill := msg("m4", "inbox", 300)
+	fill.Payload = nil
+	fill.Message.Sensitivity, fill.Message.InReplyTo = "confidential", "<q@x>"
+	if r := must(s.ApplyPage(mb.ID, store.Page{Folder: "inbox", Items: []store.PageItem{fill}})); r.Queued != 0 || r.Known != 1 {
+		t.Fatalf("fill page %+v", r)
+	}
+	if m := must(s.Message(mb.ID, "m4")); m.Sensitivity != "confidential" || m.InReplyTo != "<q@x>" {
+		t.Fatalf("filled entry %+v", m)
+	}
+	at := time.Date(2026, 12, 1, 10, 0, 0, 5, time.UTC)
+	if err := s.SetDueMany(map[string]time.Time{"mbx_a": at, "mbx_b": at.Add(time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	if due := must(s.DueTimes()); !due["mbx_a"].Equal(at) || !due["mbx_b"].Equal(at.Add(time.Second)) {
+		t.Fatalf("due times %v", due)
 	}
 }
