@@ -29,6 +29,9 @@ func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	if err != nil {
 		return err
 	}
+	if cfg.Postgres() {
+		return errors.New("the data is in PostgreSQL (--store): back it up with pg_dump (secrets stay sealed; keep the key file apart); maildesk backup handles the bbolt file only")
+	}
 	if len(rest) != 1 {
 		return errors.New("usage: maildesk backup [flags] FILE")
 	}

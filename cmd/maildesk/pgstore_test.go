@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"io"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,5 +78,22 @@ func TestEndToEndOnPostgres(t *testing.T) {
 	}
 	if h.Components["store"].Status != "ok" || h.Components["scheduler"].Status != "ok" || h.Components["pusher"].Status != "ok" {
 		t.Fatalf("system.health on PostgreSQL: %+v", h)
+	}
+}
+
+// maildesk backup and restore refuse PostgreSQL (pg_dump is the tool)
+// instead of creating a bbolt file in the data directory.
+func TestBackupRestoreRefusePostgres(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"MAILDESK_DATA_DIR": dir, "MAILDESK_STORE": "postgres://nobody@127.0.0.1:1/none"}
+	getenv := func(k string) string { return env[k] }
+	for _, cmd := range []func(context.Context, []string, io.Writer, io.Writer, func(string) string) error{cmdBackup, cmdRestore} {
+		err := cmd(context.Background(), []string{dir + "/x.db"}, io.Discard, io.Discard, getenv)
+		if err == nil || !strings.Contains(err.Error(), "PostgreSQL") {
+			t.Fatalf("backup/restore with --store postgres: %v", err)
+		}
+	}
+	if _, err := os.Stat(dir + "/maildesk.db"); !os.IsNotExist(err) {
+		t.Fatalf("a bbolt file was created: %v", err)
 	}
 }

@@ -25,6 +25,9 @@ func cmdRestore(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	if err != nil {
 		return err
 	}
+	if cfg.Postgres() {
+		return errors.New("the data is in PostgreSQL (--store): restore it with pg_restore or psql (secrets stay sealed; keep the key file apart); maildesk restore handles the bbolt file only")
+	}
 	if len(rest) != 1 {
 		return errors.New("usage: maildesk restore [flags] FILE")
 	}
