@@ -137,7 +137,8 @@ func (s *Store) OnSettings(fn func()) {
 	s.onSettings = append(s.onSettings, fn)
 }
 
-// OnQueued registers fn to run after every commit that added outbox items.
+// OnQueued registers fn to run after every commit that added outbox items
+// or a notice.
 func (s *Store) OnQueued(fn func()) {
 	s.hookMu.Lock()
 	defer s.hookMu.Unlock()
@@ -580,6 +581,7 @@ func (s *Store) QueueNotice(n store.Notice) error {
 	if err != nil {
 		return fmt.Errorf("pgstore: queue notice for %s: %w", n.MailboxID, err)
 	}
+	s.run(&s.onQueued) // the pusher delivers notices too
 	return nil
 }
 

@@ -717,6 +717,12 @@ func testOnQueued(t *testing.T, newStore NewStore) {
 	if n != 2 {
 		t.Fatalf("hook ran %d times, want 2", n)
 	}
+	if err := s.QueueNotice(store.Notice{MailboxID: mb.ID, Kind: "reauth_required"}); err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 {
+		t.Fatalf("a queued notice ran the hook %d times, want once (the pusher delivers notices)", n-2)
+	}
 }
 
 func testDeleteMailbox(t *testing.T, newStore NewStore) {
