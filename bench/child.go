@@ -172,7 +172,8 @@ func runChild(ctx context.Context, cfg childConfig, stdout io.Writer) error {
 		<-done
 		return nil
 	}
-	// fleet: wait for every mailbox's first round (the child's own pacing).
+	// fleet: wait until every mailbox has finished its backfill (the
+	// child's own pacing), so no first-sync round falls into the window.
 	for {
 		mbs, err := st.Mailboxes()
 		if err != nil {
@@ -180,7 +181,7 @@ func runChild(ctx context.Context, cfg childConfig, stdout io.Writer) error {
 		}
 		ready := 0
 		for _, m := range mbs {
-			if !m.LastSuccessAt.IsZero() {
+			if !m.LastSuccessAt.IsZero() && m.Progress.Finished {
 				ready++
 			}
 		}
