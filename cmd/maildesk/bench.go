@@ -9,7 +9,7 @@ import (
 	"os/exec"
 	"strings"
 
-	"github.com/maildesk/maildesk/bench"
+	"github.com/maildesk/maildesk/internal/bench"
 )
 
 // cmdBench runs the performance scoreboard (package bench). It wires flags
