@@ -187,7 +187,7 @@ func TestPusherRunLoopDrainsAndStops(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); e.p.Run(ctx) }()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		st, _ := e.st.OutboxStats()
 		if st[e.mb.ID].Items == 0 {
@@ -265,7 +265,7 @@ func TestPusherStartsAtOnceWhenOdooIsPaired(t *testing.T) {
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
