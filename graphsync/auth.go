@@ -110,9 +110,9 @@ type Accounts interface {
 type Auth struct {
 	st       AuthStore
 	accounts Accounts
-	http *http.Client
-	base string
-	log  zerolog.Logger
+	http     *http.Client
+	base     string
+	log      zerolog.Logger
 
 	mu      sync.Mutex
 	cfg     *authConfig // nil until read; dropped when settings change
