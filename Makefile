@@ -10,6 +10,8 @@ build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/maildesk ./cmd/maildesk
 
 vet:
+	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
+	  if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
 # The whole suite: vet, Go tests in random order, and the addon's Odoo-free tests.
