@@ -329,21 +329,7 @@ func (s *Store) AckOutbox(acks []OutboxAck, failLimit int) error {
 				}
 			}
 			if refused {
-				if it.Attempts > 0 && it.SameErrors > 0 && a.Error == it.LastError {
-					it.SameErrors++
-				} else {
-					it.SameErrors = 1
-				}
-				it.Attempts++
-				it.LastError = a.Error
-				it.NextAttemptAt = a.RetryAt
-				if a.Fail || failLimit > 0 && (it.SameErrors >= failLimit || it.Attempts >= FailAfterAttempts*failLimit) {
-					it.Failed, it.FailedAt = true, now
-					if m != nil {
-						m.Counts.Failed++
-						m.Delivery.FailedReason = a.Error
-						m.Delivery.FailedAt = now
-					}
+				if it.Refused(a, m, failLimit, now) {
 					if err := setIndexDelivery(tx, &it, DeliveryFailed, a.Error); err != nil {
 						return err
 					}
@@ -548,23 +534,10 @@ func (s *Store) Requeue(mailboxID string, items []OutboxItem, from []string) (in
 			if getJSON(msgs, []byte(it.GraphID), &msg) != nil || msg.Removed || !slices.Contains(from, msg.Delivery) {
 				continue
 			}
-			switch msg.Delivery {
-			case DeliveryExcluded:
-				m.Counts.Excluded = max(0, m.Counts.Excluded-1)
-			case DeliveryUnrouted:
-				m.Counts.Unrouted = max(0, m.Counts.Unrouted-1)
-			}
-			it.Seq, it.MailboxID = 0, mailboxID
-			if it.CreatedAt.IsZero() {
-				it.CreatedAt = s.now().UTC()
-			}
-			if it.NextAttemptAt.IsZero() {
-				it.NextAttemptAt = it.CreatedAt
-			}
+			Requeued(&m, &msg, &it, s.now().UTC())
 			if _, err := putOutbox(tx, &it); err != nil {
 				return err
 			}
-			msg.Delivery, msg.DeliveryError = DeliveryQueued, ""
 			if err := putJSON(msgs, []byte(it.GraphID), msg); err != nil {
 				return err
 			}

@@ -65,17 +65,7 @@ func (s *Store) ApplyPage(mailboxID string, p store.Page) (store.PageResult, err
 			switch {
 			case err == nil && old.Delivery != store.DeliveryNone:
 				res.Known++
-				old.Folder = msg.Folder
-				old.IsRead = msg.IsRead
-				old.Removed = false
-				if it.Payload != nil && old.Subject == "" {
-					old.Subject = msg.Subject
-				}
-				if old.Sensitivity == "" && msg.Sensitivity != "" {
-					// Indexed before sensitivity and threading ids were
-					// kept: a page with the content (a resync) fills them in.
-					old.Sensitivity, old.InReplyTo, old.References = msg.Sensitivity, msg.InReplyTo, msg.References
-				}
+				old.MergeUpdate(msg, it.Payload != nil)
 				if err := putMessage(tx, mailboxID, &old); err != nil {
 					return err
 				}

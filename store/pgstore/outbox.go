@@ -232,21 +232,7 @@ func (s *Store) AckOutbox(acks []store.OutboxAck, failLimit int) error {
 				}
 			}
 			if refused {
-				if it.Attempts > 0 && it.SameErrors > 0 && a.Error == it.LastError {
-					it.SameErrors++
-				} else {
-					it.SameErrors = 1
-				}
-				it.Attempts++
-				it.LastError = a.Error
-				it.NextAttemptAt = a.RetryAt
-				if a.Fail || failLimit > 0 && (it.SameErrors >= failLimit || it.Attempts >= store.FailAfterAttempts*failLimit) {
-					it.Failed, it.FailedAt = true, now
-					if m != nil {
-						m.Counts.Failed++
-						m.Delivery.FailedReason = a.Error
-						m.Delivery.FailedAt = now
-					}
+				if it.Refused(a, m, failLimit, now) {
 					if err := setIndexDelivery(tx, &it, store.DeliveryFailed, a.Error); err != nil {
 						return err
 					}
@@ -407,23 +393,10 @@ func (s *Store) Requeue(mailboxID string, items []store.OutboxItem, from []strin
 			if msg.Removed || !slices.Contains(from, msg.Delivery) {
 				continue
 			}
-			switch msg.Delivery {
-			case store.DeliveryExcluded:
-				m.Counts.Excluded = max(0, m.Counts.Excluded-1)
-			case store.DeliveryUnrouted:
-				m.Counts.Unrouted = max(0, m.Counts.Unrouted-1)
-			}
-			it.Seq, it.MailboxID = 0, mailboxID
-			if it.CreatedAt.IsZero() {
-				it.CreatedAt = s.now().UTC()
-			}
-			if it.NextAttemptAt.IsZero() {
-				it.NextAttemptAt = it.CreatedAt
-			}
+			store.Requeued(&m, &msg, &it, s.now().UTC())
 			if _, err := insertOutbox(tx, &it); err != nil {
 				return err
 			}
-			msg.Delivery, msg.DeliveryError = store.DeliveryQueued, ""
 			if err := putMessage(tx, mailboxID, &msg); err != nil {
 				return err
 			}

@@ -1,0 +1,70 @@
+package store
+
+import "time"
+
+// What a store does to its records when the sidecar reports something,
+// whatever the backend: bbolt and PostgreSQL call these, so the bookkeeping
+// (counts, retries, merge rules) is written once.
+
+// MergeUpdate folds a delta page's entry for a message the index already
+// holds into it: what an update can change (folder, read flag, removal), the
+// subject when the page carries content, and the sensitivity and threading
+// ids of an entry indexed before they were kept (a resync fills them in).
+func (m *Message) MergeUpdate(msg Message, withContent bool) {
+	m.Folder = msg.Folder
+	m.IsRead = msg.IsRead
+	m.Removed = false
+	if withContent && m.Subject == "" {
+		m.Subject = msg.Subject
+	}
+	if m.Sensitivity == "" && msg.Sensitivity != "" {
+		m.Sensitivity, m.InReplyTo, m.References = msg.Sensitivity, msg.InReplyTo, msg.References
+	}
+}
+
+// Refused records that Odoo refused an outbox item (ack a): attempts, the
+// same-error streak and the next attempt. It returns true when the item now
+// counts as failed (a.Fail, or failLimit refusals the same way, or
+// FailAfterAttempts×failLimit in all); the mailbox m (may be nil) then
+// counts it with Odoo's reason.
+func (it *OutboxItem) Refused(a OutboxAck, m *Mailbox, failLimit int, now time.Time) bool {
+	if it.Attempts > 0 && it.SameErrors > 0 && a.Error == it.LastError {
+		it.SameErrors++
+	} else {
+		it.SameErrors = 1
+	}
+	it.Attempts++
+	it.LastError = a.Error
+	it.NextAttemptAt = a.RetryAt
+	if !(a.Fail || failLimit > 0 && (it.SameErrors >= failLimit || it.Attempts >= FailAfterAttempts*failLimit)) {
+		return false
+	}
+	it.Failed, it.FailedAt = true, now
+	if m != nil {
+		m.Counts.Failed++
+		m.Delivery.FailedReason = a.Error
+		m.Delivery.FailedAt = now
+	}
+	return true
+}
+
+// Requeued prepares the requeue (mailbox.redeliver) of the item of index
+// entry msg, which Odoo answered excluded or unrouted before: the mailbox's
+// count of that old state goes down (the answer to come counts the message
+// once), the item gets its queue times, and the entry is queued again.
+func Requeued(m *Mailbox, msg *Message, it *OutboxItem, now time.Time) {
+	switch msg.Delivery {
+	case DeliveryExcluded:
+		m.Counts.Excluded = max(0, m.Counts.Excluded-1)
+	case DeliveryUnrouted:
+		m.Counts.Unrouted = max(0, m.Counts.Unrouted-1)
+	}
+	it.Seq, it.MailboxID = 0, m.ID
+	if it.CreatedAt.IsZero() {
+		it.CreatedAt = now
+	}
+	if it.NextAttemptAt.IsZero() {
+		it.NextAttemptAt = it.CreatedAt
+	}
+	msg.Delivery, msg.DeliveryError = DeliveryQueued, ""
+}
