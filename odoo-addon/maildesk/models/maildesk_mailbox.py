@@ -781,10 +781,10 @@ class MaildeskMailbox(models.Model):
                 out.append({"model": model.model, "name": model.name})
         return sorted(out, key=lambda m: m["name"])
 
-    def maildesk_log_to_record(self, message_id, model, res_id):
-        sid = self._inbox_check()
-        if not isinstance(message_id, str) or not message_id.strip():
-            raise ValidationError(_("Choose a message to log."))
+    def _check_target(self, model, res_id):
+        """The record a user may put this mailbox's mail on (the rights of
+        Log to record): a chatter model MailDesk may log on, and the user's
+        right to post on that record."""
         if not isinstance(model, str) or model not in self.env or not isinstance(
             self.env[model], self.pool["mail.thread"]
         ):
@@ -797,11 +797,20 @@ class MaildeskMailbox(models.Model):
                     model=self.env["ir.model"]._get(model).name or model,
                 )
             )
-        record = self.env[model].browse(int(res_id)).exists()
+        try:
+            record = self.env[model].browse(int(res_id)).exists()
+        except (TypeError, ValueError):
+            record = None
         if not record:
             raise MissingError(_("That record no longer exists."))
-        # The same right Odoo asks for to post on that record's chatter.
         compat.check_access(record, getattr(record, "_mail_post_access", "write"))
+        return record
+
+    def maildesk_log_to_record(self, message_id, model, res_id):
+        sid = self._inbox_check()
+        if not isinstance(message_id, str) or not message_id.strip():
+            raise ValidationError(_("Choose a message to log."))
+        record = self._check_target(model, res_id)
         # Recorded (and committed) before the sidecar is asked: ingest accepts
         # this target only for a request Odoo itself recorded.
         requests = self.env["maildesk.log.request"]

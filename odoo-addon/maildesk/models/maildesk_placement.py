@@ -147,31 +147,6 @@ class MaildeskMailboxPlacement(models.Model):
     # Move to another record
     # ------------------------------------------------------------------
 
-    def _check_target(self, model, res_id):
-        """The record a user may put this mailbox's mail on (the rights of
-        Log to record): a chatter model MailDesk may log on, and the user's
-        right to post on that record."""
-        if not isinstance(model, str) or model not in self.env or not isinstance(
-            self.env[model], self.pool["mail.thread"]
-        ):
-            raise ValidationError(_("%s has no chatter.", model))
-        if model not in self.env["maildesk.ingest"]._allowed_models(self.sudo()):
-            raise ValidationError(
-                _(
-                    "MailDesk may not log mail on %(model)s records. A MailDesk administrator can allow "
-                    "them in Settings → MailDesk → Models mail may be logged on.",
-                    model=self.env["ir.model"]._get(model).name or model,
-                )
-            )
-        try:
-            record = self.env[model].browse(int(res_id)).exists()
-        except (TypeError, ValueError):
-            record = None
-        if not record:
-            raise MissingError(_("That record no longer exists."))
-        compat.check_access(record, getattr(record, "_mail_post_access", "write"))
-        return record
-
     def maildesk_move_to_record(self, message_id, model, res_id):
         """Move this mailbox's logged copies of a mail (by Graph id) and their
         attachments onto one record. Several copies (one per contact) become
