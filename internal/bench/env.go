@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/maildesk/maildesk/bridge"
 	"github.com/maildesk/maildesk/bridge/odoo"
 	"github.com/maildesk/maildesk/bridge/odoosim"
 	"github.com/maildesk/maildesk/graphsync"
@@ -107,6 +108,35 @@ func (e *env) mailbox(upn string) (store.Mailbox, error) {
 func (e *env) graph() (*graphsync.Client, error) {
 	return graphsync.New(graphsync.Config{BaseURL: e.sim.GraphBaseURL(), Tokens: e.toks, Log: zerolog.Nop(),
 		Transport: graphsync.NewTransport(&tls.Config{RootCAs: e.sim.CertPool(), MinVersion: tls.VersionTLS12})})
+}
+
+// synced generates n messages (attachments up to maxAtt bytes) for upn, makes
+// it a connected mailbox and backfills it in this process: the index and the
+// outbox hold every message. It returns the mailbox, its Syncer and the Graph
+// client.
+func (e *env) synced(ctx context.Context, upn string, n, maxAtt int) (store.Mailbox, *bridge.Syncer, *graphsync.Client, error) {
+	e.sim.GenerateMailbox(upn, n, m365sim.GenOptions{NoSamples: true, MaxAttachment: maxAtt})
+	m, err := e.mailbox(upn)
+	if err != nil {
+		return m, nil, nil, err
+	}
+	g, err := e.graph()
+	if err != nil {
+		return m, nil, nil, err
+	}
+	sy, err := bridge.NewSyncer(bridge.SyncConfig{Store: e.st, Graph: g, Log: zerolog.Nop(), BackfillSlice: time.Hour})
+	if err != nil {
+		return m, nil, nil, err
+	}
+	for {
+		res, err := sy.SyncMailbox(ctx, m.ID)
+		if err != nil {
+			return m, nil, nil, err
+		}
+		if !res.More {
+			return m, sy, g, nil
+		}
+	}
 }
 
 // childConfig hands the child the database, the simulator and a token for

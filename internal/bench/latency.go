@@ -188,27 +188,9 @@ func runPush(ctx context.Context, o Options) (Result, error) {
 		return r, err
 	}
 	upn := "push@" + e.sim.Domain()
-	e.sim.GenerateMailbox(upn, o.Items, m365sim.GenOptions{NoSamples: true, MaxAttachment: 256 << 10})
-	m, err := e.mailbox(upn)
+	m, _, _, err := e.synced(ctx, upn, o.Items, 256<<10)
 	if err != nil {
 		return r, err
-	}
-	g, err := e.graph()
-	if err != nil {
-		return r, err
-	}
-	sy, err := bridge.NewSyncer(bridge.SyncConfig{Store: e.st, Graph: g, Log: zerolog.Nop(), BackfillSlice: time.Hour})
-	if err != nil {
-		return r, err
-	}
-	for {
-		res, err := sy.SyncMailbox(ctx, m.ID)
-		if err != nil {
-			return r, err
-		}
-		if !res.More {
-			break
-		}
 	}
 	queued, _, _, err := e.outboxOnce(m.ID, upn)
 	if err != nil {

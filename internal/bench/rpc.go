@@ -15,7 +15,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/maildesk/maildesk/bridge"
-	"github.com/maildesk/maildesk/graphsync/m365sim"
 	"github.com/maildesk/maildesk/rpc"
 )
 
@@ -33,27 +32,9 @@ func runRPC(ctx context.Context, o Options) (Result, error) {
 	}
 	defer e.close()
 	upn := "rpc@" + e.sim.Domain()
-	e.sim.GenerateMailbox(upn, n, m365sim.GenOptions{NoSamples: true, MaxAttachment: 64 << 10})
-	m, err := e.mailbox(upn)
+	m, sy, g, err := e.synced(ctx, upn, n, 64<<10)
 	if err != nil {
 		return r, err
-	}
-	g, err := e.graph()
-	if err != nil {
-		return r, err
-	}
-	sy, err := bridge.NewSyncer(bridge.SyncConfig{Store: e.st, Graph: g, Log: zerolog.Nop(), BackfillSlice: time.Hour})
-	if err != nil {
-		return r, err
-	}
-	for {
-		res, err := sy.SyncMailbox(ctx, m.ID)
-		if err != nil {
-			return r, err
-		}
-		if !res.More {
-			break
-		}
 	}
 	// The server as cmd/maildesk builds it (serve.go, sync.go).
 	const secret = "bench-secret"
