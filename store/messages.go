@@ -238,7 +238,7 @@ func (s *Store) ApplyPage(mailboxID string, p Page) (PageResult, error) {
 		return PageResult{}, fmt.Errorf("store: apply page of %s/%s: %w", mailboxID, p.Folder, err)
 	}
 	if res.Queued > 0 {
-		s.queued()
+		s.Queued()
 	}
 	return res, nil
 }

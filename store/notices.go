@@ -49,7 +49,7 @@ func (s *Store) QueueNotice(n Notice) error {
 	if err != nil {
 		return fmt.Errorf("store: queue notice for %s: %w", n.MailboxID, err)
 	}
-	s.queued() // the pusher delivers notices too: kick it
+	s.Queued() // the pusher delivers notices too: kick it
 	return nil
 }
 

@@ -111,7 +111,7 @@ func (s *Store) Enqueue(it OutboxItem) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("store: enqueue %s: %w", it.GraphID, err)
 	}
-	s.queued()
+	s.Queued()
 	return seq, nil
 }
 
@@ -466,7 +466,7 @@ func (s *Store) RetryFailed(mailboxID string) (int, error) {
 		return 0, fmt.Errorf("store: retry failed items of %s: %w", mailboxID, err)
 	}
 	if n > 0 {
-		s.queued()
+		s.Queued()
 	}
 	return n, nil
 }
@@ -552,7 +552,7 @@ func (s *Store) Requeue(mailboxID string, items []OutboxItem, from []string) (in
 		return 0, fmt.Errorf("store: requeue mail of %s: %w", mailboxID, err)
 	}
 	if n > 0 {
-		s.queued()
+		s.Queued()
 	}
 	return n, nil
 }

@@ -138,6 +138,6 @@ func (s *Store) SaveSettingsAudit(st Settings, audit *AuditEntry) error {
 	if err != nil {
 		return fmt.Errorf("store: save settings: %w", err)
 	}
-	s.run(&s.onSettings)
+	s.SettingsSaved()
 	return nil
 }

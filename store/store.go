@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -31,36 +30,7 @@ type Store struct {
 	path string
 	now  func() time.Time
 
-	hookMu     sync.Mutex
-	onQueued   []func()
-	onSettings []func()
-}
-
-// OnSettings registers fn to run after settings were saved (the pusher
-// retries at once when Odoo was just paired). fn must not block.
-func (s *Store) OnSettings(fn func()) {
-	s.hookMu.Lock()
-	defer s.hookMu.Unlock()
-	s.onSettings = append(s.onSettings, fn)
-}
-
-// OnQueued registers fn to run after every commit that added outbox items
-// or a notice (the pusher's kick). fn must not block.
-func (s *Store) OnQueued(fn func()) {
-	s.hookMu.Lock()
-	defer s.hookMu.Unlock()
-	s.onQueued = append(s.onQueued, fn)
-}
-
-func (s *Store) queued() { s.run(&s.onQueued) }
-
-func (s *Store) run(hooks *[]func()) {
-	s.hookMu.Lock()
-	fns := *hooks
-	s.hookMu.Unlock()
-	for _, fn := range fns {
-		fn()
-	}
+	Hooks
 }
 
 // Options tune Open.

@@ -148,7 +148,7 @@ func (s *Store) ApplyPage(mailboxID string, p store.Page) (store.PageResult, err
 		return store.PageResult{}, fmt.Errorf("pgstore: apply page of %s/%s: %w", mailboxID, p.Folder, err)
 	}
 	if res.Queued > 0 {
-		s.run(&s.onQueued)
+		s.Queued()
 	}
 	return res, nil
 }

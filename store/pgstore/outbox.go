@@ -39,7 +39,7 @@ func (s *Store) Enqueue(it store.OutboxItem) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("pgstore: enqueue %s: %w", it.GraphID, err)
 	}
-	s.run(&s.onQueued)
+	s.Queued()
 	return seq, nil
 }
 
@@ -337,7 +337,7 @@ func (s *Store) RetryFailed(mailboxID string) (int, error) {
 		return 0, fmt.Errorf("pgstore: retry failed items of %s: %w", mailboxID, err)
 	}
 	if n > 0 {
-		s.run(&s.onQueued)
+		s.Queued()
 	}
 	return n, nil
 }
@@ -411,7 +411,7 @@ func (s *Store) Requeue(mailboxID string, items []store.OutboxItem, from []strin
 		return 0, fmt.Errorf("pgstore: requeue mail of %s: %w", mailboxID, err)
 	}
 	if n > 0 {
-		s.run(&s.onQueued)
+		s.Queued()
 	}
 	return n, nil
 }

@@ -24,7 +24,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -51,9 +50,7 @@ type Store struct {
 	now  func() time.Time
 	url  string
 
-	hookMu     sync.Mutex
-	onQueued   []func()
-	onSettings []func()
+	store.Hooks
 }
 
 var bg = context.Background()
@@ -128,30 +125,6 @@ func (s *Store) Ping() error {
 // replication and backups already run for the database).
 func (s *Store) Backup(w io.Writer) (int64, error) {
 	return 0, errors.New("pgstore: the sidecar does not stream PostgreSQL backups: back the database up with pg_dump (secrets stay sealed in it; keep the key file apart)")
-}
-
-// OnSettings registers fn to run after settings were saved. fn must not block.
-func (s *Store) OnSettings(fn func()) {
-	s.hookMu.Lock()
-	defer s.hookMu.Unlock()
-	s.onSettings = append(s.onSettings, fn)
-}
-
-// OnQueued registers fn to run after every commit that added outbox items
-// or a notice.
-func (s *Store) OnQueued(fn func()) {
-	s.hookMu.Lock()
-	defer s.hookMu.Unlock()
-	s.onQueued = append(s.onQueued, fn)
-}
-
-func (s *Store) run(hooks *[]func()) {
-	s.hookMu.Lock()
-	fns := *hooks
-	s.hookMu.Unlock()
-	for _, fn := range fns {
-		fn()
-	}
 }
 
 // tx runs fn in one transaction, committing when it returns nil.
@@ -443,7 +416,7 @@ func (s *Store) SaveSettingsAudit(st store.Settings, audit *store.AuditEntry) er
 	if err != nil {
 		return fmt.Errorf("pgstore: save settings: %w", err)
 	}
-	s.run(&s.onSettings)
+	s.SettingsSaved()
 	return nil
 }
 
@@ -581,7 +554,7 @@ func (s *Store) QueueNotice(n store.Notice) error {
 	if err != nil {
 		return fmt.Errorf("pgstore: queue notice for %s: %w", n.MailboxID, err)
 	}
-	s.run(&s.onQueued) // the pusher delivers notices too
+	s.Queued() // the pusher delivers notices too
 	return nil
 }
 
