@@ -14,6 +14,37 @@ class TestMailparts(unittest.TestCase):
         self.assertEqual(mailparts.normalize_email(""), "")
         self.assertEqual(mailparts.normalize_email("no address here"), "")
 
+    def test_plain_addresses_answer_as_the_parser_does(self):
+        """normalize_email answers bare addresses without email.utils: the same answer."""
+        import email.utils
+
+        for value in ["c1@cust1.example", "Ann.Lee@Example.COM", "a_b%c+d-e@x-y.co.uk", "a..b@x.org", ".a@x.org",
+                      "a@x..org", "a@x.org.", "a b@x.org", "a@x", "a@@x.org", "\"a\"@x.org", "a@x.org ", "ä@x.org",
+                      "a@[1.2.3.4]", "a(comment)@x.org"]:
+            _name, addr = email.utils.parseaddr(value)
+            expected = addr.strip().lower() if "@" in addr else mailparts.normalize_email("<%s>" % value)
+            if mailparts._PLAIN_EMAIL_RE.match(value):
+                self.assertEqual(mailparts.normalize_email(value), expected, value)
+                self.assertEqual(addr, value, value)
+
+    def test_base64_fast_and_slow_paths_agree(self):
+        import base64
+        import binascii
+
+        data = bytes(range(256)) * 40
+        text = base64.b64encode(data).decode()
+        wrapped = "\r\n".join(text[i:i + 76] for i in range(0, len(text), 76))
+        self.assertEqual(mailparts.b64decode(text), data)
+        self.assertEqual(mailparts.b64decode(wrapped), data)
+        self.assertIsNone(mailparts.strict_b64decode(wrapped))
+        self.assertEqual(mailparts.b64decode(""), b"")
+        for bad in ["abc", "ab=c", "a===", "====", "é123", "ab!d"]:
+            self.assertEqual(mailparts._base64_problem(bad), "is not valid base64", bad)
+            with self.assertRaises((binascii.Error, ValueError), msg=bad):  # as base64.b64decode
+                mailparts.b64decode(bad)
+        self.assertIsNone(mailparts._base64_problem(wrapped))
+        self.assertIsNone(mailparts._base64_problem("YWI="))
+
     def test_format_address(self):
         self.assertEqual(mailparts.format_address({"name": "Ann", "email": "a@b.c"}), "Ann <a@b.c>")
         self.assertEqual(mailparts.format_address({"name": "Lee, Ann", "email": "a@b.c"}), '"Lee, Ann" <a@b.c>')

@@ -7,7 +7,6 @@ per batch, partners and replied threads with one search each, and messages are
 created directly (no notification pass: the mail was already delivered).
 """
 
-import base64
 import binascii
 import datetime
 import email
@@ -45,6 +44,24 @@ BACKFILL_AGE = datetime.timedelta(hours=24)
 
 class ItemError(Exception):
     """A per-item problem reported back as status "error"."""
+
+
+class PendingId:
+    """The id of a mail.message the batch creates at its end (see ``_flush_posts``)."""
+
+    __slots__ = ("id",)
+
+    def __init__(self):
+        self.id = False
+
+
+def resolve_ids(ids):
+    return [i.id if isinstance(i, PendingId) else i for i in ids]
+
+
+# A routing rule's documents are searched once for every customer of a batch;
+# past this many, each customer's are searched on their own (see _rule_matches).
+RULE_BATCH_LIMIT = 500
 
 
 class MaildeskIngest(models.AbstractModel):
@@ -115,8 +132,14 @@ class MaildeskIngest(models.AbstractModel):
     def _ingest_items(self, mailbox, prepared, known_graph, known_msgid, partners_by_email, threads, route, isolate):
         """Answer each prepared item. ``isolate``: each item in a savepoint of
         its own and its failure answered as its error; else any failure is
-        raised (the caller runs the batch again isolated)."""
+        raised (the caller runs the batch again isolated).
+
+        Not isolated, the logged mail of the whole batch is created at its end
+        in bulk (attachments, messages, activities: ``_flush_posts``); the
+        answers name the messages once they exist."""
         results = []
+        route["pending"] = None if isolate else []
+        self._prefetch_routing(prepared, partners_by_email, threads, route)
         for p in prepared:
             result = {
                 "graph_id": p.get("graph_id") or "",
@@ -194,16 +217,16 @@ class MaildeskIngest(models.AbstractModel):
                 if p["message_id"]:
                     known_msgid.setdefault(p["message_id"], []).extend(refs)
             results.append(result)
+        self._flush_posts(mailbox, route)
+        for result in results:
+            result["odoo_message_ids"] = resolve_ids(result["odoo_message_ids"])
+            if isinstance(result.get("activity_id"), PendingId):
+                result["activity_id"] = result["activity_id"].id
         return results
 
     @api.model
     def _process_item(self, mailbox, p, partners_by_email, threads, route):
-        result = self._process(mailbox, p, partners_by_email, threads, route)
-        if result.get("status") == "posted" and p.get("raw") is not None:
-            # Raw MIME went through Odoo's parser/gateway: no open-tracking
-            # pixel stays in what it stored.
-            self._strip_stored_trackers(result.get("odoo_message_ids") or [])
-        return result
+        return self._process(mailbox, p, partners_by_email, threads, route)
 
     @api.model
     def _batch_lookups(self, prepared):
@@ -256,7 +279,7 @@ class MaildeskIngest(models.AbstractModel):
             return p
         try:
             if item.get("mime_base64"):
-                p["raw"] = base64.b64decode(re.sub(r"\s+", "", item["mime_base64"]), validate=True)
+                p["raw"] = mailparts.b64decode(item["mime_base64"])
                 if not p["message_id"]:
                     headers = email.parser.BytesHeaderParser().parsebytes(p["raw"])
                     p["message_id"] = str(headers.get("Message-Id") or "").strip()
@@ -281,7 +304,7 @@ class MaildeskIngest(models.AbstractModel):
             attachments.append(
                 {
                     "name": att.get("name") or "attachment",
-                    "raw": base64.b64decode(re.sub(r"\s+", "", att.get("data_base64") or ""), validate=True),
+                    "raw": mailparts.b64decode(att.get("data_base64") or ""),
                     "mimetype": att.get("content_type") or False,
                     "cid": (att.get("content_id") or "").strip("<>"),
                     "inline": bool(att.get("is_inline")),
@@ -391,8 +414,47 @@ class MaildeskIngest(models.AbstractModel):
                     return planned
             return None
         if model in self.env and isinstance(self.env[model], self.pool["mail.thread"]):
+            known = (route or {}).get("exists", {}).get((model, res_id))
+            if known is not None:
+                return self.env[model].sudo().browse(res_id) if known else self.env[model].sudo()
             return self.env[model].sudo().browse(res_id).exists()
         return None
+
+    @api.model
+    def _prefetch_routing(self, prepared, partners_by_email, threads, route):
+        """What the batch's decisions will ask, asked once: which replied
+        records still exist (one query per model), and who the batch's
+        customers are (for one search per routing rule, ``_rule_matches``)."""
+        exists = route.setdefault("exists", {})
+        wanted = {}
+        for model, res_id in threads.values():
+            if (model, res_id) not in exists and isinstance(res_id, int) and model in self.env:
+                wanted.setdefault(model, set()).add(res_id)
+        for model, ids in wanted.items():
+            if not isinstance(self.env[model], self.pool["mail.thread"]):
+                continue
+            found = set(self.env[model].sudo().browse(sorted(ids)).exists().ids)
+            exists.update({(model, res_id): res_id in found for res_id in ids})
+        addresses = set()
+        for p in prepared:
+            if p.get("parsed") and not p.get("target"):
+                addresses.update(p["parsed"]["correspondents"])
+        partners = self.env["res.partner"].sudo()
+        for address in addresses:
+            partners |= partners_by_email.get(address) or partners
+        route["people"] = {
+            "companies": set(partners.commercial_partner_id.ids),
+            "addresses": addresses,
+        }
+
+    @api.model
+    def _records_created(self, route):
+        """A record created for a mail may be the next mail's document: what
+        the batch looked up about documents and companies is asked again."""
+        route["matches"].clear()
+        route.pop("people", None)
+        route.get("rule_rows", {}).clear()
+        route.get("companies_by_domain", {}).clear()
 
     @api.model
     def _conversation_record(self, p, threads, route=None):
@@ -463,6 +525,10 @@ class MaildeskIngest(models.AbstractModel):
                 # The sidecar sends structured items when it has no MIME:
                 # rebuild a message for Odoo's gateway (slower, still right).
                 p["raw"] = self._structured_mime(p)
+            # Odoo's gateway finds replied mail, and _rehome_conversation the
+            # conversation's mail, in the database: the batch's logged mail
+            # so far is written first.
+            self._flush_posts(mailbox, route)
             result = self._process_gateway(mailbox, p, threads)
             self._remember_thread(p, result, threads)
             return result
@@ -576,13 +642,6 @@ class MaildeskIngest(models.AbstractModel):
             body=msg_dict.get("body") or "",
             attachments=attachments,
         )
-
-    @api.model
-    def _strip_stored_trackers(self, message_ids):
-        for message in self.env["mail.message"].sudo().browse(message_ids).exists():
-            body, count = mailparts.strip_tracking_images(str(message.body or ""))
-            if count:
-                message.write({"body": Markup(body)})
 
     @api.model
     def _message_bytes(self, message):
@@ -755,12 +814,99 @@ class MaildeskIngest(models.AbstractModel):
         companies = {c.commercial_partner_id.id for c in contacts}
         key = (rule.id, tuple(sorted(companies)), tuple(sorted(addresses)))
         if key not in route["matches"]:
-            route["matches"][key] = self._rule_search(rule, companies, addresses)
+            found = self._rule_batch_matches(rule, companies, addresses, route)
+            if found is None:
+                found = self._rule_search(rule, companies, addresses)
+            route["matches"][key] = found
         matches = list(route["matches"][key])
         for planned_key, planned in route["planned"].items():
             if planned_key[0] == rule.model and planned_key[1] in addresses:
                 matches.append((planned, planned_key[1]))
         return matches
+
+    @api.model
+    def _rule_batch_matches(self, rule, companies, addresses, route):
+        """``_rule_search`` answered from one search of the rule for every
+        customer and correspondent of the batch (``route["people"]``), or
+        None when that cannot answer exactly (someone outside the batch's
+        people, more than RULE_BATCH_LIMIT documents, a rule that fails)."""
+        people = route.get("people")
+        if not people or not companies <= people["companies"] or not set(addresses) <= people["addresses"]:
+            return None
+        rows = route.setdefault("rule_rows", {})
+        if rule.id not in rows:
+            rows[rule.id] = self._rule_batch_search(rule, people)
+        found = rows[rule.id]
+        if found is None:
+            return None
+        records, ancestors = found
+        field = rule.partner_field
+        by_email = bool(addresses) and self._rule_email_clause(rule)
+        matches = []
+        for record in records:
+            partner = record[field]
+            if partner:
+                if not companies.intersection(ancestors.get(partner.id, ())):
+                    continue
+                owner = partner.commercial_partner_id.id
+            elif by_email and record.email_normalized in addresses:
+                owner = record.email_normalized or record.id
+            else:
+                continue
+            matches.append((record, owner))
+            if len(matches) == 20:
+                break
+        return matches
+
+    @api.model
+    def _rule_email_clause(self, rule):
+        Model = self.env[rule.model]
+        return "email_normalized" in Model._fields and Model._fields["email_normalized"].store
+
+    @api.model
+    def _rule_batch_search(self, rule, people):
+        """The rule's documents of all the batch's people, in the rule's order,
+        and each contact's ancestors among the companies (Odoo's ``child_of``:
+        a contact is child of itself, its parent, its parent's parent…,
+        archived ones included)."""
+        companies, addresses = people["companies"], people["addresses"]
+        parent = {}
+        Partner = self.env["res.partner"].sudo().with_context(active_test=False)
+        frontier, seen = sorted(companies), set(companies)
+        while frontier:
+            children = Partner.search_read([("parent_id", "in", frontier)], ["parent_id"], order="id")
+            frontier = []
+            for row in children:
+                parent[row["id"]] = row["parent_id"][0]
+                if row["id"] not in seen:
+                    seen.add(row["id"])
+                    frontier.append(row["id"])
+        ancestors = {}
+        for partner_id in seen:
+            chain, node = set(), partner_id
+            while node and node not in chain:
+                chain.add(node)
+                node = parent.get(node)
+            ancestors[partner_id] = chain & companies
+        field = rule.partner_field
+        clauses = []
+        if seen:
+            clauses.append([(field, "in", sorted(seen))])
+        if addresses and self._rule_email_clause(rule):
+            clauses.append([(field, "=", False), ("email_normalized", "in", sorted(addresses))])
+        if not clauses:
+            return [], ancestors
+        try:
+            domain = rule._eval_domain()
+        except Exception:  # noqa: BLE001 - _rule_search says why, per customer
+            return None
+        where = clauses[0] if len(clauses) == 1 else ["|"] + clauses[0] + ["&"] + clauses[1]
+        records = self.env[rule.model].sudo().search(
+            domain + where, order="write_date desc, id desc", limit=RULE_BATCH_LIMIT
+        )
+        if len(records) == RULE_BATCH_LIMIT:
+            return None
+        return records, ancestors
 
     @api.model
     def _rule_search(self, rule, companies, addresses):
@@ -789,15 +935,17 @@ class MaildeskIngest(models.AbstractModel):
     def _company_by_domain(self, addresses, route):
         """The one company whose e-mail has a correspondent's domain (public
         webmail and the company's own domains never count)."""
+        cache = route.setdefault("companies_by_domain", {})
         for address in addresses:
             domain = routing.address_domain(address)
             if not domain or domain in routing.PUBLIC_MAIL_DOMAINS or routing.in_domains(address, route["internal"], route["internal_subdomains"]):
                 continue
-            companies = self.env["res.partner"].sudo().search(
-                [("is_company", "=", True), ("email_normalized", "=ilike", "%@" + domain)], limit=2
-            )
-            if len(companies) == 1:
-                return companies
+            if domain not in cache:
+                cache[domain] = self.env["res.partner"].sudo().search(
+                    [("is_company", "=", True), ("email_normalized", "=ilike", "%@" + domain)], limit=2
+                )
+            if len(cache[domain]) == 1:
+                return cache[domain]
         return None
 
     @api.model
@@ -880,6 +1028,7 @@ class MaildeskIngest(models.AbstractModel):
         # What the mail would do once logged automatically (the point of
         # previewing a mailbox still on "log only what I choose").
         route["manual"] = False
+        self._prefetch_routing(prepared, partners_by_email, threads, route)
         lines = []
         for p in prepared:
             line = {
@@ -948,9 +1097,10 @@ class MaildeskIngest(models.AbstractModel):
         records = decision["records"]
         if decision["create"]:
             records = self._create_decided(mailbox, p, decision, partners_by_email, route)
-            route["matches"].clear()  # a new record may be the next mail's document
+            self._records_created(route)
         if not records:
             return {"status": "unrouted"}
+        route.setdefault("exists", {}).update({(r._name, r.id): True for r in records})
         author = partners_by_email.get(parsed["from_email"])
         author = author[0] if author else self.env["res.partner"]
         recipients = self.env["res.partner"].sudo()
@@ -958,69 +1108,141 @@ class MaildeskIngest(models.AbstractModel):
             if partners_by_email.get(address):
                 recipients |= partners_by_email[address][0]
         date = p["received_at"] or fields.Datetime.now()
-        candidates = ";".join("%s,%s" % (model, res_id) for model, res_id in decision["candidates"]) or False
-        message_ids = []
-        # Odoo 18 exports it from odoo.tools.mail only (FACTS.md).
-        message_id = p["message_id"] or tools.mail.generate_tracking_message_id("maildesk")
-        for record in records:
-            attachments = self._create_attachments(record, parsed["attachments"])
-            body = self._inline_cids(parsed["body"], attachments)
-            message = (
-                self.env["mail.message"]
-                .sudo()
-                .create(
+        result = {
+            "status": "posted",
+            "odoo_message_ids": [PendingId() for _record in records],
+            "records": [[r._name, r.id] for r in records],
+            "activity_id": PendingId(),
+            "rule": decision["rule"],
+            "candidates": decision["candidates"],
+        }
+        post = {
+            "p": p,
+            "records": records,
+            "author": author,
+            "recipients": recipients,
+            "date": date,
+            "candidates": ";".join("%s,%s" % (model, res_id) for model, res_id in decision["candidates"]) or False,
+            # Odoo 18 exports it from odoo.tools.mail only (FACTS.md).
+            "message_id": p["message_id"] or tools.mail.generate_tracking_message_id("maildesk"),
+            "result": result,
+        }
+        if route.get("pending") is not None:
+            route["pending"].append(post)
+        else:
+            self._post_logged(mailbox, [post])
+        return result
+
+    @api.model
+    def _flush_posts(self, mailbox, route):
+        """Create the logged mail the batch decided so far."""
+        posts = (route or {}).get("pending")
+        if posts:
+            route["pending"] = []
+            self._post_logged(mailbox, posts)
+
+    @api.model
+    def _post_logged(self, mailbox, posts):
+        """Create the messages (one per record of each post), their attachments
+        and activities, each kind in one call; fill in the posts' answers.
+
+        Messages are created directly, as the mail was already delivered: no
+        notification, no follower, no tracking; the bridge user authors
+        nothing (the correspondent is the author)."""
+        # Every item's attachments, on each of its records, in one create.
+        wanted = []
+        for post in posts:
+            for record in post["records"]:
+                wanted.extend(dict(att, on=record) for att in post["p"]["parsed"]["attachments"])
+        created = iter(self._create_attachments(None, wanted) if wanted else [])
+        # The records' names in one read per model.
+        by_model = {}
+        for post in posts:
+            for record in post["records"]:
+                by_model.setdefault(record._name, set()).add(record.id)
+        names = {}
+        for model, ids in by_model.items():
+            for record in self.env[model].sudo().browse(sorted(ids)):
+                names[(model, record.id)] = record.display_name
+        note = self.env["ir.model.data"]._xmlid_to_res_id("mail.mt_note")
+        vals_list = []
+        for post in posts:
+            p, parsed = post["p"], post["p"]["parsed"]
+            reply_to = (
+                mailparts.format_address_header(parsed["headers"].get("reply-to")) or parsed["email_from"] or False
+            )
+            for record in post["records"]:
+                attachments = [next(created) for _att in parsed["attachments"]]
+                vals_list.append(
                     {
                         "model": record._name,
                         "res_id": record.id,
-                        "record_name": record.display_name,
+                        "record_name": names[(record._name, record.id)],
                         "message_type": "email",
-                        "subtype_id": route["note_subtype"],
+                        "subtype_id": note,
                         "is_internal": True,
                         "subject": parsed["subject"] or False,
-                        "body": body,
-                        "date": date,
-                        "author_id": author.id or False,
+                        "body": self._inline_cids(parsed["body"], attachments),
+                        "date": post["date"],
+                        "author_id": post["author"].id or False,
                         "email_from": parsed["email_from"] or False,
                         # The mail's own Reply-To; also spares Odoo computing
                         # a catchall one per message (a fifth of ingest time).
-                        "reply_to": mailparts.format_address_header(parsed["headers"].get("reply-to"))
-                        or parsed["email_from"]
-                        or False,
-                        "message_id": message_id,
-                        "partner_ids": [(6, 0, recipients.ids)],
+                        "reply_to": reply_to,
+                        "message_id": post["message_id"],
+                        "partner_ids": [(6, 0, post["recipients"].ids)],
                         "attachment_ids": [(6, 0, [a["record"].id for a in attachments])],
                         "maildesk_graph_id": p["graph_id"],
                         "maildesk_conversation_id": p.get("conversation_id") or False,
                         "maildesk_mailbox_id": mailbox.id,
-                        "maildesk_candidates": candidates,
+                        "maildesk_candidates": post["candidates"],
                     }
                 )
+        messages = iter(self.env["mail.message"].sudo().create(vals_list))
+        for post in posts:
+            for pending in post["result"]["odoo_message_ids"]:
+                pending.id = next(messages).id
+        activities = [(post, self._activity_values(mailbox, post["p"], post["records"][0], post["date"]))
+                      for post in posts]
+        activities = [(post, vals) for post, vals in activities if vals]
+        if activities:
+            created = (
+                self.env["mail.activity"]
+                .sudo()
+                # mail.activity.create subscribes the assigned user to the record:
+                # synced mail subscribes no one (models/mail_thread.py).
+                # A done activity is no news for its user: no "activity created"
+                # bus message either (models/res_users.py).
+                .with_context(
+                    mail_activity_quick_update=True,
+                    mail_create_nosubscribe=True,
+                    maildesk_nosubscribe=True,
+                    maildesk_no_activity_bus=True,
+                )
+                .create([vals for _post, vals in activities])
             )
-            message_ids.append(message.id)
-        activity = self._maybe_activity(mailbox, p, records[0], date)
-        return {
-            "status": "posted",
-            "odoo_message_ids": message_ids,
-            "records": [[r._name, r.id] for r in records],
-            "activity_id": activity.id if activity else False,
-            "rule": decision["rule"],
-            "candidates": decision["candidates"],
-        }
+            for (post, _vals), activity in zip(activities, created):
+                post["result"]["activity_id"].id = activity.id
 
     @api.model
     def _create_attachments(self, record, attachments):
+        """Create the attachments on ``record``, or each on its own record
+        (``att["on"]``: a batch creates all its items' attachments at once).
+        Returns the attachments, each with its ``record``."""
         if not attachments:
             return []
-        vals_list = [
-            {
-                "name": att["name"],
-                "raw": att["raw"],
-                "res_model": record._name,
-                "res_id": record.id,
-                **({"mimetype": att["mimetype"]} if att.get("mimetype") else {}),
-            }
-            for att in attachments
-        ]
+        vals_list = []
+        for att in attachments:
+            on = att.get("on") or record
+            vals_list.append(
+                {
+                    "name": att["name"],
+                    "raw": att["raw"],
+                    "res_model": on._name,
+                    "res_id": on.id,
+                    **({"mimetype": att["mimetype"]} if att.get("mimetype") else {}),
+                }
+            )
         created = self.env["ir.attachment"].sudo().create(vals_list)
         return [dict(att, record=rec) for att, rec in zip(attachments, created)]
 
@@ -1037,7 +1259,7 @@ class MaildeskIngest(models.AbstractModel):
         return body
 
     @api.model
-    def _maybe_activity(self, mailbox, p, record, date):
+    def _activity_values(self, mailbox, p, record, date):
         """Sent from Outlook (not by Odoo/MailDesk) -> a done "Email - Outbox" activity."""
         if p["direction"] != "out" or p["options"].get("sent_by_maildesk"):
             return None
@@ -1052,33 +1274,17 @@ class MaildeskIngest(models.AbstractModel):
         parsed = p["parsed"]
         day = fields.Date.to_date(date) if date else fields.Date.context_today(self)
         note = _("Sent to %(to)s", to=tools.html_escape(parsed.get("to_display") or ", ".join(parsed["to"])))
-        return (
-            self.env["mail.activity"]
-            .sudo()
-            # mail.activity.create subscribes the assigned user to the record:
-            # synced mail subscribes no one (models/mail_thread.py).
-            # A done activity is no news for its user: no "activity created"
-            # bus message either (models/res_users.py).
-            .with_context(
-                mail_activity_quick_update=True,
-                mail_create_nosubscribe=True,
-                maildesk_nosubscribe=True,
-                maildesk_no_activity_bus=True,
-            )
-            .create(
-                {
-                    "res_model_id": self.env["ir.model"]._get_id(record._name),
-                    "res_id": record.id,
-                    "activity_type_id": activity_type.id,
-                    "summary": (parsed["subject"] or _("E-mail"))[:200],
-                    "note": note,
-                    "user_id": user.id,
-                    "date_deadline": day,
-                    "date_done": day,
-                    "active": False,
-                }
-            )
-        )
+        return {
+            "res_model_id": self.env["ir.model"]._get_id(record._name),
+            "res_id": record.id,
+            "activity_type_id": activity_type.id,
+            "summary": (parsed["subject"] or _("E-mail"))[:200],
+            "note": note,
+            "user_id": user.id,
+            "date_deadline": day,
+            "date_done": day,
+            "active": False,
+        }
 
     # ------------------------------------------------------------------
     # Gateway mode
@@ -1146,7 +1352,15 @@ class MaildeskIngest(models.AbstractModel):
         # first, which over RPC is the bridge user's (no rights on currencies
         # and the like).
         thread.env.flush_all()
-        messages = thread.env["mail.message"].search([("message_id", "=", msg_dict["message_id"])])
+        messages = thread.env["mail.message"].search_fetch(
+            [("message_id", "=", msg_dict["message_id"])], ["model", "res_id", "body"]
+        )
+        # Odoo's parser and gateway stored the body: no open-tracking pixel
+        # stays in it (log mode strips them before storing).
+        for message in messages:
+            body, count = mailparts.strip_tracking_images(str(message.body or ""))
+            if count:
+                message.body = Markup(body)
         messages.write(
             {
                 "maildesk_graph_id": p["graph_id"],
