@@ -256,7 +256,7 @@ func (c *Connector) Complete(ctx context.Context, a Actor, p CompleteParams) (Ma
 		return MailboxView{}, Internal(err)
 	}
 	now := c.now().UTC()
-	updated, err := Transition(c.st, a, m.ID, store.StateConnected, "", "", func(mb *store.Mailbox) {
+	updated, err := Transition(c.st, a, m.ID, store.StateConnected, "", "", func(mb *store.MailboxStatus) {
 		mb.HomeAccountID = si.HomeAccountID
 		mb.ConnectedAs = si.Username
 		mb.ConnectedAt = now
@@ -360,7 +360,7 @@ func (c *Connector) Disconnect(ctx context.Context, a Actor, p ConnectParams) (M
 		return MailboxView{}, Internal(err)
 	}
 	c.auth.Forget(m.ID)
-	updated, err := Transition(c.st, a, m.ID, store.StateDisconnected, "", "", func(mb *store.Mailbox) {
+	updated, err := Transition(c.st, a, m.ID, store.StateDisconnected, "", "", func(mb *store.MailboxStatus) {
 		mb.HomeAccountID = ""
 	})
 	if err != nil {

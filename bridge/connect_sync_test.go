@@ -24,9 +24,8 @@ func TestSyncUsesConnectorTokens(t *testing.T) {
 	anna := e.mailbox(t, "anna@contoso.com", "personal", "")
 	bob := e.mailbox(t, "bob@contoso.com", "personal", "")
 	for _, m := range []store.Mailbox{anna, bob} {
-		if _, err := e.st.UpdateMailbox(m.ID, func(mb *store.Mailbox) error {
+		if _, err := setConfig(e.st, m.ID, func(mb *store.MailboxConfig) {
 			mb.Folders, mb.BackfillDays = []string{"inbox"}, 30
-			return nil
 		}); err != nil {
 			t.Fatal(err)
 		}

@@ -114,7 +114,7 @@ func (e *connectEnv) restart(t testing.TB) {
 
 func (e *connectEnv) mailbox(t testing.TB, email, kind, signIn string) store.Mailbox {
 	t.Helper()
-	m, err := e.st.CreateMailbox(store.Mailbox{Email: email, Kind: kind, SignInEmail: signIn, OwnerUID: 2, MainUserID: 2, UserIDs: []int64{2}, Mode: "log"})
+	m, err := e.st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: email, Kind: kind, SignInEmail: signIn, OwnerUID: 2, MainUserID: 2, UserIDs: []int64{2}, Mode: "log"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,9 +33,8 @@ func TestFolderTreeListsSubfolders(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := r.mailbox(upn, odoo.ModeLog, 0)
-	if _, err := r.st.UpdateMailbox(id, func(m *store.Mailbox) error {
+	if _, err := bridge.SetConfig(r.st, id, func(m *store.MailboxConfig) {
 		m.Folders = []string{"inbox", acme}
-		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}

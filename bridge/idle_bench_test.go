@@ -154,8 +154,7 @@ func BenchmarkIdleMailboxes(b *testing.B) {
 		for k := 0; k < n; k++ {
 			upn := fmt.Sprintf("idle%04d@%s", k, sim.Domain())
 			sim.GenerateMailbox(upn, 2, m365sim.GenOptions{NoSamples: true, AttachmentRate: -1})
-			m, err := st.CreateMailbox(store.Mailbox{Email: upn, Kind: "personal", Mode: odoo.ModeLog, BackfillDays: 30,
-				Folders: []string{"inbox", "sentitems"}, State: store.StateConnected})
+			m, err := st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: upn, Kind: "personal", Mode: odoo.ModeLog, BackfillDays: 30, Folders: []string{"inbox", "sentitems"}}, MailboxStatus: store.MailboxStatus{State: store.StateConnected}})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -227,13 +227,7 @@ func (s *Mailboxes) Create(a Actor, p MailboxFields) (MailboxView, error) {
 	if err != nil {
 		return MailboxView{}, Internal(err)
 	}
-	m := store.Mailbox{
-		Kind: "", Mode: "log",
-		Folders:           append([]string(nil), defs.Defaults.Folders...),
-		BackfillDays:      defs.Defaults.BackfillDays,
-		LogSentAsActivity: defs.Defaults.LogSentAsActivity,
-		UserIDs:           []int64{},
-	}
+	m := store.Mailbox{MailboxConfig: store.MailboxConfig{Kind: "", Mode: "log", Folders: append([]string(nil), defs.Defaults.Folders...), BackfillDays: defs.Defaults.BackfillDays, LogSentAsActivity: defs.Defaults.LogSentAsActivity, UserIDs: []int64{}}}
 	if p.OwnerUID == nil && a.UID > 0 {
 		uid := a.UID
 		p.OwnerUID = &uid
@@ -247,7 +241,7 @@ func (s *Mailboxes) Create(a Actor, p MailboxFields) (MailboxView, error) {
 			errs = append(errs, "Parameter "+req.name+" is required")
 		}
 	}
-	errs = append(errs, apply(&m, p)...)
+	errs = append(errs, apply(&m.MailboxConfig, p)...)
 	if len(errs) > 0 {
 		return MailboxView{}, Invalid("%s", strings.Join(errs, "; "))
 	}
@@ -281,14 +275,14 @@ func (s *Mailboxes) Update(a Actor, p MailboxUpdateParams) (MailboxView, error) 
 		return MailboxView{}, Forbidden("Only a MailDesk administrator may change the owner of mailbox %s", cur.Email)
 	}
 	var changed []string
-	updated, err := s.st.UpdateMailboxAudit(p.MailboxID, func(m *store.Mailbox) (*store.AuditEntry, error) {
+	updated, err := s.st.UpdateMailboxConfig(p.MailboxID, func(m *store.MailboxConfig, st store.MailboxStatus) (*store.AuditEntry, error) {
 		before := *m
 		if errs := apply(m, p.MailboxFields); len(errs) > 0 {
 			return nil, Invalid("%s", strings.Join(errs, "; "))
 		}
 		identity := !strings.EqualFold(before.Email, m.Email) || before.Kind != m.Kind || !strings.EqualFold(before.SignInEmail, m.SignInEmail)
-		if identity && before.State != store.StateDraft && before.State != store.StateDisconnected {
-			return nil, Errorf(KindUser, "invalid_state", "Mailbox %s is %s: disconnect it before changing its address, kind or sign-in account", before.Email, before.State)
+		if identity && st.State != store.StateDraft && st.State != store.StateDisconnected {
+			return nil, Errorf(KindUser, "invalid_state", "Mailbox %s is %s: disconnect it before changing its address, kind or sign-in account", before.Email, st.State)
 		}
 		changed = diffFields(&before, m)
 		if len(changed) == 0 {
@@ -376,7 +370,7 @@ func NormalizeFolder(f string) (string, bool) {
 
 // apply validates the given fields and writes them into m; it returns every
 // problem found, not only the first.
-func apply(m *store.Mailbox, p MailboxFields) []string {
+func apply(m *store.MailboxConfig, p MailboxFields) []string {
 	var errs []string
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
 	if p.Email != nil {
@@ -502,7 +496,7 @@ func apply(m *store.Mailbox, p MailboxFields) []string {
 }
 
 // diffFields names the configuration fields that differ.
-func diffFields(a, b *store.Mailbox) []string {
+func diffFields(a, b *store.MailboxConfig) []string {
 	var out []string
 	add := func(name string, differ bool) {
 		if differ {

@@ -221,7 +221,7 @@ func TestMailboxUpdateRules(t *testing.T) {
 		t.Fatalf("address changed: %s", got.Email)
 	}
 	// The view never carries the MSAL home account id.
-	if _, err := st.UpdateMailbox(v.ID, func(mb *store.Mailbox) error { mb.HomeAccountID = "uid-secret.utid"; return nil }); err != nil {
+	if _, err := updateStatus(st, v.ID, func(mb *store.MailboxStatus) error { mb.HomeAccountID = "uid-secret.utid"; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = m.Get(Actor{UID: 2}, v.ID)

@@ -34,7 +34,7 @@ func odooEnv(t *testing.T) (*sendEnv, *odoosim.Server, store.Mailbox) {
 	}
 	m := e.mailbox("anna@contoso.com", "personal", "anna@contoso.com", 0)
 	oid := osim.CreateMailbox(m.ID, m.Email)
-	m, err := e.st.UpdateMailbox(m.ID, func(mb *store.Mailbox) error { mb.OdooID = oid; mb.BackfillDays = 30; return nil })
+	m, err := bridge.SetConfig(e.st, m.ID, func(mb *store.MailboxConfig) { mb.OdooID = oid; mb.BackfillDays = 30 })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func TestPreviewItemsMatchWhatThePusherSends(t *testing.T) {
 	e.sim.GenerateMailbox(m.Email, 12, m365sim.GenOptions{NoSamples: true, AttachmentRate: 1, MaxAttachment: 4 << 10, Start: old.Add(-time.Hour), End: old})
 	e.sim.GenerateMailbox(m.Email, 30, m365sim.GenOptions{NoSamples: true, AttachmentRate: 0.5, MaxAttachment: 4 << 10, PrivateRate: 0.2,
 		Start: time.Now().Add(-10 * 24 * time.Hour), End: time.Now().Add(-time.Hour)})
-	if _, err := e.st.UpdateMailbox(m.ID, func(mb *store.Mailbox) error { mb.BackfillDays = 0; return nil }); err != nil {
+	if _, err := bridge.SetConfig(e.st, m.ID, func(mb *store.MailboxConfig) { mb.BackfillDays = 0 }); err != nil {
 		t.Fatal(err)
 	}
 	e.sync(m.ID)

@@ -691,7 +691,7 @@ func (p *Pusher) setDelivery(mailboxID string, delayed bool, reason string) {
 	if d.Delayed == delayed && d.Reason == reason && (delayed || !d.LastOKAt.IsZero() && p.cfg.Now().Sub(d.LastOKAt) < time.Minute) {
 		return
 	}
-	_, _ = p.cfg.Store.UpdateMailbox(mailboxID, func(m *store.Mailbox) error {
+	_, _ = updateStatus(p.cfg.Store, mailboxID, func(m *store.MailboxStatus) error {
 		now := p.cfg.Now().UTC()
 		if delayed && !m.Delivery.Delayed {
 			m.Delivery.Since = now

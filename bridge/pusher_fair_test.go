@@ -44,12 +44,12 @@ type twoBoxes struct {
 func newTwoBoxes(t testing.TB, itemsA, itemsB int, cfg PusherConfig) *twoBoxes {
 	t.Helper()
 	e := newPushEnv(t, 0)
-	a, err := e.st.CreateMailbox(store.Mailbox{Email: "info@contoso.com", Kind: "shared", Mode: "log", OwnerUID: 2, MainUserID: 2, UserIDs: []int64{7}})
+	a, err := e.st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "info@contoso.com", Kind: "shared", Mode: "log", OwnerUID: 2, MainUserID: 2, UserIDs: []int64{7}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	oid := e.odoo.CreateMailbox(a.ID, a.Email)
-	a, _ = e.st.UpdateMailbox(a.ID, func(m *store.Mailbox) error { m.OdooID = oid; return nil })
+	a, _ = setConfig(e.st, a.ID, func(m *store.MailboxConfig) { m.OdooID = oid })
 	queue(t, e.st, a.ID, 0, itemsA)
 	queue(t, e.st, e.mb.ID, 100000, itemsB)
 	clock := &fakeClock{t: time.Now()}

@@ -12,7 +12,7 @@ import (
 // what only the sync knew: sent by MailDesk, and backfill.
 func TestDecodeItemKeepsBackfillAndSentFlags(t *testing.T) {
 	raw, _ := json.Marshal(odoo.IngestItem{GraphID: "g1", Options: odoo.IngestOptions{Mode: odoo.ModeLog, Backfill: true, SentByMailDesk: true}})
-	it, err := decodeItem(raw, &store.Mailbox{Mode: odoo.ModeGateway, GatewayModel: "crm.lead"})
+	it, err := decodeItem(raw, &store.Mailbox{MailboxConfig: store.MailboxConfig{Mode: odoo.ModeGateway, GatewayModel: "crm.lead"}})
 	if err != nil {
 		t.Fatal(err)
 	}

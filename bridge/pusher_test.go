@@ -42,9 +42,9 @@ func newPushEnv(t testing.TB, n int) *pushEnv {
 	if err := st.SaveSettings(set); err != nil {
 		t.Fatal(err)
 	}
-	mb, _ := st.CreateMailbox(store.Mailbox{Email: "anna@contoso.com", Kind: "personal", Mode: "log", MainUserID: 2, LogSentAsActivity: true})
+	mb, _ := st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "anna@contoso.com", Kind: "personal", Mode: "log", MainUserID: 2, LogSentAsActivity: true}})
 	oid := sim.CreateMailbox(mb.ID, mb.Email)
-	mb, _ = st.UpdateMailbox(mb.ID, func(m *store.Mailbox) error { m.OdooID = oid; return nil })
+	mb, _ = setConfig(st, mb.ID, func(m *store.MailboxConfig) { m.OdooID = oid })
 	sim.AddPartner("Customer", "customer@example.com")
 	queue(t, st, mb.ID, 0, n)
 	p := NewPusher(PusherConfig{Store: st, Log: zerolog.Nop(), Registry: prometheus.NewRegistry(), RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond})
@@ -123,7 +123,7 @@ func TestPusherDeliversOnceAndRecordsOdooIDs(t *testing.T) {
 	// The same messages queued again (a resync from scratch on a new index)
 	// are answered duplicate by Odoo and land nowhere twice.
 	st2 := e.st
-	_, _ = st2.UpdateMailbox(e.mb.ID, func(m *store.Mailbox) error { return nil })
+	_, _ = updateStatus(st2, e.mb.ID, func(m *store.MailboxStatus) error { return nil })
 	for i := 0; i < 3; i++ {
 		raw, _ := json.Marshal(odoo.IngestItem{GraphID: fmt.Sprintf("AAMk%06d", i), Mailbox: e.mb.ID, Folder: "inbox", Direction: "in",
 			InternetMessageID: fmt.Sprintf("<m%06d@example.com>", i), Subject: "again", From: &odoo.Address{Email: "customer@example.com"}})

@@ -33,9 +33,8 @@ func newAuthEnv(t *testing.T, seed int64) *authEnv {
 	e.gen = m365sim.GenOptions{AttachmentRate: -1, Start: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), End: time.Now().Add(-time.Hour).Truncate(time.Hour)}
 	e.sim.GenerateMailbox(e.upn, 8, e.gen)
 	e.mb = e.mailbox(t, e.upn, "personal", "")
-	if _, err := e.st.UpdateMailbox(e.mb.ID, func(m *store.Mailbox) error {
+	if _, err := setConfig(e.st, e.mb.ID, func(m *store.MailboxConfig) {
 		m.Folders, m.BackfillDays = []string{"inbox"}, 60
-		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -74,7 +74,7 @@ func (c *SyncControl) Redeliver(a Actor, p RedeliverParams) (RedeliverResult, er
 	if err != nil {
 		return RedeliverResult{}, Internal(err)
 	}
-	if _, err := c.st.UpdateMailbox(m.ID, func(mb *store.Mailbox) error {
+	if _, err := updateStatus(c.st, m.ID, func(mb *store.MailboxStatus) error {
 		req := store.RedeliverRequest{Since: since, Statuses: slices.Clone(statuses), RequestedAt: now}
 		if old := mb.Redeliver; old != nil {
 			// Not applied yet: one request covering both.
@@ -134,7 +134,7 @@ func (s *Syncer) redeliver(ctx context.Context, mb store.Mailbox) error {
 		}
 		s.log.Info().Str("mailbox", mb.ID).Int("matched", len(entries)).Int("queued", queued).Msg("redeliver: mail Odoo kept back or could not route goes to Odoo again")
 	}
-	_, err = s.st.UpdateMailbox(mb.ID, func(m *store.Mailbox) error {
+	_, err = updateStatus(s.st, mb.ID, func(m *store.MailboxStatus) error {
 		if m.Redeliver != nil && m.Redeliver.RequestedAt.Equal(req.RequestedAt) {
 			m.Redeliver = nil
 		}

@@ -57,7 +57,7 @@ func TestResyncFromScratchDuringRoundLandsOnce(t *testing.T) {
 	now := time.Now()
 	r.sim.GenerateMailbox(upn, 80, m365sim.GenOptions{Start: now.Add(-60 * 24 * time.Hour), End: now.Add(-time.Hour), NoSamples: true, AttachmentRate: -1})
 	id := r.mailbox(upn, odoo.ModeLog, 10)
-	if _, err := r.st.UpdateMailbox(id, func(m *store.Mailbox) error { m.CreateContacts = true; return nil }); err != nil {
+	if _, err := bridge.SetConfig(r.st, id, func(m *store.MailboxConfig) { m.CreateContacts = true }); err != nil {
 		t.Fatal(err)
 	}
 
@@ -73,7 +73,7 @@ func TestResyncFromScratchDuringRoundLandsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	oid := osim.CreateMailbox(id, upn)
-	if _, err := r.st.UpdateMailbox(id, func(m *store.Mailbox) error { m.OdooID = oid; return nil }); err != nil {
+	if _, err := bridge.SetConfig(r.st, id, func(m *store.MailboxConfig) { m.OdooID = oid }); err != nil {
 		t.Fatal(err)
 	}
 	pusher := bridge.NewPusher(bridge.PusherConfig{Store: r.st, Log: zerolog.Nop(), Registry: prometheus.NewRegistry(), RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond})

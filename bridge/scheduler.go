@@ -178,7 +178,7 @@ func (s *Scheduler) recoverSyncing() {
 	}
 	for _, m := range mbs {
 		if m.State == store.StateSyncing && !s.Busy(m.ID) {
-			_, _ = s.st.UpdateMailbox(m.ID, func(m *store.Mailbox) error {
+			_, _ = updateStatus(s.st, m.ID, func(m *store.MailboxStatus) error {
 				if m.State == store.StateSyncing {
 					m.State = store.StateConnected
 				}
@@ -472,13 +472,20 @@ func (c *SyncControl) Backfill(a Actor, p BackfillParams) (Queued, error) {
 	if !since.IsZero() {
 		days = int(c.now().Sub(since).Hours()/24) + 1
 	}
-	// The window is config; the restart of the listing is a request the
-	// syncer applies at the start of its next round: only the syncer
-	// writes cursors, so a round running now cannot undo it.
-	if _, err := c.st.UpdateMailbox(m.ID, func(mb *store.Mailbox) error {
-		if mb.BackfillDays != 0 && (days == 0 || days > mb.BackfillDays) {
-			mb.BackfillDays = days
+	// The window is config, widened first; the restart of the listing is
+	// a status request the syncer applies at the start of its next round:
+	// only the syncer writes cursors, so a round running now cannot undo it.
+	if m.BackfillDays != 0 && (days == 0 || days > m.BackfillDays) {
+		if _, err := c.st.UpdateMailboxConfig(m.ID, func(mb *store.MailboxConfig, _ store.MailboxStatus) (*store.AuditEntry, error) {
+			if mb.BackfillDays != 0 && (days == 0 || days > mb.BackfillDays) {
+				mb.BackfillDays = days
+			}
+			return nil, nil
+		}); err != nil {
+			return Queued{}, Internal(err)
 		}
+	}
+	if _, err := updateStatus(c.st, m.ID, func(mb *store.MailboxStatus) error {
 		req := store.BackfillRequest{Since: since, At: c.now().UTC()}
 		if old := mb.BackfillRequest; old != nil {
 			req.Seq = old.Seq

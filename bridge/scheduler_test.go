@@ -38,13 +38,13 @@ func TestSchedulerRules(t *testing.T) {
 	defer st.Close()
 	var ids []string
 	for i := 0; i < 6; i++ {
-		m, err := st.CreateMailbox(store.Mailbox{Email: fmt.Sprintf("u%d@contoso.com", i), State: store.StateConnected, Folders: []string{"inbox"}})
+		m, err := st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: fmt.Sprintf("u%d@contoso.com", i), Folders: []string{"inbox"}}, MailboxStatus: store.MailboxStatus{State: store.StateConnected}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, m.ID)
 	}
-	off, _ := st.CreateMailbox(store.Mailbox{Email: "off@contoso.com", State: store.StateDisconnected})
+	off, _ := st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "off@contoso.com"}, MailboxStatus: store.MailboxStatus{State: store.StateDisconnected}})
 
 	var mu sync.Mutex
 	running := map[string]int{}

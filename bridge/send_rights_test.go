@@ -20,9 +20,8 @@ func TestSendOnlyOwnerAssignedOrAnyone(t *testing.T) {
 	e := newSendEnv(t)
 	m := e.mailbox("anna@contoso.com", "personal", "anna@contoso.com", 0)
 	// Owner 2, assigned 5, main user 7 (sees it, may not send as Anna).
-	m, err := e.st.UpdateMailbox(m.ID, func(m *store.Mailbox) error {
+	m, err := bridge.SetConfig(e.st, m.ID, func(m *store.MailboxConfig) {
 		m.UserIDs, m.MainUserID = []int64{5}, 7
-		return nil
 	})
 	if err != nil {
 		t.Fatal(err)

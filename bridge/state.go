@@ -34,11 +34,11 @@ func CanTransition(from, to string) bool {
 // error (empty clears it), and audits the change with who made it. It refuses
 // transitions the state machine does not allow. extra may change more fields
 // of the mailbox in the same transaction (nil for none).
-func Transition(st MailboxStore, actor Actor, mailboxID, to, code, message string, extra func(m *store.Mailbox)) (store.Mailbox, error) {
-	return st.UpdateMailboxAudit(mailboxID, func(m *store.Mailbox) (*store.AuditEntry, error) {
+func Transition(st MailboxStore, actor Actor, mailboxID, to, code, message string, extra func(m *store.MailboxStatus)) (store.Mailbox, error) {
+	return st.UpdateMailboxStatus(mailboxID, func(m *store.MailboxStatus, c store.MailboxConfig) (*store.AuditEntry, error) {
 		from := m.State
 		if from != to && !CanTransition(from, to) {
-			return nil, Errorf(KindUser, "invalid_state", "Mailbox %s is %s and cannot become %s", m.Email, from, to)
+			return nil, Errorf(KindUser, "invalid_state", "Mailbox %s is %s and cannot become %s", c.Email, from, to)
 		}
 		m.State = to
 		m.ErrorCode = code
@@ -57,10 +57,18 @@ func Transition(st MailboxStore, actor Actor, mailboxID, to, code, message strin
 	})
 }
 
-// MailboxStore is what the mailbox domain needs of storage: mailbox records
-// changed together with their audit entry in one transaction.
+// MailboxStore is what the mailbox domain's status writers (transitions,
+// the connector, the syncer, the pusher, the scheduler) need of storage: a
+// mailbox's status record changed together with its audit entry in one
+// transaction. They never write the config (UpdateMailboxConfig, the
+// mailbox service's), so neither side overwrites the other's fields.
 type MailboxStore interface {
-	UpdateMailboxAudit(id string, fn func(m *store.Mailbox) (*store.AuditEntry, error)) (store.Mailbox, error)
+	UpdateMailboxStatus(id string, fn func(st *store.MailboxStatus, c store.MailboxConfig) (*store.AuditEntry, error)) (store.Mailbox, error)
+}
+
+// updateStatus changes a mailbox's status with fn, without an audit entry.
+func updateStatus(st MailboxStore, id string, fn func(m *store.MailboxStatus) error) (store.Mailbox, error) {
+	return st.UpdateMailboxStatus(id, func(m *store.MailboxStatus, _ store.MailboxConfig) (*store.AuditEntry, error) { return nil, fn(m) })
 }
 
 // MailboxReader reads one mailbox record.

@@ -14,14 +14,14 @@ func TestTransitionAuditsAndRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	m, _ := st.CreateMailbox(store.Mailbox{Email: "a@b.c"})
+	m, _ := st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "a@b.c"}})
 	if _, err := Transition(st, Actor{UID: 2}, m.ID, store.StateSyncing, "", "", nil); err == nil {
 		t.Fatal("draft → syncing allowed")
 	}
 	if _, err := Transition(st, Actor{UID: 2}, m.ID, store.StatePendingConsent, "", "", nil); err != nil {
 		t.Fatal(err)
 	}
-	got, _ := Transition(st, Actor{}, m.ID, store.StateConnected, "", "", func(m *store.Mailbox) { m.ConnectedAs = "a@b.c" })
+	got, _ := Transition(st, Actor{}, m.ID, store.StateConnected, "", "", func(m *store.MailboxStatus) { m.ConnectedAs = "a@b.c" })
 	if got.State != store.StateConnected || got.ConnectedAs != "a@b.c" {
 		t.Fatalf("%+v", got)
 	}
@@ -29,4 +29,11 @@ func TestTransitionAuditsAndRefuses(t *testing.T) {
 	if len(entries) != 2 || entries[0].Actor != "sidecar" || entries[1].UID != 2 {
 		t.Fatalf("audit %+v", entries)
 	}
+}
+
+// setConfig changes a mailbox's config in a test (as mailbox.update would).
+func setConfig(st interface {
+	UpdateMailboxConfig(id string, fn func(c *store.MailboxConfig, st store.MailboxStatus) (*store.AuditEntry, error)) (store.Mailbox, error)
+}, id string, fn func(c *store.MailboxConfig)) (store.Mailbox, error) {
+	return st.UpdateMailboxConfig(id, func(c *store.MailboxConfig, _ store.MailboxStatus) (*store.AuditEntry, error) { fn(c); return nil, nil })
 }

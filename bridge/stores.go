@@ -16,12 +16,11 @@ import (
 type CursorStore interface {
 	MailboxStore
 	MailboxReader
-	UpdateMailbox(id string, fn func(m *store.Mailbox) error) (store.Mailbox, error)
 	Settings() (store.Settings, error)
 	Cursor(mailboxID, folder string) (store.Cursor, error)
 	PutCursor(mailboxID string, c store.Cursor) error
 	ApplyPage(mailboxID string, p store.Page) (store.PageResult, error)
-	ApplyBackfillRequest(mailboxID string, seq int64, cursor func(c *store.Cursor), mailbox func(m *store.Mailbox)) (bool, error)
+	ApplyBackfillRequest(mailboxID string, seq int64, cursor func(c *store.Cursor), mailbox func(m *store.MailboxStatus)) (bool, error)
 	Message(mailboxID, id string) (store.Message, error)
 	// RecentMessages and Requeue serve mailbox.redeliver, applied by the
 	// syncer at the start of a round.
@@ -38,9 +37,9 @@ type OutboxStatter interface {
 // Outbox is the pusher's: due items per mailbox, Odoo's answers, the
 // notices for Odoo users, and the hooks that wake it.
 type Outbox interface {
+	MailboxStore
 	MailboxReader
 	Mailboxes() ([]store.Mailbox, error)
-	UpdateMailbox(id string, fn func(m *store.Mailbox) error) (store.Mailbox, error)
 	Settings() (store.Settings, error)
 	DueOutboxByMailbox(now time.Time, limit func(mailboxID string) int, maxBytes int, skip func(mailboxID string) bool) ([]store.DueBatch, error)
 	NextOutboxDue(skip func(mailboxID string) bool) (time.Time, bool)
@@ -56,9 +55,9 @@ type Outbox interface {
 
 // DueStore is the scheduler's: when each mailbox syncs next.
 type DueStore interface {
+	MailboxStore
 	MailboxReader
 	Mailboxes() ([]store.Mailbox, error)
-	UpdateMailbox(id string, fn func(m *store.Mailbox) error) (store.Mailbox, error)
 	Settings() (store.Settings, error)
 	SetDue(mailboxID string, at time.Time) error
 	SetDueMany(due map[string]time.Time) error
@@ -78,6 +77,9 @@ type Store interface {
 	AuthStore
 	CreateMailbox(m store.Mailbox) (store.Mailbox, error)
 	CreateMailboxAudit(m store.Mailbox, audit func(m *store.Mailbox) *store.AuditEntry) (store.Mailbox, error)
+	// UpdateMailboxConfig is the mailbox service's (mailbox.update): the
+	// admin config, never the status the sidecar's components write.
+	UpdateMailboxConfig(id string, fn func(c *store.MailboxConfig, st store.MailboxStatus) (*store.AuditEntry, error)) (store.Mailbox, error)
 	DeleteMailbox(id string) error
 	DeleteMailboxAudit(id string, audit *store.AuditEntry) error
 	MarkSentByUs(mailboxID, internetMessageID string) error

@@ -124,7 +124,7 @@ func (s *Syncer) SyncMailbox(ctx context.Context, mailboxID string) (RoundResult
 	if s.cfg.QuietIdle && err == nil && mb.State == store.StateConnected && mb.BackfillRequest == nil && s.backfilled(mb) {
 		return s.quietRound(ctx, mb, start)
 	}
-	mb, err = s.st.UpdateMailbox(mailboxID, func(m *store.Mailbox) error {
+	mb, err = updateStatus(s.st, mailboxID, func(m *store.MailboxStatus) error {
 		if !Syncable(m.State) {
 			return errSkip
 		}
@@ -177,7 +177,7 @@ func (s *Syncer) quietRound(ctx context.Context, mb store.Mailbox, start time.Ti
 	res, err := s.round(ctx, mb, start)
 	if err != nil || res.Queued > 0 || res.Seen > 0 || res.More || start.Sub(mb.LastSuccessAt) >= quietStatusEvery {
 		if err == nil {
-			_, _ = s.st.UpdateMailbox(mb.ID, func(m *store.Mailbox) error {
+			_, _ = updateStatus(s.st, mb.ID, func(m *store.MailboxStatus) error {
 				m.LastSyncAt = start.UTC()
 				return nil
 			})
@@ -198,7 +198,7 @@ func (s *Syncer) finish(ctx context.Context, mb store.Mailbox, res RoundResult, 
 	now := s.cfg.Now().UTC()
 	switch {
 	case err == nil:
-		_, uerr := s.st.UpdateMailbox(mb.ID, func(m *store.Mailbox) error {
+		_, uerr := updateStatus(s.st, mb.ID, func(m *store.MailboxStatus) error {
 			if m.State == store.StateSyncing {
 				m.State = store.StateConnected
 			}
@@ -226,7 +226,7 @@ func (s *Syncer) finish(ctx context.Context, mb store.Mailbox, res RoundResult, 
 	default:
 		s.log.Warn().Err(err).Str("mailbox", mb.ID).Msg("sync round failed")
 		var failures int
-		m, uerr := s.st.UpdateMailbox(mb.ID, func(m *store.Mailbox) error {
+		m, uerr := updateStatus(s.st, mb.ID, func(m *store.MailboxStatus) error {
 			m.Failures++
 			failures = m.Failures
 			return nil
@@ -245,7 +245,7 @@ func (s *Syncer) finish(ctx context.Context, mb store.Mailbox, res RoundResult, 
 
 // back returns a mailbox from syncing to connected (round aborted).
 func (s *Syncer) back(id string) {
-	_, _ = s.st.UpdateMailbox(id, func(m *store.Mailbox) error {
+	_, _ = updateStatus(s.st, id, func(m *store.MailboxStatus) error {
 		if m.State == store.StateSyncing {
 			m.State = store.StateConnected
 		}
@@ -353,7 +353,7 @@ func (s *Syncer) applyBackfillRequest(mb store.Mailbox) error {
 			c.BackfillSince = since
 		}
 		c.BackfillLink, c.Backfill, c.Seen = "", false, 0
-	}, func(m *store.Mailbox) { m.Progress = store.Progress{} })
+	}, func(m *store.MailboxStatus) { m.Progress = store.Progress{} })
 	return err
 }
 
@@ -449,7 +449,7 @@ const unreadRefresh = 15 * time.Minute
 // setUnread stores the inbox's unread count (counts.unread of the mailbox).
 func (s *Syncer) setUnread(mailboxID string, unread int64) {
 	now := s.cfg.Now().UTC()
-	_, err := s.st.UpdateMailbox(mailboxID, func(m *store.Mailbox) error {
+	_, err := updateStatus(s.st, mailboxID, func(m *store.MailboxStatus) error {
 		m.Counts.Unread, m.UnreadAt = unread, now
 		return nil
 	})
@@ -585,7 +585,7 @@ func (s *Syncer) progress(mailboxID, folder string, c store.Cursor, prog *folder
 	if !finished && rate > 0 {
 		eta = int64(float64(total-done)/rate + 0.5)
 	}
-	_, err := s.st.UpdateMailbox(mailboxID, func(m *store.Mailbox) error {
+	_, err := updateStatus(s.st, mailboxID, func(m *store.MailboxStatus) error {
 		if m.Progress.StartedAt.IsZero() {
 			m.Progress.StartedAt = start.UTC()
 		}
@@ -787,11 +787,11 @@ func (c *SyncControl) Resync(a Actor, p MailboxRef) (Queued, error) {
 	if err != nil {
 		return Queued{}, err
 	}
-	if _, err := c.st.UpdateMailboxAudit(m.ID, func(mb *store.Mailbox) (*store.AuditEntry, error) {
+	if _, err := c.st.UpdateMailboxStatus(m.ID, func(mb *store.MailboxStatus, cfg store.MailboxConfig) (*store.AuditEntry, error) {
 		mb.SyncGen++
 		mb.Progress = store.Progress{}
 		return &store.AuditEntry{UID: a.UID, Actor: "odoo", Action: "mailbox.resync",
-			Detail: map[string]any{"email": mb.Email, "sync_gen": mb.SyncGen, "backfill_days": mb.BackfillDays}}, nil
+			Detail: map[string]any{"email": cfg.Email, "sync_gen": mb.SyncGen, "backfill_days": cfg.BackfillDays}}, nil
 	}); err != nil {
 		return Queued{}, Internal(err)
 	}

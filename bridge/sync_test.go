@@ -184,8 +184,7 @@ func (r *rig) openStore(path string) {
 // mailbox creates a connected mailbox for upn.
 func (r *rig) mailbox(upn string, mode string, backfillDays int) string {
 	r.t.Helper()
-	m, err := r.st.CreateMailbox(store.Mailbox{Email: upn, Kind: "personal", Mode: mode, BackfillDays: backfillDays,
-		Folders: []string{"inbox", "sentitems"}, State: store.StateConnected, OwnerUID: 2, MainUserID: 2})
+	m, err := r.st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: upn, Kind: "personal", Mode: mode, BackfillDays: backfillDays, Folders: []string{"inbox", "sentitems"}, OwnerUID: 2, MainUserID: 2}, MailboxStatus: store.MailboxStatus{State: store.StateConnected}})
 	if err != nil {
 		r.t.Fatal(err)
 	}

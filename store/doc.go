@@ -14,5 +14,12 @@
 //   - A page of a delta round (new messages, removals, outbox items and the
 //     folder's cursor) is written in one transaction (ApplyPage), so a crash
 //     never skips or duplicates a message.
+//   - A mailbox is two records: its config (MailboxConfig, written by the
+//     mailbox service through UpdateMailboxConfig) and its status
+//     (MailboxStatus: state, account, progress, counts, delivery, requests;
+//     written by the connector, syncer, pusher and scheduler through
+//     UpdateMailboxStatus, ApplyPage, AckOutbox, ...). A writer of one never
+//     rewrites the other. Folder cursors are records of their own, written by
+//     the syncer only (ApplyPage, ApplyBackfillRequest).
 //   - Values are copied out of transactions; callers never see bbolt memory.
 package store

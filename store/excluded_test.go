@@ -10,7 +10,7 @@ import (
 // counts it apart, and keeps Odoo's reason on the index entry.
 func TestAckOutboxExcluded(t *testing.T) {
 	s, _ := openTest(t)
-	mb, _ := s.CreateMailbox(Mailbox{Email: "a@b.c"})
+	mb, _ := s.CreateMailbox(Mailbox{MailboxConfig: MailboxConfig{Email: "a@b.c"}})
 	it := msg("m1", "inbox", 1)
 	it.Message.Sensitivity, it.Message.InReplyTo, it.Message.References = "private", "<p@x>", []string{"<r@x>", "<p@x>"}
 	_, _ = s.ApplyPage(mb.ID, Page{Folder: "inbox", Items: []PageItem{it}})
@@ -37,7 +37,7 @@ func TestAckOutboxExcluded(t *testing.T) {
 // RecentMessages spans folders, newest first, stops at since and caps.
 func TestRecentMessages(t *testing.T) {
 	s, _ := openTest(t)
-	mb, _ := s.CreateMailbox(Mailbox{Email: "a@b.c"})
+	mb, _ := s.CreateMailbox(Mailbox{MailboxConfig: MailboxConfig{Email: "a@b.c"}})
 	for _, f := range []string{"inbox", "sentitems", "inbox2"} {
 		var items []PageItem
 		for i := 0; i < 10; i++ {
@@ -83,7 +83,7 @@ func TestRecentMessages(t *testing.T) {
 // from a later page with the content (a resync); nothing is queued again.
 func TestApplyPageFillsSensitivityOfOlderEntries(t *testing.T) {
 	s, _ := openTest(t)
-	mb, _ := s.CreateMailbox(Mailbox{Email: "a@b.c"})
+	mb, _ := s.CreateMailbox(Mailbox{MailboxConfig: MailboxConfig{Email: "a@b.c"}})
 	_, _ = s.ApplyPage(mb.ID, Page{Folder: "inbox", Items: []PageItem{msg("m1", "inbox", 1)}})
 	again := msg("m1", "inbox", 1)
 	again.Payload = nil

@@ -23,9 +23,22 @@ const (
 	StateDisconnected   = "disconnected"
 )
 
-// Mailbox is one Microsoft 365 mailbox MailDesk syncs.
+// Mailbox is one Microsoft 365 mailbox MailDesk syncs, as read: its admin
+// configuration and its status, two records the store keeps apart so that
+// their writers never overwrite each other's fields. The RPC layer changes
+// the config (UpdateMailboxConfig); the connector, the syncer and the pusher
+// change the status (UpdateMailboxStatus, ApplyPage, AckOutbox, ...). Both
+// are embedded, so m.Email and m.State read as before, and the JSON of a
+// Mailbox is one flat object.
 type Mailbox struct {
-	ID                string   `json:"id"` // mbx_…
+	ID string `json:"id"` // mbx_…
+	MailboxConfig
+	MailboxStatus
+}
+
+// MailboxConfig is what an administrator sets: the address, who uses the
+// mailbox, how its mail goes to Odoo.
+type MailboxConfig struct {
 	Email             string   `json:"email"`
 	Kind              string   `json:"kind"` // personal | shared
 	OdooID            int64    `json:"odoo_id"`
@@ -41,10 +54,19 @@ type Mailbox struct {
 	CreateContacts    bool     `json:"create_contacts"`
 	// AnyoneMaySend lets every Odoo user send from the mailbox's address
 	// (a shared address used by automated mail); off by default: only the
-	// owner and the assigned users may (see MaySend).
+	// owner and the assigned users may (see bridge.MaySend).
 	AnyoneMaySend   bool  `json:"anyone_may_send"`
 	MaxMessageBytes int64 `json:"max_message_bytes,omitempty"`
 
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"` // the config's last change
+}
+
+// MailboxStatus is what the sidecar records as it works the mailbox: its
+// state, the Microsoft account it signed in as, sync progress and counts,
+// delivery to Odoo, and the requests the syncer applies at its next round.
+// Cursors are records of their own, written by the syncer only.
+type MailboxStatus struct {
 	State      string    `json:"state"`
 	ErrorCode  string    `json:"error_code,omitempty"`
 	Error      string    `json:"error,omitempty"`
@@ -68,13 +90,10 @@ type Mailbox struct {
 	// Redeliver asks the syncer to route again, at the start of its next
 	// round, the mail Odoo kept back or could not route (mailbox.redeliver).
 	Redeliver *RedeliverRequest `json:"redeliver,omitempty"`
-	// BackfillRequest is a pending mailbox.backfill: status, not config.
-	// Only the syncer writes cursors; it applies the request to every
-	// folder at the start of its next round (ApplyBackfillRequest).
+	// BackfillRequest is a pending mailbox.backfill. Only the syncer writes
+	// cursors; it applies the request to every folder at the start of its
+	// next round (ApplyBackfillRequest).
 	BackfillRequest *BackfillRequest `json:"backfill_request,omitempty"`
-
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // RedeliverRequest is a pending mailbox.redeliver: the index entries received
@@ -171,8 +190,9 @@ func NewMailboxID() string {
 	return "mbx_" + hex.EncodeToString(b)
 }
 
-// CreateMailbox stores a new mailbox. ID is filled when empty. An address
-// already used by another mailbox gives ErrExists.
+// CreateMailbox stores a new mailbox: its config and its first status. ID
+// is filled when empty. An address already used by another mailbox gives
+// ErrExists.
 func (s *Store) CreateMailbox(m Mailbox) (Mailbox, error) {
 	return s.CreateMailboxAudit(m, nil)
 }
@@ -180,34 +200,19 @@ func (s *Store) CreateMailbox(m Mailbox) (Mailbox, error) {
 // CreateMailboxAudit is CreateMailbox that appends audit (when not nil; its
 // MailboxID is filled) in the same transaction.
 func (s *Store) CreateMailboxAudit(m Mailbox, audit func(m *Mailbox) *AuditEntry) (Mailbox, error) {
-	if m.ID == "" {
-		m.ID = NewMailboxID()
-	}
-	now := s.now().UTC()
-	m.CreatedAt, m.UpdatedAt = now, now
-	if m.State == "" {
-		m.State = StateDraft
-	}
-	if m.StateSince.IsZero() {
-		m.StateSince = now
-	}
+	NewMailbox(&m, s.now())
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketMailbox)
 		if b.Get([]byte(m.ID)) != nil {
 			return fmt.Errorf("mailbox %s: %w", m.ID, ErrExists)
 		}
-		var dup string
-		_ = b.ForEach(func(k, v []byte) error {
-			var o Mailbox
-			if jsonUnmarshal(v, &o) == nil && equalFoldASCII(o.Email, m.Email) {
-				dup = o.ID
-			}
-			return nil
-		})
-		if dup != "" {
+		if dup := emailUser(b, m.Email, ""); dup != "" {
 			return fmt.Errorf("mailbox %s already uses %s: %w", dup, m.Email, ErrExists)
 		}
-		if err := putJSON(b, []byte(m.ID), m); err != nil {
+		if err := putJSON(b, []byte(m.ID), m.MailboxConfig); err != nil {
+			return err
+		}
+		if err := putJSON(tx.Bucket(bucketStatus), []byte(m.ID), m.MailboxStatus); err != nil {
 			return err
 		}
 		if audit != nil {
@@ -224,11 +229,56 @@ func (s *Store) CreateMailboxAudit(m Mailbox, audit func(m *Mailbox) *AuditEntry
 	return m, nil
 }
 
+// emailUser returns the id of a mailbox other than except whose address is
+// email (any case), or "".
+func emailUser(configs *bolt.Bucket, email, except string) string {
+	var dup string
+	_ = configs.ForEach(func(k, v []byte) error {
+		var o MailboxConfig
+		if string(k) != except && jsonUnmarshal(v, &o) == nil && equalFoldASCII(o.Email, email) {
+			dup = string(k)
+		}
+		return nil
+	})
+	return dup
+}
+
+// getMailbox reads both records of a mailbox.
+func getMailbox(tx *bolt.Tx, id string) (Mailbox, error) {
+	m := Mailbox{ID: id}
+	if err := getJSON(tx.Bucket(bucketMailbox), []byte(id), &m.MailboxConfig); err != nil {
+		return Mailbox{}, err
+	}
+	if err := getJSON(tx.Bucket(bucketStatus), []byte(id), &m.MailboxStatus); err != nil && !errors.Is(err, ErrNotFound) {
+		return Mailbox{}, err
+	}
+	return m, nil
+}
+
+// getStatus reads a mailbox's status record; ErrNotFound when there is no
+// such mailbox.
+func getStatus(tx *bolt.Tx, id string) (MailboxStatus, error) {
+	var st MailboxStatus
+	if tx.Bucket(bucketMailbox).Get([]byte(id)) == nil {
+		return st, ErrNotFound
+	}
+	if err := getJSON(tx.Bucket(bucketStatus), []byte(id), &st); err != nil && !errors.Is(err, ErrNotFound) {
+		return st, err
+	}
+	return st, nil
+}
+
+func putStatus(tx *bolt.Tx, id string, st *MailboxStatus) error {
+	return putJSON(tx.Bucket(bucketStatus), []byte(id), st)
+}
+
 // Mailbox returns one mailbox or ErrNotFound.
 func (s *Store) Mailbox(id string) (Mailbox, error) {
 	var m Mailbox
 	err := s.db.View(func(tx *bolt.Tx) error {
-		return getJSON(tx.Bucket(bucketMailbox), []byte(id), &m)
+		var err error
+		m, err = getMailbox(tx, id)
+		return err
 	})
 	if err != nil {
 		return Mailbox{}, fmt.Errorf("store: mailbox %s: %w", id, err)
@@ -240,10 +290,16 @@ func (s *Store) Mailbox(id string) (Mailbox, error) {
 func (s *Store) Mailboxes() ([]Mailbox, error) {
 	var out []Mailbox
 	err := s.db.View(func(tx *bolt.Tx) error {
+		status := tx.Bucket(bucketStatus)
 		return tx.Bucket(bucketMailbox).ForEach(func(k, v []byte) error {
-			var m Mailbox
-			if err := jsonUnmarshal(v, &m); err != nil {
+			m := Mailbox{ID: string(k)}
+			if err := jsonUnmarshal(v, &m.MailboxConfig); err != nil {
 				return fmt.Errorf("mailbox %s: %w", k, err)
+			}
+			if raw := status.Get(k); raw != nil {
+				if err := jsonUnmarshal(raw, &m.MailboxStatus); err != nil {
+					return fmt.Errorf("mailbox %s status: %w", k, err)
+				}
 			}
 			out = append(out, m)
 			return nil
@@ -256,62 +312,76 @@ func (s *Store) Mailboxes() ([]Mailbox, error) {
 	return out, nil
 }
 
-// UpdateMailbox reads, changes with fn and writes one mailbox in one
-// transaction. fn's error aborts without writing. The e-mail address must not
-// collide with another mailbox.
-func (s *Store) UpdateMailbox(id string, fn func(m *Mailbox) error) (Mailbox, error) {
-	return s.UpdateMailboxAudit(id, func(m *Mailbox) (*AuditEntry, error) { return nil, fn(m) })
-}
-
-// UpdateMailboxAudit is UpdateMailbox whose fn may also return an audit
-// entry (nil for none), appended in the SAME transaction: a state change
-// and its audit entry are written together or not at all.
-func (s *Store) UpdateMailboxAudit(id string, fn func(m *Mailbox) (*AuditEntry, error)) (Mailbox, error) {
+// UpdateMailboxConfig changes a mailbox's config with fn and writes it, with
+// fn's audit entry (nil for none), in ONE transaction; the status record is
+// not written (fn sees it as it is). fn's error aborts without writing. The
+// address must not collide with another mailbox.
+func (s *Store) UpdateMailboxConfig(id string, fn func(c *MailboxConfig, st MailboxStatus) (*AuditEntry, error)) (Mailbox, error) {
 	var m Mailbox
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketMailbox)
-		if err := getJSON(b, []byte(id), &m); err != nil {
+		var err error
+		if m, err = getMailbox(tx, id); err != nil {
 			return err
 		}
 		before := m.Email
-		state := m.State
-		entry, err := fn(&m)
+		entry, err := fn(&m.MailboxConfig, m.MailboxStatus)
 		if err != nil {
 			return err
 		}
-		m.ID = id
-		if m.State != state {
-			m.StateSince = s.now().UTC()
-		}
+		b := tx.Bucket(bucketMailbox)
 		if !equalFoldASCII(before, m.Email) {
-			var dup string
-			_ = b.ForEach(func(k, v []byte) error {
-				var o Mailbox
-				if !bytes.Equal(k, []byte(id)) && jsonUnmarshal(v, &o) == nil && equalFoldASCII(o.Email, m.Email) {
-					dup = o.ID
-				}
-				return nil
-			})
-			if dup != "" {
+			if dup := emailUser(b, m.Email, id); dup != "" {
 				return fmt.Errorf("mailbox %s already uses %s: %w", dup, m.Email, ErrExists)
 			}
 		}
 		m.UpdatedAt = s.now().UTC()
-		if err := putJSON(b, []byte(id), m); err != nil {
+		if err := putJSON(b, []byte(id), m.MailboxConfig); err != nil {
 			return err
 		}
-		if entry != nil {
-			if entry.MailboxID == "" {
-				entry.MailboxID = id
-			}
-			return appendAudit(tx, s.now(), entry)
-		}
-		return nil
+		return appendMailboxAudit(tx, s.now(), id, entry)
 	})
 	if err != nil {
 		return Mailbox{}, fmt.Errorf("store: update mailbox %s: %w", id, err)
 	}
 	return m, nil
+}
+
+// UpdateMailboxStatus changes a mailbox's status with fn and writes it, with
+// fn's audit entry (nil for none), in ONE transaction: a state change and
+// its audit entry are written together or not at all. The config record is
+// not written (fn sees it as it is). fn's error aborts without writing.
+func (s *Store) UpdateMailboxStatus(id string, fn func(st *MailboxStatus, c MailboxConfig) (*AuditEntry, error)) (Mailbox, error) {
+	var m Mailbox
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		if m, err = getMailbox(tx, id); err != nil {
+			return err
+		}
+		state := m.State
+		entry, err := fn(&m.MailboxStatus, m.MailboxConfig)
+		if err != nil {
+			return err
+		}
+		StatusChanged(&m.MailboxStatus, state, s.now())
+		if err := putStatus(tx, id, &m.MailboxStatus); err != nil {
+			return err
+		}
+		return appendMailboxAudit(tx, s.now(), id, entry)
+	})
+	if err != nil {
+		return Mailbox{}, fmt.Errorf("store: update mailbox %s: %w", id, err)
+	}
+	return m, nil
+}
+
+func appendMailboxAudit(tx *bolt.Tx, now time.Time, id string, e *AuditEntry) error {
+	if e == nil {
+		return nil
+	}
+	if e.MailboxID == "" {
+		e.MailboxID = id
+	}
+	return appendAudit(tx, now, e)
 }
 
 // DeleteMailbox removes a mailbox with its token cache, cursors, message
@@ -327,6 +397,9 @@ func (s *Store) DeleteMailboxAudit(id string, audit *AuditEntry) error {
 			return ErrNotFound
 		}
 		if err := b.Delete([]byte(id)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketStatus).Delete([]byte(id)); err != nil {
 			return err
 		}
 		if err := tx.Bucket(bucketTokens).Delete([]byte(id)); err != nil {

@@ -120,9 +120,8 @@ func (s *Store) ApplyPage(mailboxID string, p Page) (PageResult, error) {
 		if err != nil {
 			return err
 		}
-		mb := tx.Bucket(bucketMailbox)
-		var m Mailbox
-		if err := getJSON(mb, []byte(mailboxID), &m); err != nil {
+		m, err := getStatus(tx, mailboxID)
+		if err != nil {
 			return fmt.Errorf("mailbox %s: %w", mailboxID, err)
 		}
 		if p.Cursor != nil && p.Cursor.Gen < m.SyncGen {
@@ -230,7 +229,7 @@ func (s *Store) ApplyPage(mailboxID string, p Page) (PageResult, error) {
 			}
 		}
 		if res.Queued > 0 || res.SentByUs > 0 {
-			return putJSON(mb, []byte(mailboxID), m)
+			return putStatus(tx, mailboxID, &m)
 		}
 		return nil
 	})
@@ -576,14 +575,13 @@ func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
 // the mailbox (progress), and the request is cleared — unless a newer one
 // (another seq) arrived meanwhile, which then waits for the next round. No
 // request, or one with another seq, changes nothing and returns false.
-func (s *Store) ApplyBackfillRequest(mailboxID string, seq int64, cursor func(c *Cursor), mailbox func(m *Mailbox)) (bool, error) {
+func (s *Store) ApplyBackfillRequest(mailboxID string, seq int64, cursor func(c *Cursor), mailbox func(m *MailboxStatus)) (bool, error) {
 	applied := false
 	now := s.now().UTC()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		applied = false
-		mb := tx.Bucket(bucketMailbox)
-		var m Mailbox
-		if err := getJSON(mb, []byte(mailboxID), &m); err != nil {
+		m, err := getStatus(tx, mailboxID)
+		if err != nil {
 			return fmt.Errorf("mailbox %s: %w", mailboxID, err)
 		}
 		if m.BackfillRequest == nil || m.BackfillRequest.Seq != seq {
@@ -617,13 +615,13 @@ func (s *Store) ApplyBackfillRequest(mailboxID string, seq int64, cursor func(c 
 			}
 		}
 		if mailbox != nil {
+			state := m.State
 			mailbox(&m)
+			StatusChanged(&m, state, now)
 		}
-		m.ID = mailboxID
 		m.BackfillRequest = nil
-		m.UpdatedAt = now
 		applied = true
-		return putJSON(mb, []byte(mailboxID), m)
+		return putStatus(tx, mailboxID, &m)
 	})
 	if err != nil {
 		return false, fmt.Errorf("store: apply backfill request of %s: %w", mailboxID, err)

@@ -295,14 +295,13 @@ func (s *Store) AckOutbox(acks []OutboxAck, failLimit int) error {
 	now := s.now().UTC()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		ob := tx.Bucket(bucketOutbox)
-		mb := tx.Bucket(bucketMailbox)
-		boxes := map[string]*Mailbox{}
-		box := func(id string) *Mailbox {
+		boxes := map[string]*MailboxStatus{}
+		box := func(id string) *MailboxStatus {
 			if m, ok := boxes[id]; ok {
 				return m
 			}
-			var m Mailbox
-			if getJSON(mb, []byte(id), &m) != nil {
+			m, err := getStatus(tx, id)
+			if err != nil {
 				boxes[id] = nil
 				return nil
 			}
@@ -376,7 +375,7 @@ func (s *Store) AckOutbox(acks []OutboxAck, failLimit int) error {
 			if m == nil {
 				continue
 			}
-			if err := putJSON(mb, []byte(id), m); err != nil {
+			if err := putStatus(tx, id, m); err != nil {
 				return err
 			}
 		}
@@ -430,9 +429,8 @@ func (s *Store) RetryFailed(mailboxID string) (int, error) {
 	now := s.now().UTC()
 	n := 0
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		mb := tx.Bucket(bucketMailbox)
-		var m Mailbox
-		if err := getJSON(mb, []byte(mailboxID), &m); err != nil {
+		m, err := getStatus(tx, mailboxID)
+		if err != nil {
 			return err
 		}
 		b := tx.Bucket(bucketOutbox)
@@ -460,7 +458,7 @@ func (s *Store) RetryFailed(mailboxID string) (int, error) {
 		m.Counts.Failed = 0
 		m.Delivery.FailedReason = ""
 		m.Delivery.FailedAt = time.Time{}
-		return putJSON(mb, []byte(mailboxID), m)
+		return putStatus(tx, mailboxID, &m)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: retry failed items of %s: %w", mailboxID, err)
@@ -523,9 +521,11 @@ func (s *Store) Requeue(mailboxID string, items []OutboxItem, from []string) (in
 	n := 0
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		msgs, _ := sub(tx, bucketMessages, mailboxID, false)
-		mb := tx.Bucket(bucketMailbox)
-		var m Mailbox
-		if msgs == nil || getJSON(mb, []byte(mailboxID), &m) != nil {
+		if msgs == nil {
+			return nil
+		}
+		m, err := getStatus(tx, mailboxID)
+		if err != nil {
 			return nil
 		}
 		for i := range items {
@@ -534,7 +534,7 @@ func (s *Store) Requeue(mailboxID string, items []OutboxItem, from []string) (in
 			if getJSON(msgs, []byte(it.GraphID), &msg) != nil || msg.Removed || !slices.Contains(from, msg.Delivery) {
 				continue
 			}
-			Requeued(&m, &msg, &it, s.now().UTC())
+			Requeued(mailboxID, &m, &msg, &it, s.now().UTC())
 			if _, err := putOutbox(tx, &it); err != nil {
 				return err
 			}
@@ -546,7 +546,7 @@ func (s *Store) Requeue(mailboxID string, items []OutboxItem, from []string) (in
 		if n == 0 {
 			return nil
 		}
-		return putJSON(mb, []byte(mailboxID), m)
+		return putStatus(tx, mailboxID, &m)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: requeue mail of %s: %w", mailboxID, err)

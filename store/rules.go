@@ -6,6 +6,31 @@ import "time"
 // whatever the backend: bbolt and PostgreSQL call these, so the bookkeeping
 // (counts, retries, merge rules) is written once.
 
+// NewMailbox prepares a mailbox about to be created: an id when it has
+// none, its creation time, and its first state (draft unless given) since
+// now.
+func NewMailbox(m *Mailbox, now time.Time) {
+	if m.ID == "" {
+		m.ID = NewMailboxID()
+	}
+	now = now.UTC()
+	m.CreatedAt, m.UpdatedAt = now, now
+	if m.State == "" {
+		m.State = StateDraft
+	}
+	if m.StateSince.IsZero() {
+		m.StateSince = now
+	}
+}
+
+// StatusChanged stamps a status written at now whose state was before:
+// StateSince moves when the state changed.
+func StatusChanged(st *MailboxStatus, before string, now time.Time) {
+	if st.State != before {
+		st.StateSince = now.UTC()
+	}
+}
+
 // MergeUpdate folds a delta page's entry for a message the index already
 // holds into it: what an update can change (folder, read flag, removal), the
 // subject when the page carries content, and the sensitivity and threading
@@ -25,9 +50,9 @@ func (m *Message) MergeUpdate(msg Message, withContent bool) {
 // Refused records that Odoo refused an outbox item (ack a): attempts, the
 // same-error streak and the next attempt. It returns true when the item now
 // counts as failed (a.Fail, or failLimit refusals the same way, or
-// FailAfterAttempts×failLimit in all); the mailbox m (may be nil) then
-// counts it with Odoo's reason.
-func (it *OutboxItem) Refused(a OutboxAck, m *Mailbox, failLimit int, now time.Time) bool {
+// FailAfterAttempts×failLimit in all); the mailbox status m (may be nil)
+// then counts it with Odoo's reason.
+func (it *OutboxItem) Refused(a OutboxAck, m *MailboxStatus, failLimit int, now time.Time) bool {
 	if it.Attempts > 0 && it.SameErrors > 0 && a.Error == it.LastError {
 		it.SameErrors++
 	} else {
@@ -49,17 +74,18 @@ func (it *OutboxItem) Refused(a OutboxAck, m *Mailbox, failLimit int, now time.T
 }
 
 // Requeued prepares the requeue (mailbox.redeliver) of the item of index
-// entry msg, which Odoo answered excluded or unrouted before: the mailbox's
-// count of that old state goes down (the answer to come counts the message
-// once), the item gets its queue times, and the entry is queued again.
-func Requeued(m *Mailbox, msg *Message, it *OutboxItem, now time.Time) {
+// entry msg of mailbox mailboxID, which Odoo answered excluded or unrouted
+// before: the mailbox's count of that old state goes down (the answer to
+// come counts the message once), the item gets its queue times, and the
+// entry is queued again.
+func Requeued(mailboxID string, m *MailboxStatus, msg *Message, it *OutboxItem, now time.Time) {
 	switch msg.Delivery {
 	case DeliveryExcluded:
 		m.Counts.Excluded = max(0, m.Counts.Excluded-1)
 	case DeliveryUnrouted:
 		m.Counts.Unrouted = max(0, m.Counts.Unrouted-1)
 	}
-	it.Seq, it.MailboxID = 0, m.ID
+	it.Seq, it.MailboxID = 0, mailboxID
 	if it.CreatedAt.IsZero() {
 		it.CreatedAt = now
 	}

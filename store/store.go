@@ -13,7 +13,7 @@ import (
 )
 
 // SchemaVersion is the version this code writes. Open migrates older files.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // Errors callers test with errors.Is.
 var (
@@ -47,6 +47,35 @@ type Options struct {
 // migrations[i] moves a database from version i to i+1.
 var migrations = []func(tx *bolt.Tx) error{
 	func(tx *bolt.Tx) error { return nil }, // 0 → 1: buckets created by ensureBuckets
+	splitMailboxRecords,                    // 1 → 2: config and status apart
+}
+
+// splitMailboxRecords moves each mailbox's status out of its one JSON
+// record (schema 1) into the status bucket, leaving the config.
+func splitMailboxRecords(tx *bolt.Tx) error {
+	b := tx.Bucket(bucketMailbox)
+	var all []Mailbox
+	err := b.ForEach(func(k, v []byte) error {
+		var m Mailbox
+		if err := jsonUnmarshal(v, &m); err != nil {
+			return fmt.Errorf("mailbox %s: %w", k, err)
+		}
+		m.ID = string(k)
+		all = append(all, m)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, m := range all {
+		if err := putJSON(b, []byte(m.ID), m.MailboxConfig); err != nil {
+			return err
+		}
+		if err := putStatus(tx, m.ID, &m.MailboxStatus); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Open opens (creating when missing) the database at path, mode 0600, checks

@@ -32,7 +32,7 @@ func openTest(t *testing.T) (*Store, string) {
 
 func TestOpenFileModeAndWrongKey(t *testing.T) {
 	s, path := openTest(t)
-	if _, err := s.CreateMailbox(Mailbox{Email: "anna@contoso.com", Kind: "personal"}); err != nil {
+	if _, err := s.CreateMailbox(Mailbox{MailboxConfig: MailboxConfig{Email: "anna@contoso.com", Kind: "personal"}}); err != nil {
 		t.Fatal(err)
 	}
 	st, err := os.Stat(path)
@@ -65,7 +65,7 @@ func TestOpenFileModeAndWrongKey(t *testing.T) {
 
 func TestBackupWhileOpen(t *testing.T) {
 	s, _ := openTest(t)
-	mb, _ := s.CreateMailbox(Mailbox{Email: "a@b.c"})
+	mb, _ := s.CreateMailbox(Mailbox{MailboxConfig: MailboxConfig{Email: "a@b.c"}})
 	var buf bytes.Buffer
 	if _, err := s.Backup(&buf); err != nil {
 		t.Fatal(err)

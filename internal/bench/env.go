@@ -89,14 +89,16 @@ func (e *env) withOdoo(latency time.Duration) error {
 // the stand-in runs; contacts are created for unknown correspondents, so
 // every message has a place in Odoo).
 func (e *env) mailbox(upn string) (store.Mailbox, error) {
-	m, err := e.st.CreateMailbox(store.Mailbox{Email: upn, Kind: "personal", Mode: odoo.ModeLog, BackfillDays: 3650,
-		Folders: []string{"inbox", "sentitems"}, State: store.StateConnected, OwnerUID: 2, MainUserID: 2, CreateContacts: true})
+	m, err := e.st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: upn, Kind: "personal", Mode: odoo.ModeLog, BackfillDays: 3650, Folders: []string{"inbox", "sentitems"}, OwnerUID: 2, MainUserID: 2, CreateContacts: true}, MailboxStatus: store.MailboxStatus{State: store.StateConnected}})
 	if err != nil {
 		return m, err
 	}
 	if e.od != nil {
 		oid := e.od.CreateMailbox(m.ID, m.Email)
-		if m, err = e.st.UpdateMailbox(m.ID, func(m *store.Mailbox) error { m.OdooID = oid; return nil }); err != nil {
+		if m, err = e.st.UpdateMailboxConfig(m.ID, func(c *store.MailboxConfig, _ store.MailboxStatus) (*store.AuditEntry, error) {
+			c.OdooID = oid
+			return nil, nil
+		}); err != nil {
 			return m, err
 		}
 	}

@@ -46,7 +46,7 @@ func (s *Store) ApplyPage(mailboxID string, p store.Page) (store.PageResult, err
 	now := s.now().UTC()
 	err := s.tx(func(tx pgx.Tx) error {
 		res = store.PageResult{}
-		m, err := getMailbox(tx, mailboxID, true)
+		m, err := getStatus(tx, mailboxID)
 		if err != nil {
 			return fmt.Errorf("mailbox %s: %w", mailboxID, err)
 		}
@@ -140,7 +140,7 @@ func (s *Store) ApplyPage(mailboxID string, p store.Page) (store.PageResult, err
 			}
 		}
 		if res.Queued > 0 || res.SentByUs > 0 {
-			return putMailbox(tx, &m)
+			return putStatus(tx, mailboxID, &m)
 		}
 		return nil
 	})
@@ -329,12 +329,12 @@ func (s *Store) DeleteCursor(mailboxID, folder string) error {
 
 // ApplyBackfillRequest applies the mailbox's pending backfill request
 // numbered seq in one transaction (see store.Store.ApplyBackfillRequest).
-func (s *Store) ApplyBackfillRequest(mailboxID string, seq int64, cursor func(c *store.Cursor), mailbox func(m *store.Mailbox)) (bool, error) {
+func (s *Store) ApplyBackfillRequest(mailboxID string, seq int64, cursor func(c *store.Cursor), mailbox func(m *store.MailboxStatus)) (bool, error) {
 	applied := false
 	now := s.now().UTC()
 	err := s.tx(func(tx pgx.Tx) error {
 		applied = false
-		m, err := getMailbox(tx, mailboxID, true)
+		m, err := getStatus(tx, mailboxID)
 		if err != nil {
 			return fmt.Errorf("mailbox %s: %w", mailboxID, err)
 		}
@@ -360,13 +360,13 @@ func (s *Store) ApplyBackfillRequest(mailboxID string, seq int64, cursor func(c 
 			}
 		}
 		if mailbox != nil {
+			state := m.State
 			mailbox(&m)
+			store.StatusChanged(&m, state, now)
 		}
-		m.ID = mailboxID
 		m.BackfillRequest = nil
-		m.UpdatedAt = now
 		applied = true
-		return putMailbox(tx, &m)
+		return putStatus(tx, mailboxID, &m)
 	})
 	if err != nil {
 		return false, fmt.Errorf("pgstore: apply backfill request of %s: %w", mailboxID, err)

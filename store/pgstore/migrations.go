@@ -39,6 +39,18 @@ var migrations = []string{
 	CREATE TABLE sends (mailbox_id text NOT NULL, request_id text NOT NULL, data jsonb NOT NULL, PRIMARY KEY (mailbox_id, request_id));
 	CREATE SEQUENCE notices_seq;
 	CREATE TABLE notices (seq bigint PRIMARY KEY, mailbox_id text NOT NULL, kind text NOT NULL, data jsonb NOT NULL);`,
+	// 1 → 2: a mailbox's config and status are separate rows, so their
+	// writers never overwrite (or lock) each other. The keys named here are
+	// schema 1's config fields; everything else of a row is status.
+	`CREATE TABLE mailbox_status (id text PRIMARY KEY, data jsonb NOT NULL);
+	INSERT INTO mailbox_status (id, data)
+		SELECT id, data - ARRAY['id', 'email', 'kind', 'odoo_id', 'owner_uid', 'sign_in_email', 'user_ids', 'main_user_id', 'mode',
+			'gateway_model', 'folders', 'backfill_days', 'log_sent_as_activity', 'create_contacts', 'anyone_may_send',
+			'max_message_bytes', 'created_at', 'updated_at'] FROM mailboxes;
+	UPDATE mailboxes SET data = (SELECT coalesce(jsonb_object_agg(key, value), '{}'::jsonb) FROM jsonb_each(data)
+		WHERE key = ANY (ARRAY['email', 'kind', 'odoo_id', 'owner_uid', 'sign_in_email', 'user_ids', 'main_user_id', 'mode',
+			'gateway_model', 'folders', 'backfill_days', 'log_sent_as_activity', 'create_contacts', 'anyone_may_send',
+			'max_message_bytes', 'created_at', 'updated_at']));`,
 }
 
 // SchemaVersion is the version this code writes.

@@ -193,12 +193,12 @@ func updateHeader(tx pgx.Tx, it *store.OutboxItem) error {
 func (s *Store) AckOutbox(acks []store.OutboxAck, failLimit int) error {
 	now := s.now().UTC()
 	err := s.tx(func(tx pgx.Tx) error {
-		boxes := map[string]*store.Mailbox{}
-		box := func(id string) (*store.Mailbox, error) {
+		boxes := map[string]*store.MailboxStatus{}
+		box := func(id string) (*store.MailboxStatus, error) {
 			if m, ok := boxes[id]; ok {
 				return m, nil
 			}
-			m, err := getMailbox(tx, id, true)
+			m, err := getStatus(tx, id)
 			if errors.Is(err, store.ErrNotFound) {
 				boxes[id] = nil
 				return nil, nil
@@ -274,9 +274,9 @@ func (s *Store) AckOutbox(acks []store.OutboxAck, failLimit int) error {
 				return err
 			}
 		}
-		for _, m := range boxes {
+		for id, m := range boxes {
 			if m != nil {
-				if err := putMailbox(tx, m); err != nil {
+				if err := putStatus(tx, id, m); err != nil {
 					return err
 				}
 			}
@@ -303,7 +303,7 @@ func (s *Store) RetryFailed(mailboxID string) (int, error) {
 	now := s.now().UTC()
 	n := 0
 	err := s.tx(func(tx pgx.Tx) error {
-		m, err := getMailbox(tx, mailboxID, true)
+		m, err := getStatus(tx, mailboxID)
 		if err != nil {
 			return err
 		}
@@ -331,7 +331,7 @@ func (s *Store) RetryFailed(mailboxID string) (int, error) {
 		m.Counts.Failed = 0
 		m.Delivery.FailedReason = ""
 		m.Delivery.FailedAt = time.Time{}
-		return putMailbox(tx, &m)
+		return putStatus(tx, mailboxID, &m)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("pgstore: retry failed items of %s: %w", mailboxID, err)
@@ -374,7 +374,7 @@ func (s *Store) Requeue(mailboxID string, items []store.OutboxItem, from []strin
 	n := 0
 	err := s.tx(func(tx pgx.Tx) error {
 		n = 0
-		m, err := getMailbox(tx, mailboxID, true)
+		m, err := getStatus(tx, mailboxID)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil
 		}
@@ -393,7 +393,7 @@ func (s *Store) Requeue(mailboxID string, items []store.OutboxItem, from []strin
 			if msg.Removed || !slices.Contains(from, msg.Delivery) {
 				continue
 			}
-			store.Requeued(&m, &msg, &it, s.now().UTC())
+			store.Requeued(mailboxID, &m, &msg, &it, s.now().UTC())
 			if _, err := insertOutbox(tx, &it); err != nil {
 				return err
 			}
@@ -405,7 +405,7 @@ func (s *Store) Requeue(mailboxID string, items []store.OutboxItem, from []strin
 		if n == 0 {
 			return nil
 		}
-		return putMailbox(tx, &m)
+		return putStatus(tx, mailboxID, &m)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("pgstore: requeue mail of %s: %w", mailboxID, err)

@@ -153,22 +153,32 @@ func nanos(t time.Time) int64 {
 
 // ---- mailboxes ----
 
-func getMailbox(tx pgx.Tx, id string, lock bool) (store.Mailbox, error) {
-	q := "SELECT data FROM mailboxes WHERE id = $1"
-	if lock {
-		q += " FOR UPDATE"
-	}
+// mailboxSelect reads both records of mailboxes; scanMailbox takes a row.
+const mailboxSelect = "SELECT c.id, c.data, s.data FROM mailboxes c JOIN mailbox_status s ON s.id = c.id"
+
+func scanMailbox(row pgx.Row) (store.Mailbox, error) {
 	var m store.Mailbox
-	if err := tx.QueryRow(bg, q, id).Scan(&m); err != nil {
-		return m, notFound(err)
-	}
-	return m, nil
+	err := row.Scan(&m.ID, &m.MailboxConfig, &m.MailboxStatus)
+	return m, err
 }
 
-func putMailbox(tx pgx.Tx, m *store.Mailbox) error {
-	_, err := tx.Exec(bg, `INSERT INTO mailboxes (id, email_lower, data) VALUES ($1, $2, $3)
-		ON CONFLICT (id) DO UPDATE SET email_lower = EXCLUDED.email_lower, data = EXCLUDED.data`,
-		m.ID, strings.ToLower(m.Email), m)
+// getMailbox reads both records of a mailbox; lock takes the lock named
+// (FOR UPDATE OF c, FOR SHARE OF s, ...; "" for none).
+func getMailbox(tx pgx.Tx, id, lock string) (store.Mailbox, error) {
+	m, err := scanMailbox(tx.QueryRow(bg, mailboxSelect+" WHERE c.id = $1 "+lock, id))
+	return m, notFound(err)
+}
+
+// getStatus reads a mailbox's status row, locked for update: the status
+// writers of one mailbox are serialised on it.
+func getStatus(tx pgx.Tx, id string) (store.MailboxStatus, error) {
+	var st store.MailboxStatus
+	err := tx.QueryRow(bg, "SELECT data FROM mailbox_status WHERE id = $1 FOR UPDATE", id).Scan(&st)
+	return st, notFound(err)
+}
+
+func putStatus(tx pgx.Tx, id string, st *store.MailboxStatus) error {
+	_, err := tx.Exec(bg, "UPDATE mailbox_status SET data = $2 WHERE id = $1", id, st)
 	return err
 }
 
@@ -185,6 +195,16 @@ func (s *Store) appendAudit(tx pgx.Tx, e *store.AuditEntry) error {
 	return err
 }
 
+func (s *Store) appendMailboxAudit(tx pgx.Tx, id string, e *store.AuditEntry) error {
+	if e == nil {
+		return nil
+	}
+	if e.MailboxID == "" {
+		e.MailboxID = id
+	}
+	return s.appendAudit(tx, e)
+}
+
 // CreateMailbox stores a new mailbox (see store.Store.CreateMailbox).
 func (s *Store) CreateMailbox(m store.Mailbox) (store.Mailbox, error) {
 	return s.CreateMailboxAudit(m, nil)
@@ -192,17 +212,7 @@ func (s *Store) CreateMailbox(m store.Mailbox) (store.Mailbox, error) {
 
 // CreateMailboxAudit stores a new mailbox with its audit entry in one transaction.
 func (s *Store) CreateMailboxAudit(m store.Mailbox, audit func(m *store.Mailbox) *store.AuditEntry) (store.Mailbox, error) {
-	if m.ID == "" {
-		m.ID = store.NewMailboxID()
-	}
-	now := s.now().UTC()
-	m.CreatedAt, m.UpdatedAt = now, now
-	if m.State == "" {
-		m.State = store.StateDraft
-	}
-	if m.StateSince.IsZero() {
-		m.StateSince = now
-	}
+	store.NewMailbox(&m, s.now())
 	err := s.tx(func(tx pgx.Tx) error {
 		var dup string
 		err := tx.QueryRow(bg, "SELECT id FROM mailboxes WHERE id = $1 OR email_lower = $2", m.ID, strings.ToLower(m.Email)).Scan(&dup)
@@ -212,10 +222,13 @@ func (s *Store) CreateMailboxAudit(m store.Mailbox, audit func(m *store.Mailbox)
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
-		if _, err := tx.Exec(bg, "INSERT INTO mailboxes (id, email_lower, data) VALUES ($1, $2, $3)", m.ID, strings.ToLower(m.Email), m); err != nil {
+		if _, err := tx.Exec(bg, "INSERT INTO mailboxes (id, email_lower, data) VALUES ($1, $2, $3)", m.ID, strings.ToLower(m.Email), m.MailboxConfig); err != nil {
 			if isUnique(err) {
 				return fmt.Errorf("mailbox %s: %w", m.Email, store.ErrExists)
 			}
+			return err
+		}
+		if _, err := tx.Exec(bg, "INSERT INTO mailbox_status (id, data) VALUES ($1, $2)", m.ID, m.MailboxStatus); err != nil {
 			return err
 		}
 		if audit != nil {
@@ -234,8 +247,8 @@ func (s *Store) CreateMailboxAudit(m store.Mailbox, audit func(m *store.Mailbox)
 
 // Mailbox returns one mailbox or store.ErrNotFound.
 func (s *Store) Mailbox(id string) (store.Mailbox, error) {
-	var m store.Mailbox
-	if err := s.pool.QueryRow(bg, "SELECT data FROM mailboxes WHERE id = $1", id).Scan(&m); err != nil {
+	m, err := scanMailbox(s.pool.QueryRow(bg, mailboxSelect+" WHERE c.id = $1", id))
+	if err != nil {
 		return store.Mailbox{}, fmt.Errorf("pgstore: mailbox %s: %w", id, notFound(err))
 	}
 	return m, nil
@@ -243,11 +256,11 @@ func (s *Store) Mailbox(id string) (store.Mailbox, error) {
 
 // Mailboxes returns all mailboxes ordered by e-mail address.
 func (s *Store) Mailboxes() ([]store.Mailbox, error) {
-	rows, err := s.pool.Query(bg, "SELECT data FROM mailboxes ORDER BY data->>'email'")
+	rows, err := s.pool.Query(bg, mailboxSelect)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: list mailboxes: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[store.Mailbox])
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Mailbox, error) { return scanMailbox(row) })
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: list mailboxes: %w", err)
 	}
@@ -256,29 +269,21 @@ func (s *Store) Mailboxes() ([]store.Mailbox, error) {
 	return out, nil
 }
 
-// UpdateMailbox changes one mailbox with fn in one transaction.
-func (s *Store) UpdateMailbox(id string, fn func(m *store.Mailbox) error) (store.Mailbox, error) {
-	return s.UpdateMailboxAudit(id, func(m *store.Mailbox) (*store.AuditEntry, error) { return nil, fn(m) })
-}
-
-// UpdateMailboxAudit changes one mailbox and appends fn's audit entry (when
-// not nil) in one transaction.
-func (s *Store) UpdateMailboxAudit(id string, fn func(m *store.Mailbox) (*store.AuditEntry, error)) (store.Mailbox, error) {
+// UpdateMailboxConfig changes a mailbox's config row and appends fn's audit
+// entry in one transaction (see store.Store.UpdateMailboxConfig). The
+// status row is read under a share lock, so fn's view of the state holds
+// until the commit.
+func (s *Store) UpdateMailboxConfig(id string, fn func(c *store.MailboxConfig, st store.MailboxStatus) (*store.AuditEntry, error)) (store.Mailbox, error) {
 	var m store.Mailbox
 	err := s.tx(func(tx pgx.Tx) error {
 		var err error
-		m, err = getMailbox(tx, id, true)
-		if err != nil {
+		if m, err = getMailbox(tx, id, "FOR UPDATE OF c FOR SHARE OF s"); err != nil {
 			return err
 		}
-		before, state := m.Email, m.State
-		entry, err := fn(&m)
+		before := m.Email
+		entry, err := fn(&m.MailboxConfig, m.MailboxStatus)
 		if err != nil {
 			return err
-		}
-		m.ID = id
-		if m.State != state {
-			m.StateSince = s.now().UTC()
 		}
 		if !strings.EqualFold(before, m.Email) {
 			var dup string
@@ -291,19 +296,39 @@ func (s *Store) UpdateMailboxAudit(id string, fn func(m *store.Mailbox) (*store.
 			}
 		}
 		m.UpdatedAt = s.now().UTC()
-		if err := putMailbox(tx, &m); err != nil {
+		if _, err := tx.Exec(bg, "UPDATE mailboxes SET email_lower = $2, data = $3 WHERE id = $1", id, strings.ToLower(m.Email), m.MailboxConfig); err != nil {
 			if isUnique(err) {
 				return fmt.Errorf("mailbox %s: %w", m.Email, store.ErrExists)
 			}
 			return err
 		}
-		if entry != nil {
-			if entry.MailboxID == "" {
-				entry.MailboxID = id
-			}
-			return s.appendAudit(tx, entry)
+		return s.appendMailboxAudit(tx, id, entry)
+	})
+	if err != nil {
+		return store.Mailbox{}, fmt.Errorf("pgstore: update mailbox %s: %w", id, err)
+	}
+	return m, nil
+}
+
+// UpdateMailboxStatus changes a mailbox's status row and appends fn's audit
+// entry in one transaction (see store.Store.UpdateMailboxStatus).
+func (s *Store) UpdateMailboxStatus(id string, fn func(st *store.MailboxStatus, c store.MailboxConfig) (*store.AuditEntry, error)) (store.Mailbox, error) {
+	var m store.Mailbox
+	err := s.tx(func(tx pgx.Tx) error {
+		var err error
+		if m, err = getMailbox(tx, id, "FOR UPDATE OF s"); err != nil {
+			return err
 		}
-		return nil
+		state := m.State
+		entry, err := fn(&m.MailboxStatus, m.MailboxConfig)
+		if err != nil {
+			return err
+		}
+		store.StatusChanged(&m.MailboxStatus, state, s.now())
+		if err := putStatus(tx, id, &m.MailboxStatus); err != nil {
+			return err
+		}
+		return s.appendMailboxAudit(tx, id, entry)
 	})
 	if err != nil {
 		return store.Mailbox{}, fmt.Errorf("pgstore: update mailbox %s: %w", id, err)
@@ -323,6 +348,9 @@ func (s *Store) DeleteMailboxAudit(id string, audit *store.AuditEntry) error {
 		}
 		if tag.RowsAffected() == 0 {
 			return store.ErrNotFound
+		}
+		if _, err := tx.Exec(bg, "DELETE FROM mailbox_status WHERE id = $1", id); err != nil {
+			return err
 		}
 		for _, t := range []string{"token_caches", "cursors", "messages", "msg_ids", "outbox", "due", "sends", "oauth_states"} {
 			if _, err := tx.Exec(bg, "DELETE FROM "+t+" WHERE mailbox_id = $1", id); err != nil {

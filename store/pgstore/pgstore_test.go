@@ -116,7 +116,7 @@ func TestPostgresStoreSuite(t *testing.T) {
 func TestPostgresWrongKeyAndReopen(t *testing.T) {
 	url := testURL(t)
 	s, schema := openFresh(t, testKey(1), nil)
-	mb, err := s.CreateMailbox(store.Mailbox{Email: "anna@contoso.com"})
+	mb, err := s.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "anna@contoso.com"}})
 	if err != nil {
 		t.Fatal(err)
 	}

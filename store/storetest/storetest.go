@@ -28,8 +28,8 @@ type Store interface {
 	CreateMailboxAudit(m store.Mailbox, audit func(m *store.Mailbox) *store.AuditEntry) (store.Mailbox, error)
 	Mailbox(id string) (store.Mailbox, error)
 	Mailboxes() ([]store.Mailbox, error)
-	UpdateMailbox(id string, fn func(m *store.Mailbox) error) (store.Mailbox, error)
-	UpdateMailboxAudit(id string, fn func(m *store.Mailbox) (*store.AuditEntry, error)) (store.Mailbox, error)
+	UpdateMailboxConfig(id string, fn func(c *store.MailboxConfig, st store.MailboxStatus) (*store.AuditEntry, error)) (store.Mailbox, error)
+	UpdateMailboxStatus(id string, fn func(st *store.MailboxStatus, c store.MailboxConfig) (*store.AuditEntry, error)) (store.Mailbox, error)
 	DeleteMailbox(id string) error
 	DeleteMailboxAudit(id string, audit *store.AuditEntry) error
 
@@ -43,7 +43,7 @@ type Store interface {
 	Cursor(mailboxID, folder string) (store.Cursor, error)
 	PutCursor(mailboxID string, c store.Cursor) error
 	DeleteCursor(mailboxID, folder string) error
-	ApplyBackfillRequest(mailboxID string, seq int64, cursor func(c *store.Cursor), mailbox func(m *store.Mailbox)) (bool, error)
+	ApplyBackfillRequest(mailboxID string, seq int64, cursor func(c *store.Cursor), mailbox func(m *store.MailboxStatus)) (bool, error)
 
 	Enqueue(it store.OutboxItem) (uint64, error)
 	DueOutbox(now time.Time, limit int, maxBytes int, skip func(mailboxID string) bool) ([]store.OutboxItem, error)
@@ -94,6 +94,7 @@ func Run(t *testing.T, newStore NewStore) {
 	}{
 		{"MailboxCRUD", testMailboxCRUD},
 		{"ChangeAndAuditTogether", testChangeAndAuditTogether},
+		{"ConfigAndStatusApart", testConfigAndStatusApart},
 		{"SecretsSealed", testSecretsSealed},
 		{"OAuthStateSingleUseAndExpiry", testOAuthState},
 		{"TokenCache", testTokenCache},
@@ -154,37 +155,49 @@ type mustError struct{ err error }
 
 func testMailboxCRUD(t *testing.T, newStore NewStore) {
 	s := open(t, newStore)
-	a := must(s.CreateMailbox(store.Mailbox{Email: "b@x.org", Kind: "personal", Folders: []string{"inbox"}, UserIDs: []int64{3, 4}}))
+	a := must(s.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "b@x.org", Kind: "personal", Folders: []string{"inbox"}, UserIDs: []int64{3, 4}}}))
 	if !strings.HasPrefix(a.ID, "mbx_") || a.State != store.StateDraft || a.CreatedAt.IsZero() {
 		t.Fatalf("created %+v", a)
 	}
-	_ = must(s.CreateMailbox(store.Mailbox{Email: "a@x.org"}))
-	if _, err := s.CreateMailbox(store.Mailbox{Email: "B@X.org"}); !errors.Is(err, store.ErrExists) {
+	_ = must(s.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "a@x.org"}}))
+	if _, err := s.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "B@X.org"}}); !errors.Is(err, store.ErrExists) {
 		t.Fatalf("same address (other case): %v, want ErrExists", err)
 	}
 	all := must(s.Mailboxes())
 	if len(all) != 2 || all[0].Email != "a@x.org" || all[1].ID != a.ID || len(all[1].UserIDs) != 2 {
 		t.Fatalf("mailboxes %+v", all)
 	}
-	up := must(s.UpdateMailbox(a.ID, func(m *store.Mailbox) error { m.State = store.StateConnected; m.Counts.Queued = 5; return nil }))
+	up := must(setStatus(s, a.ID, func(m *store.MailboxStatus) { m.State = store.StateConnected; m.Counts.Queued = 5 }))
 	if up.State != store.StateConnected || up.StateSince.Before(a.StateSince) || up.Counts.Queued != 5 {
 		t.Fatalf("updated %+v", up)
 	}
-	if _, err := s.UpdateMailbox(a.ID, func(m *store.Mailbox) error { m.Email = "A@x.org"; return nil }); !errors.Is(err, store.ErrExists) {
+	if _, err := setConfig(s, a.ID, func(m *store.MailboxConfig) { m.Email = "A@x.org" }); !errors.Is(err, store.ErrExists) {
 		t.Fatalf("rename onto another mailbox's address: %v", err)
 	}
 	boom := errors.New("boom")
-	if _, err := s.UpdateMailbox(a.ID, func(m *store.Mailbox) error { m.Counts.Queued = 99; return boom }); !errors.Is(err, boom) {
+	if _, err := s.UpdateMailboxStatus(a.ID, func(m *store.MailboxStatus, _ store.MailboxConfig) (*store.AuditEntry, error) {
+		m.Counts.Queued = 99
+		return nil, boom
+	}); !errors.Is(err, boom) {
 		t.Fatalf("fn error: %v", err)
 	}
-	if got := must(s.Mailbox(a.ID)); got.Counts.Queued != 5 {
-		t.Fatalf("a failed update wrote: %+v", got.Counts)
+	if _, err := s.UpdateMailboxConfig(a.ID, func(m *store.MailboxConfig, _ store.MailboxStatus) (*store.AuditEntry, error) {
+		m.Mode = "gateway"
+		return nil, boom
+	}); !errors.Is(err, boom) {
+		t.Fatalf("fn error: %v", err)
+	}
+	if got := must(s.Mailbox(a.ID)); got.Counts.Queued != 5 || got.Mode != "" {
+		t.Fatalf("a failed update wrote: %+v", got)
 	}
 	if _, err := s.Mailbox("mbx_none"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("unknown mailbox: %v", err)
 	}
-	if _, err := s.UpdateMailbox("mbx_none", func(*store.Mailbox) error { return nil }); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("update unknown mailbox: %v", err)
+	if _, err := setStatus(s, "mbx_none", func(*store.MailboxStatus) {}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("update unknown mailbox's status: %v", err)
+	}
+	if _, err := setConfig(s, "mbx_none", func(*store.MailboxConfig) {}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("update unknown mailbox's config: %v", err)
 	}
 	if err := s.Ping(); err != nil {
 		t.Fatal(err)
@@ -193,26 +206,26 @@ func testMailboxCRUD(t *testing.T, newStore NewStore) {
 
 func testChangeAndAuditTogether(t *testing.T, newStore NewStore) {
 	s := open(t, newStore)
-	m := must(s.CreateMailboxAudit(store.Mailbox{Email: "a@x.org"}, func(m *store.Mailbox) *store.AuditEntry {
+	m := must(s.CreateMailboxAudit(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "a@x.org"}}, func(m *store.Mailbox) *store.AuditEntry {
 		return &store.AuditEntry{UID: 2, Actor: "odoo", Action: "mailbox.create"}
 	}))
 	// A refused change writes neither the mailbox nor the entry.
 	refused := errors.New("refused")
-	if _, err := s.UpdateMailboxAudit(m.ID, func(mb *store.Mailbox) (*store.AuditEntry, error) {
+	if _, err := s.UpdateMailboxStatus(m.ID, func(mb *store.MailboxStatus, _ store.MailboxConfig) (*store.AuditEntry, error) {
 		mb.State = store.StateConnected
 		return &store.AuditEntry{Action: "mailbox.state"}, refused
 	}); !errors.Is(err, refused) {
 		t.Fatalf("refused change: %v", err)
 	}
 	// A change that cannot be written (address taken) writes no entry.
-	_ = must(s.CreateMailbox(store.Mailbox{Email: "b@x.org"}))
-	if _, err := s.UpdateMailboxAudit(m.ID, func(mb *store.Mailbox) (*store.AuditEntry, error) {
+	_ = must(s.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "b@x.org"}}))
+	if _, err := s.UpdateMailboxConfig(m.ID, func(mb *store.MailboxConfig, _ store.MailboxStatus) (*store.AuditEntry, error) {
 		mb.Email = "b@x.org"
 		return &store.AuditEntry{Action: "mailbox.update"}, nil
 	}); !errors.Is(err, store.ErrExists) {
 		t.Fatalf("duplicate address: %v", err)
 	}
-	_ = must(s.UpdateMailboxAudit(m.ID, func(mb *store.Mailbox) (*store.AuditEntry, error) {
+	_ = must(s.UpdateMailboxStatus(m.ID, func(mb *store.MailboxStatus, _ store.MailboxConfig) (*store.AuditEntry, error) {
 		mb.State = store.StateConnected
 		return &store.AuditEntry{UID: 2, Actor: "odoo", Action: "mailbox.state", Detail: map[string]any{"to": "connected"}}, nil
 	}))
@@ -251,6 +264,74 @@ func testChangeAndAuditTogether(t *testing.T, newStore NewStore) {
 	}
 }
 
+// setStatus and setConfig change one record of a mailbox, without audit.
+func setStatus(s Store, id string, fn func(m *store.MailboxStatus)) (store.Mailbox, error) {
+	return s.UpdateMailboxStatus(id, func(m *store.MailboxStatus, _ store.MailboxConfig) (*store.AuditEntry, error) { fn(m); return nil, nil })
+}
+
+func setConfig(s Store, id string, fn func(m *store.MailboxConfig)) (store.Mailbox, error) {
+	return s.UpdateMailboxConfig(id, func(m *store.MailboxConfig, _ store.MailboxStatus) (*store.AuditEntry, error) { fn(m); return nil, nil })
+}
+
+// A mailbox's config and status are two records: each writer sees the
+// other record as it is and writes only its own, so a status write keeps
+// the config (and its change time) and a config write keeps the status;
+// both show in every read, and both go with the mailbox.
+func testConfigAndStatusApart(t *testing.T, newStore NewStore) {
+	at := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
+	clock := &at
+	s, _ := newStore(t, func() time.Time { return *clock })
+	m := must(s.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "a@x.org", Mode: "log", Folders: []string{"inbox"}},
+		MailboxStatus: store.MailboxStatus{State: store.StatePendingConsent}}))
+	if m.State != store.StatePendingConsent || !m.CreatedAt.Equal(at) || !m.UpdatedAt.Equal(at) || !m.StateSince.Equal(at) {
+		t.Fatalf("created %+v", m)
+	}
+	t1 := at.Add(time.Minute)
+	clock = &t1
+	var sawMode string
+	up := must(s.UpdateMailboxStatus(m.ID, func(st *store.MailboxStatus, c store.MailboxConfig) (*store.AuditEntry, error) {
+		sawMode = c.Mode
+		st.State, st.Counts.Queued, st.ConnectedAs = store.StateConnected, 3, "a@x.org"
+		return nil, nil
+	}))
+	if sawMode != "log" || up.Mode != "log" || up.Email != "a@x.org" || !up.StateSince.Equal(t1) {
+		t.Fatalf("status write: fn saw mode %q, answered %+v", sawMode, up)
+	}
+	if got := must(s.Mailbox(m.ID)); !got.UpdatedAt.Equal(at) {
+		t.Fatalf("a status write moved the config's change time to %v", got.UpdatedAt)
+	}
+	t2 := at.Add(2 * time.Minute)
+	clock = &t2
+	var sawState string
+	up = must(s.UpdateMailboxConfig(m.ID, func(c *store.MailboxConfig, st store.MailboxStatus) (*store.AuditEntry, error) {
+		sawState = st.State
+		c.Mode, c.Folders = "gateway", []string{"inbox", "sentitems"}
+		return nil, nil
+	}))
+	if sawState != store.StateConnected || up.State != store.StateConnected || up.Counts.Queued != 3 || !up.UpdatedAt.Equal(t2) {
+		t.Fatalf("config write: fn saw state %q, answered %+v", sawState, up)
+	}
+	for _, got := range []store.Mailbox{must(s.Mailbox(m.ID)), must(s.Mailboxes())[0]} {
+		if got.ID != m.ID || got.Mode != "gateway" || len(got.Folders) != 2 || got.State != store.StateConnected ||
+			got.ConnectedAs != "a@x.org" || got.Counts.Queued != 3 || !got.StateSince.Equal(t1) || !got.UpdatedAt.Equal(t2) {
+			t.Fatalf("read back %+v", got)
+		}
+	}
+	// A page counts into the status; the config stays.
+	_ = must(s.ApplyPage(m.ID, store.Page{Folder: "inbox", Items: []store.PageItem{msg("m1", "inbox", 1)}}))
+	if got := must(s.Mailbox(m.ID)); got.Counts.Queued != 4 || got.Mode != "gateway" || !got.UpdatedAt.Equal(t2) {
+		t.Fatalf("after a page %+v", got)
+	}
+	if err := s.DeleteMailbox(m.ID); err != nil {
+		t.Fatal(err)
+	}
+	// The address is free again and the new mailbox starts with a fresh status.
+	n := must(s.CreateMailbox(store.Mailbox{ID: m.ID, MailboxConfig: store.MailboxConfig{Email: "a@x.org"}}))
+	if n.State != store.StateDraft || n.Counts.Queued != 0 || must(s.Mailbox(m.ID)).Counts.Queued != 0 {
+		t.Fatalf("recreated %+v", n)
+	}
+}
+
 // must2 unwraps a two-value-and-error answer.
 func must2(t *testing.T) func(a []store.AuditEntry, b uint64, err error) ([]store.AuditEntry, uint64) {
 	return func(a []store.AuditEntry, b uint64, err error) ([]store.AuditEntry, uint64) {
@@ -272,7 +353,7 @@ func testSecretsSealed(t *testing.T, newStore NewStore) {
 	if err := s.SaveSettings(st); err != nil {
 		t.Fatal(err)
 	}
-	mb := must(s.CreateMailbox(store.Mailbox{Email: "a@b.c"}))
+	mb := must(s.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "a@b.c"}}))
 	if err := s.PutTokenCache(mb.ID, []byte(`{"RefreshToken":"RT-very-secret-refresh"}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +405,7 @@ func testOAuthState(t *testing.T, newStore NewStore) {
 
 func testTokenCache(t *testing.T, newStore NewStore) {
 	s := open(t, newStore)
-	mb := must(s.CreateMailbox(store.Mailbox{Email: "a@b.c"}))
+	mb := must(s.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "a@b.c"}}))
 	if c, err := s.TokenCache(mb.ID); err != nil || c != nil {
 		t.Fatalf("no cache yet: %q %v", c, err)
 	}
@@ -343,7 +424,7 @@ func testTokenCache(t *testing.T, newStore NewStore) {
 
 func testApplyPageExactlyOnce(t *testing.T, newStore NewStore) {
 	s := open(t, newStore)
-	mb := must(s.CreateMailbox(store.Mailbox{Email: "a@b.c"}))
+	mb := must(s.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "a@b.c"}}))
 	p := store.Page{Folder: "inbox", Items: []store.PageItem{msg("m1", "inbox", 1), msg("m2", "inbox", 2)}, Cursor: &store.Cursor{NextLink: "n1"}}
 	r, err := s.ApplyPage(mb.ID, p)
 	if err != nil || r.Queued != 2 || len(r.OutboxSeqs) != 2 {
@@ -408,11 +489,11 @@ func testApplyPageExactlyOnce(t *testing.T, newStore NewStore) {
 
 func testStaleCursor(t *testing.T, newStore NewStore) {
 	s := open(t, newStore)
-	mb := must(s.CreateMailbox(store.Mailbox{Email: "a@b.c"}))
+	mb := must(s.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "a@b.c"}}))
 	if err := s.PutCursor(mb.ID, store.Cursor{Folder: "inbox", DeltaLink: "d0"}); err != nil {
 		t.Fatal(err)
 	}
-	_ = must(s.UpdateMailbox(mb.ID, func(m *store.Mailbox) error { m.SyncGen = 1; return nil }))
+	_ = must(setStatus(s, mb.ID, func(m *store.MailboxStatus) { m.SyncGen = 1 }))
 	_, err := s.ApplyPage(mb.ID, store.Page{Folder: "inbox", Items: []store.PageItem{msg("m1", "inbox", 1)}, Cursor: &store.Cursor{DeltaLink: "d1", Gen: 0}})
 	if !errors.Is(err, store.ErrStaleCursor) {
 		t.Fatalf("cursor of generation 0 after a resync: %v, want ErrStaleCursor", err)
@@ -436,7 +517,7 @@ func testStaleCursor(t *testing.T, newStore NewStore) {
 
 func testBackfillRequest(t *testing.T, newStore NewStore) {
 	s := open(t, newStore)
-	mb := must(s.CreateMailbox(store.Mailbox{Email: "a@b.c"}))
+	mb := must(s.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "a@b.c"}}))
 	since := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
 	for _, f := range []string{"inbox", "sentitems"} {
 		if err := s.PutCursor(mb.ID, store.Cursor{Folder: f, BackfillLink: "next-" + f, Backfill: f == "sentitems", Seen: 7, BackfillSince: since}); err != nil {
@@ -448,10 +529,9 @@ func testBackfillRequest(t *testing.T, newStore NewStore) {
 		t.Fatal("applied a request that was never made")
 	}
 	req := store.BackfillRequest{Seq: 1, At: time.Now().UTC()}
-	_ = must(s.UpdateMailbox(mb.ID, func(m *store.Mailbox) error {
+	_ = must(setStatus(s, mb.ID, func(m *store.MailboxStatus) {
 		m.BackfillRequest = &req
 		m.Progress = store.Progress{Done: 5, Total: 9}
-		return nil
 	}))
 	got := must(s.Mailbox(mb.ID))
 	if got.BackfillRequest == nil || got.BackfillRequest.Seq != 1 {
@@ -462,7 +542,7 @@ func testBackfillRequest(t *testing.T, newStore NewStore) {
 	if ok := must(s.ApplyBackfillRequest(mb.ID, 0, restart, nil)); ok {
 		t.Fatal("applied a request of another seq")
 	}
-	if ok := must(s.ApplyBackfillRequest(mb.ID, 1, restart, func(m *store.Mailbox) { m.Progress = store.Progress{} })); !ok {
+	if ok := must(s.ApplyBackfillRequest(mb.ID, 1, restart, func(m *store.MailboxStatus) { m.Progress = store.Progress{} })); !ok {
 		t.Fatal("request not applied")
 	}
 	got = must(s.Mailbox(mb.ID))
@@ -479,7 +559,7 @@ func testBackfillRequest(t *testing.T, newStore NewStore) {
 
 func testListMessagesPaging(t *testing.T, newStore NewStore) {
 	s := open(t, newStore)
-	mb := must(s.CreateMailbox(store.Mailbox{Email: "a@b.c"}))
+	mb := must(s.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "a@b.c"}}))
 	var items []store.PageItem
 	for i := 0; i < 25; i++ {
 		items = append(items, msg(fmt.Sprintf("m%02d", i), "inbox", i))
@@ -515,7 +595,7 @@ func testListMessagesPaging(t *testing.T, newStore NewStore) {
 
 func testUpdateMessages(t *testing.T, newStore NewStore) {
 	s := open(t, newStore)
-	mb := must(s.CreateMailbox(store.Mailbox{Email: "a@b.c"}))
+	mb := must(s.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "a@b.c"}}))
 	_ = must(s.ApplyPage(mb.ID, store.Page{Folder: "inbox", Items: []store.PageItem{msg("m1", "inbox", 1), msg("m2", "inbox", 2), msg("m3", "inbox", 3)}}))
 	if err := s.UpdateMessages(mb.ID, []string{"m1", "m2"}, func(m *store.Message) { m.IsRead = true }); err != nil {
 		t.Fatal(err)
@@ -541,7 +621,7 @@ func testUpdateMessages(t *testing.T, newStore NewStore) {
 
 func testAckOutbox(t *testing.T, newStore NewStore) {
 	s := open(t, newStore)
-	mb := must(s.CreateMailbox(store.Mailbox{Email: "a@b.c"}))
+	mb := must(s.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "a@b.c"}}))
 	_ = must(s.ApplyPage(mb.ID, store.Page{Folder: "inbox", Items: []store.PageItem{msg("m1", "inbox", 1), msg("m2", "inbox", 2), msg("m3", "inbox", 3)}}))
 	items := must(s.DueOutbox(time.Now().Add(time.Second), 10, 0, nil))
 	later := time.Now().Add(time.Hour)
@@ -592,7 +672,7 @@ func testAckOutbox(t *testing.T, newStore NewStore) {
 
 func testRefusedItemFails(t *testing.T, newStore NewStore) {
 	s := open(t, newStore)
-	mb := must(s.CreateMailbox(store.Mailbox{Email: "a@b.c"}))
+	mb := must(s.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "a@b.c"}}))
 	_ = must(s.ApplyPage(mb.ID, store.Page{Folder: "inbox", Items: []store.PageItem{msg("m1", "inbox", 1), msg("m2", "inbox", 2)}}))
 	items := must(s.DueOutbox(time.Now().Add(time.Second), 10, 0, nil))
 	refuse := func(seq uint64, reason string) {
@@ -660,9 +740,9 @@ func testRefusedItemFails(t *testing.T, newStore NewStore) {
 
 func testDueOutboxByMailbox(t *testing.T, newStore NewStore) {
 	s := open(t, newStore)
-	a := must(s.CreateMailbox(store.Mailbox{Email: "a@b.c"}))
-	b := must(s.CreateMailbox(store.Mailbox{Email: "b@b.c"}))
-	c := must(s.CreateMailbox(store.Mailbox{Email: "c@b.c"}))
+	a := must(s.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "a@b.c"}}))
+	b := must(s.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "b@b.c"}}))
+	c := must(s.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "c@b.c"}}))
 	var items []store.PageItem
 	for i := 0; i < 30; i++ {
 		items = append(items, msg(fmt.Sprintf("a%02d", i), "inbox", i))
@@ -705,7 +785,7 @@ func testDueOutboxByMailbox(t *testing.T, newStore NewStore) {
 
 func testOnQueued(t *testing.T, newStore NewStore) {
 	s := open(t, newStore)
-	mb := must(s.CreateMailbox(store.Mailbox{Email: "a@b.c"}))
+	mb := must(s.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "a@b.c"}}))
 	var n int
 	s.OnQueued(func() { n++ })
 	_ = must(s.ApplyPage(mb.ID, store.Page{Folder: "inbox", Cursor: &store.Cursor{DeltaLink: "d"}}))
@@ -727,8 +807,8 @@ func testOnQueued(t *testing.T, newStore NewStore) {
 
 func testDeleteMailbox(t *testing.T, newStore NewStore) {
 	s := open(t, newStore)
-	mb := must(s.CreateMailbox(store.Mailbox{Email: "a@b.c"}))
-	other := must(s.CreateMailbox(store.Mailbox{Email: "o@b.c"}))
+	mb := must(s.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "a@b.c"}}))
+	other := must(s.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "o@b.c"}}))
 	_ = s.PutTokenCache(mb.ID, []byte("cache"))
 	_ = s.SetDue(mb.ID, time.Now())
 	_ = s.PutOAuthState(store.OAuthState{State: "s1", MailboxID: mb.ID, Verifier: "v", ExpiresAt: time.Now().Add(time.Hour)})
@@ -767,7 +847,7 @@ func testDeleteMailbox(t *testing.T, newStore NewStore) {
 	if err := s.DeleteMailbox(mb.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("delete twice: %v", err)
 	}
-	if _, err := s.CreateMailbox(store.Mailbox{Email: "A@b.c"}); err != nil {
+	if _, err := s.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "A@b.c"}}); err != nil {
 		t.Fatalf("re-create after delete: %v", err)
 	}
 }
@@ -844,7 +924,7 @@ func testDueTimesAndSends(t *testing.T, newStore NewStore) {
 // content fills in sensitivity and threading ids of an older entry.
 func testExcludedRequeueRecent(t *testing.T, newStore NewStore) {
 	s := open(t, newStore)
-	mb := must(s.CreateMailbox(store.Mailbox{Email: "a@b.c"}))
+	mb := must(s.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "a@b.c"}}))
 	priv := msg("m1", "inbox", 100)
 	priv.Message.Sensitivity, priv.Message.InReplyTo, priv.Message.References = "private", "<p@x>", []string{"<r@x>", "<p@x>"}
 	_ = must(s.ApplyPage(mb.ID, store.Page{Folder: "inbox", Items: []store.PageItem{priv, msg("m2", "sentitems", 200), msg("m3", "inbox", 50)}}))

@@ -1,0 +1,4 @@
+package bridge
+
+// For the external tests (package bridge_test).
+var SetConfig = setConfig

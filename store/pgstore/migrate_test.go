@@ -1,0 +1,63 @@
+package pgstore
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/maildesk/maildesk/store"
+	"github.com/maildesk/maildesk/store/pgstore/pgtest"
+)
+
+// A database of schema 1 (one JSON row per mailbox) migrates: every
+// mailbox keeps its config and its status, now two rows.
+func TestMigrateSchema1SplitsConfigAndStatus(t *testing.T) {
+	url, schema := pgtest.FreshSchema(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	// Schema 1 as MailDesk wrote it, with a row as it wrote it.
+	for _, q := range []string{migrations[0], "CREATE TABLE maildesk_schema (version int NOT NULL)", "INSERT INTO maildesk_schema VALUES (1)",
+		`INSERT INTO mailboxes (id, email_lower, data) VALUES ('mbx_1', 'anna@contoso.com', '{"id":"mbx_1","email":"anna@contoso.com","kind":"personal",
+		"odoo_id":7,"owner_uid":2,"user_ids":[2,5],"main_user_id":2,"mode":"log","folders":["inbox"],"backfill_days":30,"log_sent_as_activity":true,
+		"create_contacts":false,"anyone_may_send":true,"state":"connected","state_since":"2026-11-20T08:00:00Z","home_account_id":"uid.utid",
+		"connected_as":"anna@contoso.com","progress":{"done":2,"total":2,"eta_s":0,"finished":true},"counts":{"messages":2,"queued":2,"delivered":1,
+		"unrouted":0,"excluded":0,"failed":0,"unread":0},"delivery":{"delayed":false},"sync_gen":1,"backfill_request":{"seq":3,"at":"2026-11-20T08:00:00Z"},
+		"created_at":"2026-11-20T08:00:00Z","updated_at":"2026-11-20T08:00:00Z"}')`} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := Open(url, bytes.Repeat([]byte{1}, store.KeySize), Options{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	m, err := s.Mailbox("mbx_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Email != "anna@contoso.com" || m.OdooID != 7 || len(m.UserIDs) != 2 || !m.AnyoneMaySend || m.BackfillDays != 30 {
+		t.Fatalf("config %+v", m.MailboxConfig)
+	}
+	if m.State != store.StateConnected || m.HomeAccountID != "uid.utid" || m.SyncGen != 1 || m.Counts.Delivered != 1 ||
+		!m.Progress.Finished || m.BackfillRequest == nil || m.BackfillRequest.Seq != 3 {
+		t.Fatalf("status %+v", m.MailboxStatus)
+	}
+	var cfg, st string
+	if err := conn.QueryRow(ctx, "SELECT c.data::text, s.data::text FROM mailboxes c JOIN mailbox_status s USING (id)").Scan(&cfg, &st); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains([]byte(cfg), []byte(`"state"`)) || bytes.Contains([]byte(st), []byte(`"email"`)) || !bytes.Contains([]byte(st), []byte(`"sync_gen": 1`)) {
+		t.Fatalf("rows after the migration: config %s, status %s", cfg, st)
+	}
+	var v int
+	if err := conn.QueryRow(ctx, "SELECT version FROM maildesk_schema").Scan(&v); err != nil || v != SchemaVersion {
+		t.Fatalf("schema version %d %v", v, err)
+	}
+}
