@@ -291,7 +291,7 @@ func graphFailure(mb store.Mailbox, err error) error {
 // MessageGet returns a message with its sanitised body and attachment list,
 // read from Graph (cached).
 func (s *Messages) MessageGet(ctx context.Context, a Actor, p MessageGetParams) (MessageDetail, error) {
-	mb, m, err := s.loadMessage(a, p.MailboxID, p.MessageID)
+	mb, m, err := s.loadLive(ctx, a, p.MailboxID, p.MessageID)
 	if err != nil {
 		return MessageDetail{}, err
 	}
@@ -331,7 +331,14 @@ func (s *Messages) MessageGet(ctx context.Context, a Actor, p MessageGetParams) 
 		d.BodyHTML = "<pre>" + html.EscapeString(gmsg.Body) + "</pre>"
 	}
 	for _, at := range atts {
-		d.Attachments = append(d.Attachments, AttachmentInfo{ID: at.ID, Name: at.Name, ContentType: at.ContentType, Size: at.Size, IsInline: at.IsInline, ContentID: at.ContentID})
+		d.Attachments = append(d.Attachments, attachmentInfo(at))
+	}
+	if gmsg.IsDraft && len(gmsg.Headers) == 0 {
+		// Graph gives a draft no internetMessageHeaders: its threading
+		// headers (a reply resumed in the composer) are in its MIME.
+		if err := draftHeaders(ctx, gm, m.ID, d.Headers); err != nil {
+			return MessageDetail{}, graphFailure(mb, err)
+		}
 	}
 	size := int64(len(d.BodyHTML)) + 512
 	for k, v := range d.Headers {
@@ -357,7 +364,7 @@ type AttachmentData struct {
 
 // MessageAttachment returns one attachment's bytes (cached).
 func (s *Messages) MessageAttachment(ctx context.Context, a Actor, p MessageAttachmentParams) (AttachmentData, error) {
-	mb, m, err := s.loadMessage(a, p.MailboxID, p.MessageID)
+	mb, m, err := s.loadLive(ctx, a, p.MailboxID, p.MessageID)
 	if err != nil {
 		return AttachmentData{}, err
 	}

@@ -46,6 +46,9 @@ type SenderConfig struct {
 	RightsTTL time.Duration
 	// Timeout bounds one send, uploads included (default 10 min).
 	Timeout time.Duration
+	// AfterSend, when set, is told the mailbox of each sent draft (the
+	// scheduler's kick: the Sent Items copy then reaches Odoo soon).
+	AfterSend func(mailboxID string)
 }
 
 // Sender answers message.send: checks, idempotency, then Graph.
@@ -113,6 +116,9 @@ type SendParams struct {
 	Attachments []SendAttachment `json:"attachments"`
 	InReplyTo   string           `json:"in_reply_to"`
 	References  string           `json:"references"`
+	// MessageID is the Message-Id of a structured message (Odoo's, so
+	// replies thread back to its record); "" makes one.
+	MessageID string `json:"message_id"`
 
 	// UserLogin and UserName name the Odoo user of context.uid (the one who
 	// sends) for the audit; they grant nothing.
@@ -448,13 +454,7 @@ func (s *Sender) check(m store.Mailbox, p SendParams) (checked, error) {
 	if err != nil {
 		return checked{}, Internal(err)
 	}
-	limit := m.MaxMessageBytes
-	if limit <= 0 {
-		limit = settings.Defaults.MaxMessageBytes
-	}
-	if limit <= 0 {
-		limit = 35 << 20
-	}
+	limit := s.maxBytes(m)
 	maxRcpt := settings.Defaults.MaxRecipients
 	if maxRcpt <= 0 {
 		maxRcpt = 500
@@ -601,7 +601,13 @@ func buildMIME(m store.Mailbox, p SendParams) ([]byte, error) {
 			b = b.Header(h.name, v)
 		}
 	}
-	b = b.Header("Message-ID", newMessageID(m.Email))
+	id := strings.TrimSpace(p.MessageID)
+	if id == "" {
+		id = newMessageID(m.Email)
+	} else if !validMessageID(id) {
+		return nil, Invalid("The Message-Id %q is malformed (expected <local@domain>)", id)
+	}
+	b = b.Header("Message-ID", id)
 	root, err := b.Build()
 	if err != nil {
 		return nil, Invalid("Cannot build the message: %v", err)

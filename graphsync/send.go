@@ -309,34 +309,16 @@ func (m *Mailbox) Send(ctx context.Context, out Outgoing, up *UploadBudget) (Sen
 		return st, nil
 	}
 	st := SendStats{Path: "draft"}
-	var draft struct {
-		ID                string `json:"id"`
-		InternetMessageID string `json:"internetMessageId"`
-	}
-	st.Requests++
-	if err := m.postMIME(ctx, m.url("messages", nil), out.MIME, &draft); err != nil {
-		return st, fmt.Errorf("graphsync: create draft for %s: %w", m.id, err)
-	}
-	if draft.ID == "" {
-		return st, fmt.Errorf("graphsync: create draft for %s: no id in the answer", m.id)
-	}
+	draft, err := m.createDraft(ctx, out, up, &st)
 	st.DraftID, st.DraftInternetID = draft.ID, draft.InternetMessageID
-	fail := func(err error) (SendStats, error) {
-		// Best effort, on a context of its own: the caller's may be done.
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		st.Requests++
-		_ = m.deleteMessage(dctx, draft.ID)
+	if err != nil {
 		return st, err
 	}
-	for _, a := range out.Large {
-		if err := m.upload(ctx, draft.ID, a, up, &st); err != nil {
-			return fail(fmt.Errorf("graphsync: upload %q for %s: %w", a.Name, m.id, err))
-		}
-	}
 	st.Requests++
-	if err := m.postJSON(ctx, m.url("messages/"+url.PathEscape(draft.ID)+"/send", nil), nil, nil); err != nil {
-		return fail(fmt.Errorf("graphsync: send draft for %s: %w", m.id, err))
+	if err := m.SendDraft(ctx, draft.ID); err != nil {
+		st.Requests++
+		m.dropDraft(ctx, draft.ID)
+		return st, err
 	}
 	return st, nil
 }

@@ -6,7 +6,8 @@ import (
 	"github.com/maildesk/maildesk/bridge"
 )
 
-// SendService serves message.send, message.mark_read, message.move and
+// SendService serves message.send, message.save_draft, message.send_draft,
+// message.mark_read, message.move and
 // message.log_to_record (other message.* methods live in other services of
 // the same namespace). Register it under "message".
 type SendService struct {
@@ -17,6 +18,20 @@ type SendService struct {
 // Send answers message.send.
 func (s *SendService) Send(r *http.Request, p *bridge.SendParams, out *bridge.SendResult) error {
 	v, err := s.Sender.Send(r.Context(), ActorOf(r), *p)
+	*out = v
+	return err
+}
+
+// SaveDraft answers message.save_draft.
+func (s *SendService) SaveDraft(r *http.Request, p *bridge.DraftParams, out *bridge.DraftResult) error {
+	v, err := s.Sender.SaveDraft(r.Context(), ActorOf(r), *p)
+	*out = v
+	return err
+}
+
+// SendDraft answers message.send_draft.
+func (s *SendService) SendDraft(r *http.Request, p *bridge.SendDraftParams, out *bridge.SendResult) error {
+	v, err := s.Sender.SendDraft(r.Context(), ActorOf(r), *p)
 	*out = v
 	return err
 }

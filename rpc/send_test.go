@@ -61,19 +61,30 @@ func TestSendServiceOverJSONRPC(t *testing.T) {
 		{"message.mark_read", map[string]any{"mailbox_id": m.ID, "message_ids": []string{"AAMk1"}, "read": true}, "odoo.exceptions.MissingError", "not_found"},
 		{"message.move", map[string]any{"mailbox_id": m.ID, "message_ids": []string{"AAMk1"}, "folder": "../etc"}, "odoo.exceptions.ValidationError", "invalid_params"},
 		{"message.log_to_record", map[string]any{"mailbox_id": m.ID, "message_id": "AAMk1", "model": "res.partner", "res_id": 7}, "odoo.exceptions.UserError", "not_linked"},
+		{"message.save_draft", map[string]any{"mailbox_id": m.ID, "mime_base64": "eA=="}, "odoo.exceptions.ValidationError", "invalid_params"},
+		{"message.save_draft", map[string]any{"mailbox_id": m.ID, "subject": "x", "message_id": "no-brackets"}, "odoo.exceptions.ValidationError", "invalid_params"},
+		{"message.save_draft", map[string]any{"mailbox_id": m.ID, "copy_attachments": []map[string]string{{"message_id": "AAMk1"}}}, "odoo.exceptions.ValidationError", "invalid_params"},
+		{"message.send_draft", map[string]any{"mailbox_id": m.ID}, "odoo.exceptions.ValidationError", "invalid_params"},
+		{"message.send_draft", map[string]any{"mailbox_id": "mbx_nope", "draft_id": "AAMk1"}, "odoo.exceptions.MissingError", "not_found"},
 	} {
 		_, errObj := e.call(tc.method, with(tc.params, ctxUID(2)))
 		if errObj == nil || errObj.Data.Name != tc.name || errObj.Data.Code != tc.code {
 			t.Errorf("%s %v: %+v, want %s %s", tc.method, tc.params["mime_base64"] != nil, errObj, tc.name, tc.code)
 		}
 	}
-	_, errObj := e.call("message.send", with(map[string]any{"mailbox_id": m.ID, "mime_base64": "eA=="}, ctxUID(9)))
-	if errObj == nil || errObj.Data.Name != "odoo.exceptions.AccessError" {
-		t.Errorf("other user: %+v", errObj)
+	for method, params := range map[string]map[string]any{
+		"message.send":       {"mailbox_id": m.ID, "subject": "x", "to": []string{"c@x.example"}},
+		"message.save_draft": {"mailbox_id": m.ID, "subject": "x"},
+		"message.send_draft": {"mailbox_id": m.ID, "draft_id": "AAMk1"},
+	} {
+		_, errObj := e.call(method, with(params, ctxUID(9)))
+		if errObj == nil || errObj.Data.Name != "odoo.exceptions.AccessError" || !strings.Contains(errObj.Data.Message, "may not send as anna@contoso.com") {
+			t.Errorf("%s by another user: %+v", method, errObj)
+		}
 	}
 	// A MailDesk admin sees every mailbox but sends only through their own
 	// (or assigned, or open-to-anyone) ones; the refusal names the user.
-	_, errObj = e.call("message.send", with(map[string]any{"mailbox_id": m.ID, "mime_base64": "eA==", "user_login": "boss"},
+	_, errObj := e.call("message.send", with(map[string]any{"mailbox_id": m.ID, "mime_base64": "eA==", "user_login": "boss"},
 		map[string]any{"uid": 1, "maildesk_admin": true}))
 	if errObj == nil || errObj.Data.Name != "odoo.exceptions.AccessError" || errObj.Data.Code != "forbidden" ||
 		!strings.Contains(errObj.Data.Message, "boss (#1) may not send as anna@contoso.com") {

@@ -79,6 +79,14 @@ func (s *MessageReadService) Attachment(r *http.Request, p *bridge.MessageAttach
 	return err
 }
 
+// Search answers message.search (Microsoft 365's own search, beyond the
+// synced window).
+func (s *MessageReadService) Search(r *http.Request, p *bridge.SearchParams, out *bridge.SearchResult) error {
+	v, err := s.Messages.Search(r.Context(), ActorOf(r), *p)
+	*out = v
+	return err
+}
+
 // PreviewService serves mailbox.preview_items.
 type PreviewService struct{ Messages *bridge.Messages }
 

@@ -11,10 +11,11 @@ import (
 // and actions then count against the same per-mailbox budget as sync (one
 // client per mailbox keeps Graph's 4-in-flight limit). wireScheduler calls
 // it with its client. The pusher is kicked after log_to_record when it is
-// wired (it is looked up at call time).
-func wireSendWith(a *App, graph *graphsync.Client) error {
+// wired (it is looked up at call time); kick syncs a mailbox after a draft
+// was sent from the inbox (its Sent Items copy then reaches Odoo soon).
+func wireSendWith(a *App, graph *graphsync.Client, kick func(mailboxID string)) error {
 	log := a.Log.With().Str("component", "send").Logger()
-	sender, err := bridge.NewSender(bridge.SenderConfig{Store: a.Store, Graph: graph, Mailboxes: a.Mailboxes, Log: log})
+	sender, err := bridge.NewSender(bridge.SenderConfig{Store: a.Store, Graph: graph, Mailboxes: a.Mailboxes, Log: log, AfterSend: kick})
 	if err != nil {
 		return err
 	}

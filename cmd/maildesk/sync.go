@@ -78,7 +78,7 @@ func wireScheduler(a *App) error {
 	}
 	// message.send/mark_read/move/log_to_record share this client and so
 	// each mailbox's Graph budget (cmd/maildesk/send.go).
-	if err := wireSendWith(a, graph); err != nil {
+	if err := wireSendWith(a, graph, func(id string) { _ = sched.Kick(id) }); err != nil {
 		return err
 	}
 	a.System.AddComponent("graph", func(ctx context.Context) bridge.ComponentStatus {

@@ -143,6 +143,15 @@
 //     moves to Sent Items keeping its immutable id (sample 45). A MIME
 //     draft keeps Message-ID, In-Reply-To, References and its custom
 //     headers (X-*, Auto-Submitted ...) when it is sent.
+//     POST /messages/{id}/permanentDelete → 204, the message is gone (not
+//     in Deleted Items; sample 94).
+//   - $search on /messages and /mailFolders/{id}/messages (sample 93,
+//     search.go): a double-quoted KQL string (bare words in from, subject,
+//     body; from:, to:, cc:, bcc:, participants:, recipients:, subject:,
+//     body:, attachment:; OR between terms), word-prefix matching, sorted
+//     by sent date newest first, at most 1,000 results, pages by
+//     @odata.nextLink ($skiptoken); with $filter, $orderby or $skip → 400
+//     ErrorInvalidUrlQuery; unquoted → 400.
 //   - Upload sessions: createUploadSession on a draft ({AttachmentItem:
 //     {attachmentType, name, size}}, ≤ 150 MB) → 201 uploadSession with an
 //     opaque uploadUrl on the simulator, expirationDateTime,

@@ -588,6 +588,10 @@ func (f *msgFilter) match(m *message) bool {
 
 func (s *Sim) listMessages(g *greq, f *folder) {
 	q := g.r.URL.Query()
+	if q.Has("$search") {
+		s.searchMessages(g, f)
+		return
+	}
 	flt, err := parseFilter(q.Get("$filter"), false)
 	if err != nil {
 		g.error(400, "ErrorInvalidUrlQueryFilter", "The query filter contains one or more invalid nodes: "+err.Error())
@@ -918,6 +922,20 @@ func (s *Sim) serveMessage(g *greq, id string, rest []string) {
 		s.sendDraft(g, m)
 	case "attachments":
 		s.serveAttachments(g, m, rest[1:])
+	case "permanentDelete":
+		if r.Method != http.MethodPost {
+			g.error(405, "ErrorInvalidRequest", "Method not allowed.")
+			return
+		}
+		if !g.allowed(accWrite) {
+			return
+		}
+		mb.mu.Lock()
+		src := m.folder
+		mb.hardDelete(m)
+		mb.mu.Unlock()
+		s.notifyChange(g.target, src, m, "deleted")
+		g.w.WriteHeader(http.StatusNoContent)
 	default:
 		g.error(400, "BadRequest", fmt.Sprintf("Resource not found for the segment '%s'.", rest[0]))
 	}

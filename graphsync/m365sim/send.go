@@ -634,11 +634,17 @@ func headersJSON(m *message) []any {
 // DeliverMIME stores a message in a folder of upn's mailbox as if it just
 // arrived, and notifies subscriptions. It returns the immutable id.
 func (s *Sim) DeliverMIME(upn, folderName string, raw []byte) (string, error) {
+	return s.DeliverMIMEAt(upn, folderName, raw, time.Now())
+}
+
+// DeliverMIMEAt is DeliverMIME for mail that arrived at a given time (old
+// mail, outside a mailbox's synced window).
+func (s *Sim) DeliverMIMEAt(upn, folderName string, raw []byte, at time.Time) (string, error) {
 	u := s.user(upn)
 	if u == nil {
 		return "", fmt.Errorf("m365sim: deliver: unknown user %s", upn)
 	}
-	now := time.Now()
+	now := at
 	raw = s.ensureMessageID(raw)
 	m, err := parseMIME(raw, now)
 	if err != nil {
