@@ -185,32 +185,14 @@ func (s *Sender) SendDraft(ctx context.Context, a Actor, p SendDraftParams) (Sen
 	if len(key) > 400 {
 		return SendResult{}, Invalid("draft_id is too long")
 	}
-	rec, claimed, err := s.cfg.Store.ClaimSend(m.ID, store.SendRecord{RequestID: key, Status: "sending"})
-	if err != nil {
-		return SendResult{}, Internal(err)
+	res, done, err := s.claimOnce(m, key, "", func(store.SendRecord) error {
+		return Errorf(KindUser, "send_in_progress", "This draft is being sent (or an attempt was interrupted): look in Sent Items of %s before sending it again", m.Email)
+	})
+	if done {
+		return res, err
 	}
-	if !claimed {
-		switch rec.Status {
-		case "sent":
-			return SendResult{InternetMessageID: rec.InternetMessageID, QueuedAt: rec.QueuedAt.UTC().Format(time.RFC3339), SentAs: rec.SentAs}, nil
-		case "sending":
-			return SendResult{}, Errorf(KindUser, "send_in_progress", "This draft is being sent (or an attempt was interrupted): look in Sent Items of %s before sending it again", m.Email)
-		}
-		rec.Status, rec.Error = "sending", ""
-		if err := s.cfg.Store.PutSend(m.ID, rec); err != nil {
-			return SendResult{}, Internal(err)
-		}
-	}
-	res, err := s.sendDraft(ctx, a, m, sp, p.DraftID)
-	rec = store.SendRecord{RequestID: key, InternetMessageID: res.InternetMessageID, Status: "sent", SentAs: res.SentAs}
-	if err != nil {
-		rec.Status, rec.Error = "failed", AsError(err).Code
-	} else {
-		rec.QueuedAt, _ = time.Parse(time.RFC3339, res.QueuedAt)
-	}
-	if perr := s.cfg.Store.PutSend(m.ID, rec); perr != nil {
-		s.cfg.Log.Error().Err(perr).Str("mailbox", m.ID).Msg("send draft: record the outcome")
-	}
+	res, err = s.sendDraft(ctx, a, m, sp, p.DraftID)
+	s.recordOutcome(m, key, "", res, err)
 	if err == nil && s.cfg.AfterSend != nil {
 		// Sync soon, so the Sent Items copy reaches Odoo's records quickly.
 		s.cfg.AfterSend(m.ID)

@@ -195,40 +195,61 @@ func (s *Sender) Send(ctx context.Context, a Actor, p SendParams) (SendResult, e
 			delete(s.inflight, key)
 			s.mu.Unlock()
 		}()
-		rec, claimed, err := s.cfg.Store.ClaimSend(m.ID, store.SendRecord{RequestID: p.RequestID, InternetMessageID: msg.msgID, Status: "sending"})
-		if err != nil {
-			return SendResult{}, Internal(err)
-		}
-		if !claimed {
-			switch rec.Status {
-			case "sent":
-				return SendResult{InternetMessageID: rec.InternetMessageID, QueuedAt: rec.QueuedAt.UTC().Format(time.RFC3339), SentAs: rec.SentAs}, nil
-			case "sending":
-				// Not under way here: an earlier attempt was cut off (the
-				// sidecar stopped) after it may have reached Microsoft.
-				return SendResult{}, Errorf(KindUser, "send_interrupted", "An earlier attempt to send this message (request %s, %s) was interrupted and may have gone out: check Sent Items of %s before sending it again with a new request", p.RequestID, rec.InternetMessageID, m.Email)
-			}
-			// failed: nothing went out; try again under the same request id.
-			rec.Status, rec.Error, rec.InternetMessageID = "sending", "", msg.msgID
-			if err := s.cfg.Store.PutSend(m.ID, rec); err != nil {
-				return SendResult{}, Internal(err)
-			}
+		res, done, err := s.claimOnce(m, p.RequestID, msg.msgID, func(rec store.SendRecord) error {
+			// Not under way here: an earlier attempt was cut off (the
+			// sidecar stopped) after it may have reached Microsoft.
+			return Errorf(KindUser, "send_interrupted", "An earlier attempt to send this message (request %s, %s) was interrupted and may have gone out: check Sent Items of %s before sending it again with a new request", p.RequestID, rec.InternetMessageID, m.Email)
+		})
+		if done {
+			return res, err
 		}
 	}
 	res, err := s.deliver(ctx, a, m, p, msg)
 	if p.RequestID != "" {
-		rec := store.SendRecord{RequestID: p.RequestID, InternetMessageID: msg.msgID, Status: "sent", SentAs: res.SentAs}
-		if err != nil {
-			rec.Status, rec.Error = "failed", AsError(err).Code
-		} else {
-			rec.InternetMessageID = res.InternetMessageID
-			rec.QueuedAt, _ = time.Parse(time.RFC3339Nano, res.QueuedAt)
-		}
-		if perr := s.cfg.Store.PutSend(m.ID, rec); perr != nil && err == nil {
-			s.cfg.Log.Error().Err(perr).Str("mailbox", m.ID).Msg("send: record the outcome")
-		}
+		s.recordOutcome(m, p.RequestID, msg.msgID, res, err)
 	}
 	return res, err
+}
+
+// claimOnce claims request key of mailbox m for one attempt. done is true
+// when an earlier attempt answers instead: sent (its answer), under way or
+// cut off (interrupted's error). A failed attempt is tried again.
+func (s *Sender) claimOnce(m store.Mailbox, key, msgID string, interrupted func(store.SendRecord) error) (SendResult, bool, error) {
+	rec, claimed, err := s.cfg.Store.ClaimSend(m.ID, store.SendRecord{RequestID: key, InternetMessageID: msgID, Status: "sending"})
+	if err != nil {
+		return SendResult{}, true, Internal(err)
+	}
+	if claimed {
+		return SendResult{}, false, nil
+	}
+	switch rec.Status {
+	case "sent":
+		return SendResult{InternetMessageID: rec.InternetMessageID, QueuedAt: rec.QueuedAt.UTC().Format(time.RFC3339), SentAs: rec.SentAs}, true, nil
+	case "sending":
+		return SendResult{}, true, interrupted(rec)
+	}
+	// failed: nothing went out; try again under the same key.
+	rec.Status, rec.Error, rec.InternetMessageID = "sending", "", msgID
+	if err := s.cfg.Store.PutSend(m.ID, rec); err != nil {
+		return SendResult{}, true, Internal(err)
+	}
+	return SendResult{}, false, nil
+}
+
+// recordOutcome stores how the attempt of request key ended.
+func (s *Sender) recordOutcome(m store.Mailbox, key, msgID string, res SendResult, err error) {
+	rec := store.SendRecord{RequestID: key, InternetMessageID: msgID, Status: "sent", SentAs: res.SentAs}
+	if err != nil {
+		rec.Status, rec.Error = "failed", AsError(err).Code
+	} else {
+		if res.InternetMessageID != "" {
+			rec.InternetMessageID = res.InternetMessageID
+		}
+		rec.QueuedAt, _ = time.Parse(time.RFC3339Nano, res.QueuedAt)
+	}
+	if perr := s.cfg.Store.PutSend(m.ID, rec); perr != nil && err == nil {
+		s.cfg.Log.Error().Err(perr).Str("mailbox", m.ID).Msg("send: record the outcome")
+	}
 }
 
 // deliver sends a checked message through Graph.
