@@ -15,3 +15,4 @@ from . import maildesk_folder
 from . import res_users
 from . import maildesk_placement
 from . import maildesk_inbox
+from . import maildesk_compose

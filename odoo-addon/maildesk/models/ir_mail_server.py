@@ -168,17 +168,8 @@ class IrMailServer(models.Model):
         mailbox = self.sudo().with_context(active_test=False).maildesk_mailbox_id
         if not mailbox:
             return _("Mail server %s is not linked to a MailDesk mailbox.", self.sudo().name)
-        if user and (mailbox.anyone_may_send or user == mailbox.owner_id or user in mailbox.user_ids):
-            return None
-        return _(
-            "%(user)s may not send e-mail as %(email)s through MailDesk: only the mailbox's owner and its "
-            "assigned users may. Ask a MailDesk administrator to add %(user)s to the users of mailbox "
-            "%(email)s, or to tick \"Anyone may send from this address\" on it.",
-            user=user.name if user else _("An unknown user"),
-            email=mailbox.email,
-        )
+        return mailbox._send_refusal(user)
 
-    @api.model
     def _maildesk_fallback_server(self, email_from, mail_servers=None):
         """A non-MailDesk server that carries ``email_from`` as it is, or an empty recordset.
 

@@ -16,3 +16,5 @@ from . import test_ingest_isolation
 from . import test_inbox_combined
 from . import test_inbox_live_ui
 from . import test_inbox_hoot
+from . import test_compose
+from . import test_compose_ui

@@ -10,6 +10,8 @@ import { useService } from "@web/core/utils/hooks";
 import { standardActionServiceProps } from "@web/webclient/actions/action_service";
 import { SelectCreateDialog } from "@web/views/view_dialogs/select_create_dialog";
 import { ConfirmationDialog } from "@web/core/confirmation_dialog/confirmation_dialog";
+import { MailDeskComposer, MailDeskSignatureDialog } from "./composer";
+import { mergeSearchResults } from "./search";
 
 const MODEL = "maildesk.mailbox";
 
@@ -68,7 +70,11 @@ export class MailDeskInbox extends Component {
             // "mail": the folder's messages; "excluded": the mailbox's exclusions
             view: "mail",
             exclusions: [],
+            // Microsoft 365's search (message.search) after the index's answer.
+            searching: false,
+            graphCursor: false,
         });
+        this.searchToken = 0;
         onWillStart(() => this.loadMailboxes());
     }
 
@@ -182,6 +188,14 @@ export class MailDeskInbox extends Component {
 
     /** One page of the open list: one mailbox's folder, or all mailboxes'. */
     async fetchPage(more) {
+        if (this.state.folder === "drafts") {
+            // Drafts are read from Microsoft 365 (saved here or in Outlook).
+            return this.call("maildesk_search", [], {
+                folder: "drafts",
+                mailbox_ids: this.state.combined ? false : [this.state.mailboxId],
+                cursor: more ? this.state.nextCursor : false,
+            });
+        }
         const kwargs = {
             folder: this.state.folder,
             cursor: more ? this.state.nextCursor : false,
@@ -225,7 +239,38 @@ export class MailDeskInbox extends Component {
     onSearchKeydown(ev) {
         if (ev.key === "Enter") {
             this.state.query = ev.target.value;
-            this.loadMessages(false);
+            this.search();
+        }
+    }
+
+    /** The index answers first; Microsoft 365's search is merged in after. */
+    async search() {
+        const token = ++this.searchToken;
+        this.state.graphCursor = false;
+        await this.loadMessages(false);
+        if (!this.state.query || this.state.folder === "drafts") {
+            return;
+        }
+        await this.searchGraph(token, false);
+    }
+
+    async searchGraph(token, more) {
+        this.state.searching = true;
+        try {
+            const res = await this.call("maildesk_search", [], {
+                query: this.state.query,
+                mailbox_ids: this.state.combined ? false : [this.state.mailboxId],
+                cursor: more ? this.state.graphCursor : false,
+            });
+            if (token !== this.searchToken) {
+                return; // a newer search is under way
+            }
+            this.state.messages = mergeSearchResults(this.state.messages, res.messages);
+            this.state.graphCursor = res.next_cursor;
+        } finally {
+            if (token === this.searchToken) {
+                this.state.searching = false;
+            }
         }
     }
 
@@ -236,6 +281,10 @@ export class MailDeskInbox extends Component {
 
     async openMessage(message, showImages = false) {
         const mailboxId = this.boxOf(message);
+        if (message.is_draft) {
+            await this.openComposer(mailboxId, "draft", message.id);
+            return;
+        }
         const detail = await this.call("maildesk_inbox_message", [[mailboxId], message.id], {
             show_images: showImages,
         });
@@ -295,10 +344,48 @@ export class MailDeskInbox extends Component {
 
     async compose(mode) {
         const msg = this.state.selected;
-        const action = await this.call("maildesk_compose_action", [[msg.mailbox_id], msg.id], {
-            mode,
+        await this.openComposer(msg.mailbox_id, mode, msg.id);
+    }
+
+    /** New mail, from the open mailbox when the user may send as it. */
+    async newMail() {
+        await this.openComposer(this.state.mailboxId, "new", false);
+    }
+
+    /** Open the composer (components/composer.js) on prepared values. */
+    async openComposer(mailboxId, mode, messageId) {
+        const senders = await this.call("maildesk_compose_senders", []);
+        if (!senders.length) {
+            this.notification.add(_t("You may not send from any of your mailboxes."), { type: "warning" });
+            return;
+        }
+        if (mode === "new" && !senders.some((s) => s.id === mailboxId)) {
+            mailboxId = senders[0].id;
+        }
+        const values =
+            mode === "draft"
+                ? await this.call("maildesk_draft_open", [[mailboxId], messageId])
+                : await this.call("maildesk_compose_prepare", [[mailboxId]], { mode, message_id: messageId });
+        this.dialog.add(MailDeskComposer, {
+            values,
+            senders,
+            onDone: () => {
+                if (this.state.folder === "drafts") {
+                    this.loadMessages(false);
+                }
+            },
         });
-        await this.action.doAction(action);
+    }
+
+    /** The open mailbox's signature (its owner, or a MailDesk administrator). */
+    async editSignature() {
+        const senders = await this.call("maildesk_compose_senders", []);
+        const mine = senders.find((s) => s.id === this.state.mailboxId);
+        const mailbox = { id: this.state.mailboxId, email: this.currentMailbox.email, signature: mine ? mine.signature : "" };
+        this.dialog.add(MailDeskSignatureDialog, {
+            mailbox,
+            onSaved: () => this.notification.add(_t("Signature saved."), { type: "success" }),
+        });
     }
 
     async move(ev) {

@@ -1,0 +1,197 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import json
+
+from odoo.exceptions import AccessError, ValidationError
+from odoo.tests import new_test_user, tagged
+
+from .common import MaildeskCase
+
+HOSTILE = (
+    '<p onclick="alert(1)">Hello<script>alert("x")</script>'
+    '<img src="https://tracker.example/pixel.gif" onerror="alert(2)">'
+    '<a href="javascript:alert(3)">link</a></p>'
+)
+
+
+@tagged("post_install", "-at_install")
+class TestCompose(MaildeskCase):
+    """The inbox composer, signatures, drafts and search, called as the users
+    who call them: the mailbox's owner (a plain MailDesk user) and its main
+    user, who sees the mailbox but may not send as it."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.carol = new_test_user(cls.env, login="md_carol_c", groups="maildesk.group_maildesk_user", name="Carol")
+        cls.mailbox.write({"main_user_id": cls.carol.id})
+        cls.shared = cls.env["maildesk.mailbox"].create(
+            {"email": "info@contoso.example", "kind": "shared", "owner_id": cls.bob.id, "user_ids": [(6, 0, [cls.anna.id])]}
+        )
+
+    def setUp(self):
+        super().setUp()
+        self.sidecar.answers["message.get"] = self.fake_get
+        self.sidecar.answers["message.save_draft"] = lambda p: {
+            "draft_id": "draft-new", "internet_message_id": p["message_id"], "saved_at": "2026-12-06T01:00:00Z",
+            "attachments": [{"id": "att-9", "name": "offer.pdf", "size": 10, "is_inline": False}],
+        }
+        self.sidecar.answers["message.send_draft"] = lambda p: {"internet_message_id": "<sent@x>", "sent_as": "self"}
+
+    def fake_get(self, params):
+        if params["message_id"] == "outlook-draft":
+            return {
+                "id": "outlook-draft", "internet_message_id": "<AM0PR01MB@eurprd01.prod.outlook.com>",
+                "subject": "Typed in Outlook", "from": {"email": "anna@contoso.example"},
+                "to": [{"name": "Carl", "email": "carl@customer.example"}], "cc": [],
+                "headers": {"in-reply-to": "<orig@customer.example>"}, "body_html": "<p>draft body</p>",
+                "attachments": [{"id": "att-1", "name": "plan.xlsx", "size": 5, "is_inline": False}],
+            }
+        return {
+            "id": params["message_id"], "internet_message_id": "<orig-7@customer.example>",
+            "subject": "Offer 42", "received_at": "2026-11-02T09:14:03Z",
+            "from": {"name": "Carl", "email": "carl@customer.example"},
+            "to": [{"email": "anna@contoso.example"}, {"name": "Dora", "email": "dora@customer.example"}],
+            "cc": [{"email": "eve@customer.example"}],
+            "reply_to": [],
+            "headers": {"references": "<root-1@customer.example>"},
+            "body_html": HOSTILE,
+            "attachments": [
+                {"id": "att-1", "name": "offer.pdf", "size": 2048, "is_inline": False},
+                {"id": "att-2", "name": "logo.png", "size": 10, "is_inline": True, "content_id": "logo"},
+            ],
+        }
+
+    def box(self, user=None, mailbox=None):
+        return (mailbox or self.mailbox).with_user(user or self.anna)
+
+    def calls(self, method):
+        return [p for m, p in self.sidecar.calls if m == method]
+
+    # -- who may write -------------------------------------------------
+
+    def test_senders_are_the_mailboxes_the_user_may_send_as(self):
+        senders = self.env["maildesk.mailbox"].with_user(self.anna).maildesk_compose_senders()
+        self.assertEqual(sorted(s["email"] for s in senders), ["anna@contoso.example", "info@contoso.example"])
+        self.assertEqual(self.env["maildesk.mailbox"].with_user(self.carol).maildesk_compose_senders(), [],
+                         "the main user sees the mailbox but may not send as it")
+
+    def test_a_user_who_may_not_send_is_refused_clearly(self):
+        for call in (
+            lambda b: b.maildesk_compose_prepare("new"),
+            lambda b: b.maildesk_draft_save({"to": "carl@customer.example", "subject": "x"}),
+            lambda b: b.maildesk_draft_send({"to": "carl@customer.example", "subject": "x"}),
+            lambda b: b.maildesk_draft_open("outlook-draft"),
+        ):
+            with self.assertRaisesRegex(AccessError, "Carol may not send e-mail as anna@contoso.example"):
+                call(self.box(self.carol))
+        self.assertFalse(self.calls("message.save_draft") + self.calls("message.send_draft"))
+
+    # -- signature -----------------------------------------------------
+
+    def test_owner_sets_a_sanitised_signature(self):
+        stored = self.box().maildesk_set_signature(
+            '<p>Anna <b>Example</b><script>alert(1)</script><img src="x" onerror="alert(2)"></p>'
+        )
+        self.assertIn("<b>Example</b>", stored)
+        self.assertNotIn("script", stored)
+        self.assertNotIn("onerror", stored)
+        values = self.box().maildesk_compose_prepare("new")
+        self.assertIn("Anna <b>Example</b>", values["body_html"])
+        self.assertIn("-openerp-", values["message_id"], "the draft carries an Odoo Message-Id")
+
+    def test_only_owner_or_admin_sets_the_signature(self):
+        with self.assertRaisesRegex(AccessError, "Only the owner"):
+            self.box(self.carol).maildesk_set_signature("<p>Not mine</p>")
+        self.box(self.admin_user).maildesk_set_signature("<p>Set by the admin</p>")
+        self.assertIn("Set by the admin", self.mailbox.signature)
+
+    # -- reply, reply all, forward ----------------------------------------
+
+    def test_reply_all_quotes_the_original_harmlessly(self):
+        self.mailbox.signature = "<p>-- Anna</p>"
+        values = self.box().maildesk_compose_prepare("reply_all", "orig-id")
+        self.assertEqual(values["to"], "Carl <carl@customer.example>")
+        self.assertIn("dora@customer.example", values["cc"])
+        self.assertIn("eve@customer.example", values["cc"])
+        self.assertNotIn("anna@contoso.example", values["cc"], "not to oneself")
+        self.assertEqual(values["subject"], "Re: Offer 42")
+        self.assertEqual(values["in_reply_to"], "<orig-7@customer.example>")
+        self.assertEqual(values["references"], "<root-1@customer.example> <orig-7@customer.example>")
+        body = values["body_html"]
+        self.assertIn("-- Anna", body)
+        for bad in ("<script", "onclick", "onerror", "javascript:", 'src="https://tracker.example'):
+            self.assertNotIn(bad, body)
+        self.assertEqual(values["attachments"], [])
+
+    def test_forward_keeps_the_attachments(self):
+        values = self.box().maildesk_compose_prepare("forward", "orig-id")
+        self.assertEqual(values["subject"], "Fwd: Offer 42")
+        self.assertEqual(values["to"], "")
+        self.assertEqual([a["attachment_id"] for a in values["attachments"]], ["att-1"], "inline images are not attachments")
+        self.box().maildesk_draft_send(dict(values, to="dora@partner.example"))
+        saved = self.calls("message.save_draft")[0]
+        self.assertEqual(saved["copy_attachments"], [{"message_id": "orig-id", "attachment_id": "att-1"}])
+        self.assertEqual(saved["message_id"], values["message_id"])
+        self.assertEqual(self.calls("message.send_draft")[0]["draft_id"], "draft-new")
+
+    # -- drafts -----------------------------------------------------------
+
+    def test_save_draft_sends_clean_fields_to_the_sidecar(self):
+        res = self.box().maildesk_draft_save({
+            "to": "Carl <carl@customer.example>; dora@customer.example", "subject": " Offer ",
+            "body_html": HOSTILE, "draft_id": "draft-old",
+            "new_attachments": [{"name": "a.txt", "content_type": "text/plain", "data_base64": "aGVsbG8="}],
+        })
+        self.assertEqual(res["draft_id"], "draft-new")
+        self.assertEqual(res["attachments"], [{"message_id": "draft-new", "attachment_id": "att-9", "name": "offer.pdf", "size": 10}])
+        p = self.calls("message.save_draft")[0]
+        self.assertEqual(p["mailbox_id"], self.mailbox.sidecar_id)
+        self.assertEqual(p["to"], ['"Carl" <carl@customer.example>', "dora@customer.example"])
+        self.assertEqual(p["subject"], "Offer")
+        self.assertEqual(p["draft_id"], "draft-old")
+        self.assertEqual(p["attachments"][0]["name"], "a.txt")
+        self.assertEqual(p["user_login"], "md_anna")
+        for bad in ("<script", "onclick", "onerror", "javascript:"):
+            self.assertNotIn(bad, p["body_html"])
+
+    def test_bad_addresses_and_no_recipients_are_refused(self):
+        with self.assertRaisesRegex(ValidationError, "not a valid e-mail address"):
+            self.box().maildesk_draft_save({"to": "carl at customer", "subject": "x"})
+        with self.assertRaisesRegex(ValidationError, "at least one recipient"):
+            self.box().maildesk_draft_send({"to": "", "subject": "x"})
+        self.assertFalse(self.calls("message.send_draft"))
+
+    def test_outlook_draft_opens_with_an_odoo_message_id(self):
+        values = self.box().maildesk_draft_open("outlook-draft")
+        self.assertEqual(values["draft_id"], "outlook-draft")
+        self.assertEqual(values["subject"], "Typed in Outlook")
+        self.assertEqual(values["to"], "Carl <carl@customer.example>")
+        self.assertEqual(values["in_reply_to"], "<orig@customer.example>")
+        self.assertIn("-openerp-", values["message_id"])
+        self.assertEqual(values["attachments"][0]["attachment_id"], "att-1")
+
+    # -- search -------------------------------------------------------------
+
+    def test_search_merges_the_users_mailboxes(self):
+        def answer(params):
+            if params["mailbox_id"] == self.mailbox.sidecar_id:
+                if params.get("cursor"):
+                    return {"messages": [{"id": "a-old", "received_at": "2020-01-01T00:00:00Z"}], "next_cursor": ""}
+                return {"messages": [{"id": "a-new", "received_at": "2026-11-03T00:00:00Z", "indexed": True}],
+                        "next_cursor": "c2"}
+            return {"messages": [{"id": "s-1", "received_at": "2026-11-04T00:00:00Z"}], "next_cursor": ""}
+
+        self.sidecar.answers["message.search"] = answer
+        Mailbox = self.env["maildesk.mailbox"].with_user(self.anna)
+        res = Mailbox.maildesk_search("from:carl contract")
+        self.assertEqual([m["id"] for m in res["messages"]], ["s-1", "a-new"])
+        self.assertEqual({p["query"] for p in self.calls("message.search")}, {"from:carl contract"})
+        more = Mailbox.maildesk_search("from:carl contract", cursor=res["next_cursor"])
+        self.assertEqual([m["id"] for m in more["messages"]], ["a-old"])
+        self.assertEqual(json.loads(res["next_cursor"]), {str(self.mailbox.id): "c2"})
+        # Carol (main user of anna's mailbox only) searches only what she sees.
+        self.sidecar.calls.clear()
+        self.env["maildesk.mailbox"].with_user(self.carol).maildesk_search("contract")
+        self.assertEqual([p["mailbox_id"] for p in self.calls("message.search")], [self.mailbox.sidecar_id])
+        with self.assertRaises(ValidationError):
+            Mailbox.maildesk_search("   ")
