@@ -30,8 +30,7 @@ registry.category("web_tour.tours").add("maildesk_compose_tour", {
         { trigger: ".o_maildesk_mailbox:contains(owner@contoso.example)" },
         // The owner sets the mailbox's signature.
         { trigger: ".o_maildesk_signature_entry", run: "click" },
-        {
-            trigger: ".modal iframe.o_maildesk_signature_editor:iframe body[contenteditable]",
+        { trigger: ".modal iframe.o_maildesk_signature_editor:iframe body[contenteditable]",
             run() {
                 const body = frameBody(".modal iframe.o_maildesk_signature_editor");
                 if (!body) {
@@ -67,8 +66,7 @@ registry.category("web_tour.tours").add("maildesk_compose_tour", {
         { trigger: ".o_maildesk_reader button:contains(Forward)", run: "click" },
         { trigger: ".modal .o_maildesk_composer_attachment:contains(quote.pdf)" },
         editorReady(".modal iframe.o_maildesk_editor", "Please see the offer"),
-        {
-            trigger: ".modal iframe.o_maildesk_editor",
+        { trigger: ".modal iframe.o_maildesk_editor",
             run() {
                 const html = frameBody(".modal iframe.o_maildesk_editor").innerHTML;
                 if (html.includes("<script") || html.includes("onmouseover") || window.maildeskPwned) {
