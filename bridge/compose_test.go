@@ -282,7 +282,10 @@ func TestComposeRefusals(t *testing.T) {
 func TestSearchBeyondSyncedWindow(t *testing.T) {
 	e := newSendEnv(t)
 	m := e.mailbox("anna@contoso.com", "personal", "anna@contoso.com", 0)
-	if _, err := e.st.UpdateMailbox(m.ID, func(mb *store.Mailbox) error { mb.BackfillDays = 30; return nil }); err != nil {
+	if _, err := e.st.UpdateMailboxConfig(m.ID, func(c *store.MailboxConfig, _ store.MailboxStatus) (*store.AuditEntry, error) {
+		c.BackfillDays = 30
+		return nil, nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
