@@ -135,7 +135,7 @@ func actionable(m store.Mailbox) error {
 	if Syncable(m.State) {
 		return nil
 	}
-	if m.State == store.StateReauthRequired {
+	if m.State == StateReauthRequired {
 		return Errorf(KindUser, "reauth_required", "Mailbox %s needs its owner to sign in again (Connect)", m.Email)
 	}
 	return Errorf(KindUser, "not_connected", "Mailbox %s is %s: connect it first", m.Email, m.State)

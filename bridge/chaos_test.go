@@ -88,7 +88,7 @@ func TestChaosKillDuringBackfill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mb, err := st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: upn, Kind: "personal", Mode: odoo.ModeLog, Folders: []string{"inbox", "sentitems"}}, MailboxStatus: store.MailboxStatus{State: store.StateConnected}})
+	mb, err := st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: upn, Kind: "personal", Mode: odoo.ModeLog, Folders: []string{"inbox", "sentitems"}}, MailboxStatus: store.MailboxStatus{State: bridge.StateConnected}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -157,10 +157,10 @@ func (c *Connector) Connect(ctx context.Context, a Actor, p ConnectParams) (Conn
 		return ConnectResult{}, Internal(err)
 	}
 	switch m.State {
-	case store.StateConnected, store.StateSyncing:
+	case StateConnected, StateSyncing:
 		// keep syncing with the current tokens until the new sign-in lands
 	default:
-		if _, err := Transition(c.st, a, m.ID, store.StatePendingConsent, "", "", nil); err != nil {
+		if _, err := Transition(c.st, a, m.ID, StatePendingConsent, "", "", nil); err != nil {
 			return ConnectResult{}, AsError(err)
 		}
 	}
@@ -218,7 +218,7 @@ func (c *Connector) Complete(ctx context.Context, a Actor, p CompleteParams) (Ma
 	if p.Error != "" {
 		return MailboxView{}, c.fail(a, m, microsoftError(p, m.Email))
 	}
-	if m.State != store.StateConnected && !CanTransition(m.State, store.StateConnected) {
+	if m.State != StateConnected && !CanTransition(m.State, StateConnected) {
 		return MailboxView{}, c.fail(a, m, Errorf(KindUser, "invalid_state", "Mailbox %s is %s: it cannot be connected from there. Start the connection again (Connect).", m.Email, m.State))
 	}
 	si, err := c.auth.Redeem(ctx, m, p.Code, st.Verifier)
@@ -256,7 +256,7 @@ func (c *Connector) Complete(ctx context.Context, a Actor, p CompleteParams) (Ma
 		return MailboxView{}, Internal(err)
 	}
 	now := c.now().UTC()
-	updated, err := Transition(c.st, a, m.ID, store.StateConnected, "", "", func(mb *store.MailboxStatus) {
+	updated, err := Transition(c.st, a, m.ID, StateConnected, "", "", func(mb *store.MailboxStatus) {
 		mb.HomeAccountID = si.HomeAccountID
 		mb.ConnectedAs = si.Username
 		mb.ConnectedAt = now
@@ -293,8 +293,8 @@ func (c *Connector) restoreTokens(id string, old []byte) {
 func (c *Connector) fail(a Actor, m store.Mailbox, e *Error) *Error {
 	c.audit(a, "mailbox.connect_failed", m.ID, map[string]any{"code": e.Code})
 	c.log.Warn().Str("mailbox", m.ID).Str("code", e.Code).Msg("sign-in not completed")
-	if m.State == store.StatePendingConsent {
-		if _, err := Transition(c.st, a, m.ID, store.StatePendingConsent, e.Code, e.Message, nil); err != nil {
+	if m.State == StatePendingConsent {
+		if _, err := Transition(c.st, a, m.ID, StatePendingConsent, e.Code, e.Message, nil); err != nil {
 			c.log.Error().Err(err).Str("mailbox", m.ID).Msg("could not record the sign-in error on the mailbox")
 		}
 	}
@@ -360,13 +360,12 @@ func (c *Connector) Disconnect(ctx context.Context, a Actor, p ConnectParams) (M
 		return MailboxView{}, Internal(err)
 	}
 	c.auth.Forget(m.ID)
-	updated, err := Transition(c.st, a, m.ID, store.StateDisconnected, "", "", func(mb *store.MailboxStatus) {
+	updated, err := TransitionAudited(c.st, a, m.ID, StateDisconnected, "", "", func(mb *store.MailboxStatus) {
 		mb.HomeAccountID = ""
-	})
+	}, "mailbox.disconnect", map[string]any{"tokens": "erased"})
 	if err != nil {
 		return MailboxView{}, AsError(err)
 	}
-	c.audit(a, "mailbox.disconnect", m.ID, map[string]any{"tokens": "erased"})
 	c.log.Info().Str("mailbox", m.ID).Msg("mailbox disconnected; tokens erased")
 	return ViewOf(updated), nil
 }
@@ -430,7 +429,7 @@ func (c *Connector) MarkReauth(ctx context.Context, mailboxID string, cause erro
 	if err != nil {
 		return fmt.Errorf("bridge: mark %s reauth_required: %w", mailboxID, err)
 	}
-	if m.State == store.StateReauthRequired || !CanTransition(m.State, store.StateReauthRequired) {
+	if m.State == StateReauthRequired || !CanTransition(m.State, StateReauthRequired) {
 		return nil
 	}
 	reason := "Microsoft no longer accepts its sign-in"
@@ -446,7 +445,7 @@ func (c *Connector) MarkReauth(ctx context.Context, mailboxID string, cause erro
 		}
 	}
 	msg := fmt.Sprintf("Mailbox %s needs its owner to sign in again (Connect). %s", m.Email, reason)
-	_, err = Transition(c.st, Actor{}, mailboxID, store.StateReauthRequired, "reauth_required", msg, nil)
+	_, err = Transition(c.st, Actor{}, mailboxID, StateReauthRequired, "reauth_required", msg, nil)
 	if err != nil {
 		var be *Error
 		if errors.As(err, &be) && be.Code == "invalid_state" {

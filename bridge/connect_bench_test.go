@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/maildesk/maildesk/graphsync/m365sim"
-	"github.com/maildesk/maildesk/store"
 )
 
 // BenchmarkRefresh200Mailboxes connects 200 mailboxes, then per iteration
@@ -100,7 +99,7 @@ func BenchmarkRefresh200Mailboxes(b *testing.B) {
 	}
 	b.StopTimer()
 	for _, id := range ids {
-		if m, _ := e.st.Mailbox(id); m.State != store.StateConnected {
+		if m, _ := e.st.Mailbox(id); m.State != StateConnected {
 			b.Fatalf("%s is %s after the refresh", id, m.State)
 		}
 	}

@@ -69,7 +69,7 @@ func TestSyncUsesConnectorTokens(t *testing.T) {
 	if !errors.As(err, &re) {
 		t.Fatalf("round after revoke: %v", err)
 	}
-	if m, _ := e.st.Mailbox(anna.ID); m.State != store.StateReauthRequired {
+	if m, _ := e.st.Mailbox(anna.ID); m.State != StateReauthRequired {
 		t.Fatalf("anna after the round: %s %s", m.State, m.Error)
 	}
 	// The scheduler's next pass skips her; Bob carries on.
@@ -79,7 +79,7 @@ func TestSyncUsesConnectorTokens(t *testing.T) {
 	if _, err := syncer.SyncMailbox(ctx, bob.ID); err != nil {
 		t.Fatalf("bob: %v", err)
 	}
-	if m, _ := e.st.Mailbox(bob.ID); m.State != store.StateConnected {
+	if m, _ := e.st.Mailbox(bob.ID); m.State != StateConnected {
 		t.Fatalf("bob: %s", m.State)
 	}
 

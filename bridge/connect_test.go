@@ -114,7 +114,7 @@ func (e *connectEnv) restart(t testing.TB) {
 
 func (e *connectEnv) mailbox(t testing.TB, email, kind, signIn string) store.Mailbox {
 	t.Helper()
-	m, err := e.st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: email, Kind: kind, SignInEmail: signIn, OwnerUID: 2, MainUserID: 2, UserIDs: []int64{2}, Mode: "log"}})
+	m, err := e.st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: email, Kind: kind, SignInEmail: signIn, OwnerUID: 2, MainUserID: 2, UserIDs: []int64{2}, Mode: "log"}, MailboxStatus: store.MailboxStatus{State: StateDraft}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +230,7 @@ func TestConnectPersonalAndSharedEndToEnd(t *testing.T) {
 	if d := time.Until(res.ExpiresAt); d < 14*time.Minute || d > 16*time.Minute {
 		t.Errorf("expires_at %v is not 15 minutes ahead", res.ExpiresAt)
 	}
-	if m, _ := e.st.Mailbox(anna.ID); m.State != store.StatePendingConsent {
+	if m, _ := e.st.Mailbox(anna.ID); m.State != StatePendingConsent {
 		t.Fatalf("after connect: state %s", m.State)
 	}
 	loc, err := e.sim.SignIn(context.Background(), res.AuthURL, "anna@contoso.com")
@@ -241,11 +241,11 @@ func TestConnectPersonalAndSharedEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.State != store.StateConnected || v.ConnectedAs != "anna@contoso.com" {
+	if v.State != StateConnected || v.ConnectedAs != "anna@contoso.com" {
 		t.Fatalf("anna: %+v", v)
 	}
 	sv := e.connect(t, support.ID, "anna@contoso.com")
-	if sv.State != store.StateConnected || sv.ConnectedAs != "anna@contoso.com" {
+	if sv.State != StateConnected || sv.ConnectedAs != "anna@contoso.com" {
 		t.Fatalf("support: %+v", sv)
 	}
 	if m, _ := e.st.Mailbox(support.ID); m.HomeAccountID == "" {
@@ -368,7 +368,7 @@ func TestCompleteRefusalsLeaveMailboxAsItWas(t *testing.T) {
 			t.Fatalf("wrong account: %v", err)
 		}
 		after := e.snap(t, bob.ID)
-		if !sameExceptError(before, after) || after.tokens != nil || after.m.State != store.StatePendingConsent {
+		if !sameExceptError(before, after) || after.tokens != nil || after.m.State != StatePendingConsent {
 			t.Fatalf("wrong account stored something: %+v", after.m)
 		}
 		if after.m.ErrorCode != "wrong_account" {
@@ -377,7 +377,7 @@ func TestCompleteRefusalsLeaveMailboxAsItWas(t *testing.T) {
 	})
 	t.Run("wrong account on a connected mailbox", func(t *testing.T) {
 		before := e.snap(t, anna.ID)
-		if before.m.State != store.StateConnected || before.tokens == nil {
+		if before.m.State != StateConnected || before.tokens == nil {
 			t.Fatalf("anna not connected: %+v", before.m)
 		}
 		p := e.start(t, anna.ID, "bob@contoso.com", false)
@@ -436,7 +436,7 @@ func TestCompleteRefusalsLeaveMailboxAsItWas(t *testing.T) {
 		}
 	})
 	// After all that, a proper sign-in still works.
-	if v := e.connect(t, bob.ID, "bob@contoso.com"); v.State != store.StateConnected || v.Error != "" {
+	if v := e.connect(t, bob.ID, "bob@contoso.com"); v.State != StateConnected || v.Error != "" {
 		t.Fatalf("bob after refusals: %+v", v)
 	}
 }
@@ -471,7 +471,7 @@ func TestRevokedUserNeedsReauthAndReconnectKeepsCursors(t *testing.T) {
 		t.Fatalf("token after revoke: %v", err)
 	}
 	m, _ := e.st.Mailbox(anna.ID)
-	if m.State != store.StateReauthRequired || m.ErrorCode != "reauth_required" || !strings.Contains(m.Error, "sign in again") || !strings.Contains(m.Error, "AADSTS50173") {
+	if m.State != StateReauthRequired || m.ErrorCode != "reauth_required" || !strings.Contains(m.Error, "sign in again") || !strings.Contains(m.Error, "AADSTS50173") {
 		t.Fatalf("after revoke: %+v", m)
 	}
 	notices, _ := e.st.Notices()
@@ -486,13 +486,13 @@ func TestRevokedUserNeedsReauthAndReconnectKeepsCursors(t *testing.T) {
 	if code, _ := e.graphGet(t, e.c, bob.ID, "/me"); code != 200 {
 		t.Fatalf("bob after anna's revoke: %d", code)
 	}
-	if mb, _ := e.st.Mailbox(bob.ID); mb.State != store.StateConnected {
+	if mb, _ := e.st.Mailbox(bob.ID); mb.State != StateConnected {
 		t.Fatalf("bob: %s", mb.State)
 	}
 
 	// Reconnect: back to connected, sync position kept.
 	v := e.connect(t, anna.ID, "anna@contoso.com")
-	if v.State != store.StateConnected || v.Error != "" {
+	if v.State != StateConnected || v.Error != "" {
 		t.Fatalf("reconnect: %+v", v)
 	}
 	got, err := e.st.Cursor(anna.ID, "inbox")
@@ -529,7 +529,7 @@ func TestRefreshRefusalsBecomeReauth(t *testing.T) {
 		if !errors.As(err, &re) || re.Code != tc.code || re.AADSTS != tc.aadsts {
 			t.Fatalf("%s: %v", tc.upn, err)
 		}
-		if got, _ := e.st.Mailbox(m.ID); got.State != store.StateReauthRequired {
+		if got, _ := e.st.Mailbox(m.ID); got.State != StateReauthRequired {
 			t.Fatalf("%s: state %s", tc.upn, got.State)
 		}
 	}
@@ -554,7 +554,7 @@ func TestDisconnectErasesTokens(t *testing.T) {
 	}
 	v, err := e.c.Disconnect(context.Background(), admin, ConnectParams{MailboxID: anna.ID})
 	e.record(v, err)
-	if err != nil || v.State != store.StateDisconnected {
+	if err != nil || v.State != StateDisconnected {
 		t.Fatalf("disconnect: %+v %v", v, err)
 	}
 	if tok, _ := e.st.TokenCache(anna.ID); tok != nil {
@@ -563,12 +563,14 @@ func TestDisconnectErasesTokens(t *testing.T) {
 	if _, err := e.c.Token(context.Background(), anna.ID); !errors.Is(err, graphsync.ErrNotConnected) {
 		t.Fatalf("token after disconnect: %v", err)
 	}
+	// One entry, written with the state change: the action, from and to.
 	entries, _, _ := e.st.AuditList(anna.ID, 5, 0)
-	if len(entries) == 0 || entries[0].Action != "mailbox.disconnect" {
+	if len(entries) < 2 || entries[0].Action != "mailbox.disconnect" || entries[0].Detail["from"] != StateConnected ||
+		entries[0].Detail["to"] != StateDisconnected || entries[0].Detail["tokens"] != "erased" || entries[1].Detail["to"] == StateDisconnected {
 		t.Fatalf("audit: %+v", entries)
 	}
 	// Connecting again works from disconnected.
-	if v := e.connect(t, anna.ID, "anna@contoso.com"); v.State != store.StateConnected {
+	if v := e.connect(t, anna.ID, "anna@contoso.com"); v.State != StateConnected {
 		t.Fatalf("reconnect: %+v", v)
 	}
 	// Delete erases the cache too (store); the sweep drops the client.
@@ -628,7 +630,7 @@ func TestConnectNeedsConfiguredApp(t *testing.T) {
 	if codeOf(err) != "not_configured" || !strings.Contains(err.Error(), "client secret or certificate") {
 		t.Fatalf("unconfigured: %v", err)
 	}
-	if m, _ := e.st.Mailbox(anna.ID); m.State != store.StateDraft {
+	if m, _ := e.st.Mailbox(anna.ID); m.State != StateDraft {
 		t.Fatalf("state changed: %s", m.State)
 	}
 	if _, err := e.c.Connect(context.Background(), Actor{UID: 42}, ConnectParams{MailboxID: anna.ID}); codeOf(err) != "forbidden" {

@@ -126,7 +126,7 @@ type Health struct {
 // it "degraded".
 func (s *System) Health(ctx context.Context) Health {
 	h := Health{Status: StatusOK, Components: map[string]ComponentStatus{}, Mailboxes: map[string]int{
-		"total": 0, store.StateConnected: 0, store.StateReauthRequired: 0, store.StateError: 0,
+		"total": 0, StateConnected: 0, StateReauthRequired: 0, StateError: 0,
 	}}
 	if err := s.st.Ping(); err != nil {
 		h.Components["store"] = ComponentStatus{Status: StatusDown, Detail: err.Error()}

@@ -92,7 +92,7 @@ func TestIdleChild(t *testing.T) {
 	time.Sleep(time.Duration(dur) * time.Second) // the measured window: idle polling
 	mbs, _ := st.Mailboxes()
 	for _, m := range mbs {
-		if m.State == store.StateError {
+		if m.State == bridge.StateError {
 			t.Errorf("mailbox %s failed: %s", m.Email, m.Error)
 		}
 	}
@@ -154,7 +154,7 @@ func BenchmarkIdleMailboxes(b *testing.B) {
 		for k := 0; k < n; k++ {
 			upn := fmt.Sprintf("idle%04d@%s", k, sim.Domain())
 			sim.GenerateMailbox(upn, 2, m365sim.GenOptions{NoSamples: true, AttachmentRate: -1})
-			m, err := st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: upn, Kind: "personal", Mode: odoo.ModeLog, BackfillDays: 30, Folders: []string{"inbox", "sentitems"}}, MailboxStatus: store.MailboxStatus{State: store.StateConnected}})
+			m, err := st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: upn, Kind: "personal", Mode: odoo.ModeLog, BackfillDays: 30, Folders: []string{"inbox", "sentitems"}}, MailboxStatus: store.MailboxStatus{State: bridge.StateConnected}})
 			if err != nil {
 				b.Fatal(err)
 			}

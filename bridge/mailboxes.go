@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/mail"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -171,8 +172,28 @@ func CanManage(a Actor, m *store.Mailbox) bool {
 	return a.Admin || (a.UID > 0 && (m.OwnerUID == a.UID || m.MainUserID == a.UID))
 }
 
-// CanSee reports whether actor may see the mailbox.
-func CanSee(a Actor, m *store.Mailbox) bool { return a.Admin || m.CanSee(a.UID) }
+// CanSee reports whether actor may see the mailbox: an admin, its owner,
+// its main user or an assigned user.
+func CanSee(a Actor, m *store.Mailbox) bool {
+	if a.Admin {
+		return true
+	}
+	uid := a.UID
+	if uid <= 0 {
+		return false
+	}
+	return m.OwnerUID == uid || m.MainUserID == uid || slices.Contains(m.UserIDs, uid)
+}
+
+// MaySend reports whether Odoo user uid may send mail through the mailbox:
+// its owner and assigned users, or anyone when AnyoneMaySend is set. Seeing a
+// mailbox (main user, MailDesk admin) is not enough.
+func MaySend(m *store.Mailbox, uid int64) bool {
+	if uid <= 0 {
+		return false
+	}
+	return m.AnyoneMaySend || m.OwnerUID == uid || slices.Contains(m.UserIDs, uid)
+}
 
 // Load returns the mailbox id if actor may see it: MissingError when there is
 // no such mailbox, AccessError when it belongs to others. Other bridge code
@@ -227,7 +248,16 @@ func (s *Mailboxes) Create(a Actor, p MailboxFields) (MailboxView, error) {
 	if err != nil {
 		return MailboxView{}, Internal(err)
 	}
-	m := store.Mailbox{MailboxConfig: store.MailboxConfig{Kind: "", Mode: "log", Folders: append([]string(nil), defs.Defaults.Folders...), BackfillDays: defs.Defaults.BackfillDays, LogSentAsActivity: defs.Defaults.LogSentAsActivity, UserIDs: []int64{}}}
+	m := store.Mailbox{
+		MailboxConfig: store.MailboxConfig{
+			Kind: "", Mode: "log",
+			Folders:           append([]string(nil), defs.Defaults.Folders...),
+			BackfillDays:      defs.Defaults.BackfillDays,
+			LogSentAsActivity: defs.Defaults.LogSentAsActivity,
+			UserIDs:           []int64{},
+		},
+		MailboxStatus: store.MailboxStatus{State: StateDraft},
+	}
 	if p.OwnerUID == nil && a.UID > 0 {
 		uid := a.UID
 		p.OwnerUID = &uid
@@ -281,7 +311,7 @@ func (s *Mailboxes) Update(a Actor, p MailboxUpdateParams) (MailboxView, error) 
 			return nil, Invalid("%s", strings.Join(errs, "; "))
 		}
 		identity := !strings.EqualFold(before.Email, m.Email) || before.Kind != m.Kind || !strings.EqualFold(before.SignInEmail, m.SignInEmail)
-		if identity && st.State != store.StateDraft && st.State != store.StateDisconnected {
+		if identity && st.State != StateDraft && st.State != StateDisconnected {
 			return nil, Errorf(KindUser, "invalid_state", "Mailbox %s is %s: disconnect it before changing its address, kind or sign-in account", before.Email, st.State)
 		}
 		changed = diffFields(&before, m)

@@ -46,7 +46,7 @@ func TestMailboxVisibility(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if anna.OwnerUID != 2 || anna.MainUserID != 2 || anna.State != store.StateDraft {
+	if anna.OwnerUID != 2 || anna.MainUserID != 2 || anna.State != StateDraft {
 		t.Fatalf("defaults: %+v", anna)
 	}
 	support, err := m.Create(mbxAdmin, MailboxFields{Email: mbxS("support@example.com"), Kind: mbxS("shared"), OwnerUID: mbxI64(1),
@@ -210,7 +210,7 @@ func TestMailboxUpdateRules(t *testing.T) {
 		t.Fatalf("%v %+v", err, u)
 	}
 	// A connected mailbox keeps its address until disconnected.
-	if _, err := Transition(st, Actor{}, v.ID, store.StatePendingConsent, "", "", nil); err != nil {
+	if _, err := Transition(st, Actor{}, v.ID, StatePendingConsent, "", "", nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := m.Update(Actor{UID: 2}, MailboxUpdateParams{MailboxID: v.ID, MailboxFields: MailboxFields{Email: mbxS("other@example.com")}}); !mbxIsKind(err, KindUser, "invalid_state") {

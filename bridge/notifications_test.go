@@ -72,7 +72,7 @@ func TestNotificationsKickDeltaRounds(t *testing.T) {
 	upn := "kim@" + r.sim.Domain()
 	r.sim.GenerateMailbox(upn, 30, m365sim.GenOptions{MaxAttachment: 4 << 10, NoSamples: true})
 	id := r.mailbox(upn, odoo.ModeLog, 0)
-	shared, err := r.st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "sales@" + r.sim.Domain(), Kind: "shared", Mode: odoo.ModeGateway, Folders: []string{"inbox"}}, MailboxStatus: store.MailboxStatus{State: store.StateConnected}})
+	shared, err := r.st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "sales@" + r.sim.Domain(), Kind: "shared", Mode: odoo.ModeGateway, Folders: []string{"inbox"}}, MailboxStatus: store.MailboxStatus{State: bridge.StateConnected}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,7 +44,7 @@ type twoBoxes struct {
 func newTwoBoxes(t testing.TB, itemsA, itemsB int, cfg PusherConfig) *twoBoxes {
 	t.Helper()
 	e := newPushEnv(t, 0)
-	a, err := e.st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "info@contoso.com", Kind: "shared", Mode: "log", OwnerUID: 2, MainUserID: 2, UserIDs: []int64{7}}})
+	a, err := e.st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "info@contoso.com", Kind: "shared", Mode: "log", OwnerUID: 2, MainUserID: 2, UserIDs: []int64{7}}, MailboxStatus: store.MailboxStatus{State: StateDraft}})
 	if err != nil {
 		t.Fatal(err)
 	}

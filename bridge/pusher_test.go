@@ -42,7 +42,7 @@ func newPushEnv(t testing.TB, n int) *pushEnv {
 	if err := st.SaveSettings(set); err != nil {
 		t.Fatal(err)
 	}
-	mb, _ := st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "anna@contoso.com", Kind: "personal", Mode: "log", MainUserID: 2, LogSentAsActivity: true}})
+	mb, _ := st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "anna@contoso.com", Kind: "personal", Mode: "log", MainUserID: 2, LogSentAsActivity: true}, MailboxStatus: store.MailboxStatus{State: StateDraft}})
 	oid := sim.CreateMailbox(mb.ID, mb.Email)
 	mb, _ = setConfig(st, mb.ID, func(m *store.MailboxConfig) { m.OdooID = oid })
 	sim.AddPartner("Customer", "customer@example.com")

@@ -81,7 +81,7 @@ func (e *authEnv) wantReauth(t *testing.T, err error) {
 		t.Fatalf("round: want a sign-in-again error, got %v", err)
 	}
 	m, _ := e.st.Mailbox(e.mb.ID)
-	if m.State != store.StateReauthRequired || m.ErrorCode != "reauth_required" || !strings.Contains(m.Error, "sign in again") {
+	if m.State != StateReauthRequired || m.ErrorCode != "reauth_required" || !strings.Contains(m.Error, "sign in again") {
 		t.Fatalf("mailbox: %s %s %q", m.State, m.ErrorCode, m.Error)
 	}
 	ns, _ := e.st.Notices()
@@ -120,7 +120,7 @@ func TestGraph401RefreshesTokenAndRetriesOnce(t *testing.T) {
 	if got := e.sim.TokenGrants("refresh_token"); got != refreshes+1 {
 		t.Fatalf("refresh grants: %d, want %d (the refused token re-acquired once)", got, refreshes+1)
 	}
-	if m, _ := e.st.Mailbox(e.mb.ID); m.State != store.StateConnected || m.Error != "" {
+	if m, _ := e.st.Mailbox(e.mb.ID); m.State != StateConnected || m.Error != "" {
 		t.Fatalf("mailbox: %s %q", m.State, m.Error)
 	}
 	if ns, _ := e.st.Notices(); len(ns) != 0 {

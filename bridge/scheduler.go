@@ -177,10 +177,10 @@ func (s *Scheduler) recoverSyncing() {
 		return
 	}
 	for _, m := range mbs {
-		if m.State == store.StateSyncing && !s.Busy(m.ID) {
+		if m.State == StateSyncing && !s.Busy(m.ID) {
 			_, _ = updateStatus(s.st, m.ID, func(m *store.MailboxStatus) error {
-				if m.State == store.StateSyncing {
-					m.State = store.StateConnected
+				if m.State == StateSyncing {
+					m.State = StateConnected
 				}
 				return nil
 			})

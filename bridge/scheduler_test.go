@@ -38,13 +38,13 @@ func TestSchedulerRules(t *testing.T) {
 	defer st.Close()
 	var ids []string
 	for i := 0; i < 6; i++ {
-		m, err := st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: fmt.Sprintf("u%d@contoso.com", i), Folders: []string{"inbox"}}, MailboxStatus: store.MailboxStatus{State: store.StateConnected}})
+		m, err := st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: fmt.Sprintf("u%d@contoso.com", i), Folders: []string{"inbox"}}, MailboxStatus: store.MailboxStatus{State: bridge.StateConnected}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, m.ID)
 	}
-	off, _ := st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "off@contoso.com"}, MailboxStatus: store.MailboxStatus{State: store.StateDisconnected}})
+	off, _ := st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "off@contoso.com"}, MailboxStatus: store.MailboxStatus{State: bridge.StateDisconnected}})
 
 	var mu sync.Mutex
 	running := map[string]int{}
@@ -193,7 +193,7 @@ func TestSchedulerWithSyncerAndNewMail(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	finished := func(id string) bool {
 		m, err := r.st.Mailbox(id)
-		return err == nil && m.Progress.Finished && m.State == store.StateConnected
+		return err == nil && m.Progress.Finished && m.State == bridge.StateConnected
 	}
 	for _, id := range ids {
 		waitFor(t, "backfill of "+id, func() bool { return finished(id) })

@@ -355,7 +355,7 @@ func (s *Sender) loadForSend(a Actor, p SendParams) (store.Mailbox, error) {
 		}
 		return store.Mailbox{}, Internal(err)
 	}
-	if m.MaySend(a.UID) {
+	if MaySend(&m, a.UID) {
 		return m, nil
 	}
 	var e *Error
@@ -441,7 +441,7 @@ func sendable(m store.Mailbox) error {
 	switch {
 	case Syncable(m.State):
 		return nil
-	case m.State == store.StateReauthRequired:
+	case m.State == StateReauthRequired:
 		return Errorf(KindUser, "reauth_required", "Mailbox %s needs its owner to sign in again (Connect) before it can send", m.Email)
 	default:
 		return Errorf(KindUser, "not_connected", "Mailbox %s is %s: connect it before sending", m.Email, m.State)

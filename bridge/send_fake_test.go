@@ -64,7 +64,7 @@ func newFakeSender(t *testing.T, fg *fakeGraph, kind string) (*bridge.Sender, st
 	if kind == "shared" {
 		email = "sales@contoso.com"
 	}
-	m, err := r.st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: email, Kind: kind, OwnerUID: 2, MainUserID: 2, Mode: "log", MaxMessageBytes: 100 << 20}, MailboxStatus: store.MailboxStatus{ConnectedAs: "anna@contoso.com", State: store.StateConnected}})
+	m, err := r.st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: email, Kind: kind, OwnerUID: 2, MainUserID: 2, Mode: "log", MaxMessageBytes: 100 << 20}, MailboxStatus: store.MailboxStatus{ConnectedAs: "anna@contoso.com", State: bridge.StateConnected}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -137,7 +137,7 @@ func TestAnyoneMaySendIsAMailboxField(t *testing.T) {
 		t.Fatalf("%+v %v", v, err)
 	}
 	stored, err := r.st.Mailbox(v.ID)
-	if err != nil || !stored.AnyoneMaySend || !stored.MaySend(42) {
+	if err != nil || !stored.AnyoneMaySend || !bridge.MaySend(&stored, 42) {
 		t.Fatalf("stored %+v %v", stored, err)
 	}
 	entries, _, err := r.st.AuditList(v.ID, 10, 0)

@@ -167,7 +167,7 @@ func (e *sendEnv) mailbox(email, kind, delegate string, maxBytes int64) store.Ma
 	if kind == "personal" {
 		e.sim.AddUser(email, "Anna Example")
 	}
-	m, err := e.st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: email, Kind: kind, SignInEmail: delegate, Mode: "log", Folders: []string{"inbox", "sentitems"}, OwnerUID: 2, MainUserID: 2, UserIDs: []int64{2}, OdooID: 1, MaxMessageBytes: maxBytes, LogSentAsActivity: true}, MailboxStatus: store.MailboxStatus{ConnectedAs: delegate, State: store.StateConnected}})
+	m, err := e.st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: email, Kind: kind, SignInEmail: delegate, Mode: "log", Folders: []string{"inbox", "sentitems"}, OwnerUID: 2, MainUserID: 2, UserIDs: []int64{2}, OdooID: 1, MaxMessageBytes: maxBytes, LogSentAsActivity: true}, MailboxStatus: store.MailboxStatus{ConnectedAs: delegate, State: bridge.StateConnected}})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -7,17 +7,30 @@ import (
 	"github.com/maildesk/maildesk/store"
 )
 
+// Mailbox states (see docs/mailbox-states.md). The store keeps a mailbox's
+// state as a string; what the states mean and which may follow which is
+// the bridge's.
+const (
+	StateDraft          = "draft"
+	StatePendingConsent = "pending_consent"
+	StateConnected      = "connected"
+	StateSyncing        = "syncing"
+	StateReauthRequired = "reauth_required"
+	StateError          = "error"
+	StateDisconnected   = "disconnected"
+)
+
 // allowed lists the mailbox state machine's transitions (docs/mailbox-states.md).
 //
 //	draft → pending_consent → connected ⇄ syncing → reauth_required | error | disconnected
 var allowed = map[string][]string{
-	store.StateDraft:          {store.StatePendingConsent, store.StateDisconnected},
-	store.StatePendingConsent: {store.StatePendingConsent, store.StateConnected, store.StateError, store.StateDraft, store.StateDisconnected},
-	store.StateConnected:      {store.StateSyncing, store.StateReauthRequired, store.StateError, store.StateDisconnected, store.StatePendingConsent},
-	store.StateSyncing:        {store.StateConnected, store.StateReauthRequired, store.StateError, store.StateDisconnected},
-	store.StateReauthRequired: {store.StatePendingConsent, store.StateConnected, store.StateDisconnected, store.StateReauthRequired},
-	store.StateError:          {store.StatePendingConsent, store.StateConnected, store.StateSyncing, store.StateReauthRequired, store.StateDisconnected, store.StateError},
-	store.StateDisconnected:   {store.StatePendingConsent, store.StateDisconnected},
+	StateDraft:          {StatePendingConsent, StateDisconnected},
+	StatePendingConsent: {StatePendingConsent, StateConnected, StateError, StateDraft, StateDisconnected},
+	StateConnected:      {StateSyncing, StateReauthRequired, StateError, StateDisconnected, StatePendingConsent},
+	StateSyncing:        {StateConnected, StateReauthRequired, StateError, StateDisconnected},
+	StateReauthRequired: {StatePendingConsent, StateConnected, StateDisconnected, StateReauthRequired},
+	StateError:          {StatePendingConsent, StateConnected, StateSyncing, StateReauthRequired, StateDisconnected, StateError},
+	StateDisconnected:   {StatePendingConsent, StateDisconnected},
 }
 
 // CanTransition reports whether the state machine allows from → to.
@@ -31,10 +44,20 @@ func CanTransition(from, to string) bool {
 }
 
 // Transition moves a mailbox to state `to`, records code and message as its
-// error (empty clears it), and audits the change with who made it. It refuses
-// transitions the state machine does not allow. extra may change more fields
-// of the mailbox in the same transaction (nil for none).
+// error (empty clears it), and audits the change with who made it
+// (mailbox.state), in one transaction. It refuses transitions the state
+// machine does not allow. extra may change more of the mailbox's status in
+// the same transaction (nil for none).
 func Transition(st MailboxStore, actor Actor, mailboxID, to, code, message string, extra func(m *store.MailboxStatus)) (store.Mailbox, error) {
+	return TransitionAudited(st, actor, mailboxID, to, code, message, extra, "", nil)
+}
+
+// TransitionAudited is Transition whose audit entry is the action that
+// caused it (mailbox.disconnect, ...) with detail, written even when the
+// state stays the same; "" audits a change of state as mailbox.state. The
+// entry carries from and to, and is written in the state change's
+// transaction.
+func TransitionAudited(st MailboxStore, actor Actor, mailboxID, to, code, message string, extra func(m *store.MailboxStatus), action string, detail map[string]any) (store.Mailbox, error) {
 	return st.UpdateMailboxStatus(mailboxID, func(m *store.MailboxStatus, c store.MailboxConfig) (*store.AuditEntry, error) {
 		from := m.State
 		if from != to && !CanTransition(from, to) {
@@ -46,14 +69,20 @@ func Transition(st MailboxStore, actor Actor, mailboxID, to, code, message strin
 		if extra != nil {
 			extra(m)
 		}
-		if from == to {
-			return nil, nil
+		if action == "" {
+			if from == to {
+				return nil, nil
+			}
+			action = "mailbox.state"
 		}
-		detail := map[string]any{"from": from, "to": to}
+		d := map[string]any{"from": from, "to": to}
+		for k, v := range detail {
+			d[k] = v
+		}
 		if code != "" {
-			detail["code"] = code
+			d["code"] = code
 		}
-		return &store.AuditEntry{UID: actor.UID, Actor: actor.name(), Action: "mailbox.state", Detail: detail}, nil
+		return &store.AuditEntry{UID: actor.UID, Actor: actor.name(), Action: action, Detail: d}, nil
 	})
 }
 
@@ -94,7 +123,7 @@ func (a Accounts) Account(mailboxID string) (graphsync.Account, error) {
 		return graphsync.Account{}, err
 	}
 	acct := graphsync.Account{MailboxID: m.ID, Kind: m.Kind, HomeAccountID: m.HomeAccountID}
-	if m.State == store.StateReauthRequired {
+	if m.State == StateReauthRequired {
 		return acct, &graphsync.ReauthError{MailboxID: mailboxID, Code: "reauth_required", Reason: m.Error}
 	}
 	if m.HomeAccountID == "" {

@@ -14,15 +14,15 @@ func TestTransitionAuditsAndRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	m, _ := st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "a@b.c"}})
-	if _, err := Transition(st, Actor{UID: 2}, m.ID, store.StateSyncing, "", "", nil); err == nil {
+	m, _ := st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "a@b.c"}, MailboxStatus: store.MailboxStatus{State: StateDraft}})
+	if _, err := Transition(st, Actor{UID: 2}, m.ID, StateSyncing, "", "", nil); err == nil {
 		t.Fatal("draft → syncing allowed")
 	}
-	if _, err := Transition(st, Actor{UID: 2}, m.ID, store.StatePendingConsent, "", "", nil); err != nil {
+	if _, err := Transition(st, Actor{UID: 2}, m.ID, StatePendingConsent, "", "", nil); err != nil {
 		t.Fatal(err)
 	}
-	got, _ := Transition(st, Actor{}, m.ID, store.StateConnected, "", "", func(m *store.MailboxStatus) { m.ConnectedAs = "a@b.c" })
-	if got.State != store.StateConnected || got.ConnectedAs != "a@b.c" {
+	got, _ := Transition(st, Actor{}, m.ID, StateConnected, "", "", func(m *store.MailboxStatus) { m.ConnectedAs = "a@b.c" })
+	if got.State != StateConnected || got.ConnectedAs != "a@b.c" {
 		t.Fatalf("%+v", got)
 	}
 	entries, _, _ := st.AuditList(m.ID, 10, 0)

@@ -102,7 +102,7 @@ type RoundResult struct {
 
 // Syncable reports whether a mailbox in state may be synced.
 func Syncable(state string) bool {
-	return state == store.StateConnected || state == store.StateError || state == store.StateSyncing
+	return state == StateConnected || state == StateError || state == StateSyncing
 }
 
 // SyncMailbox runs one round for a mailbox. The caller (the scheduler)
@@ -121,7 +121,7 @@ func (s *Syncer) SyncMailbox(ctx context.Context, mailboxID string) (RoundResult
 		}
 		mb, err = s.st.Mailbox(mailboxID)
 	}
-	if s.cfg.QuietIdle && err == nil && mb.State == store.StateConnected && mb.BackfillRequest == nil && s.backfilled(mb) {
+	if s.cfg.QuietIdle && err == nil && mb.State == StateConnected && mb.BackfillRequest == nil && s.backfilled(mb) {
 		return s.quietRound(ctx, mb, start)
 	}
 	mb, err = updateStatus(s.st, mailboxID, func(m *store.MailboxStatus) error {
@@ -130,7 +130,7 @@ func (s *Syncer) SyncMailbox(ctx context.Context, mailboxID string) (RoundResult
 		}
 		// connected/error → syncing is a routine flip: not audited (it would
 		// write two audit entries per mailbox per poll).
-		m.State = store.StateSyncing
+		m.State = StateSyncing
 		m.LastSyncAt = start.UTC()
 		return nil
 	})
@@ -199,8 +199,8 @@ func (s *Syncer) finish(ctx context.Context, mb store.Mailbox, res RoundResult, 
 	switch {
 	case err == nil:
 		_, uerr := updateStatus(s.st, mb.ID, func(m *store.MailboxStatus) error {
-			if m.State == store.StateSyncing {
-				m.State = store.StateConnected
+			if m.State == StateSyncing {
+				m.State = StateConnected
 			}
 			m.ErrorCode, m.Error = "", ""
 			m.LastSuccessAt = now
@@ -218,7 +218,7 @@ func (s *Syncer) finish(ctx context.Context, mb store.Mailbox, res RoundResult, 
 			}
 			return
 		}
-		if _, terr := Transition(s.st, Actor{}, mb.ID, store.StateReauthRequired, "reauth_required", err.Error(), nil); terr != nil {
+		if _, terr := Transition(s.st, Actor{}, mb.ID, StateReauthRequired, "reauth_required", err.Error(), nil); terr != nil {
 			s.log.Error().Err(terr).Str("mailbox", mb.ID).Msg("sync: mark reauth")
 		}
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
@@ -234,9 +234,9 @@ func (s *Syncer) finish(ctx context.Context, mb store.Mailbox, res RoundResult, 
 		if uerr != nil {
 			return
 		}
-		if m.State == store.StateSyncing || m.State == store.StateError || m.State == store.StateConnected {
+		if m.State == StateSyncing || m.State == StateError || m.State == StateConnected {
 			msg := fmt.Sprintf("Sync with Microsoft 365 failed (%d in a row); MailDesk retries with backoff: %s", failures, firstLine(err.Error()))
-			if _, terr := Transition(s.st, Actor{}, mb.ID, store.StateError, "graph_error", msg, nil); terr != nil {
+			if _, terr := Transition(s.st, Actor{}, mb.ID, StateError, "graph_error", msg, nil); terr != nil {
 				s.log.Error().Err(terr).Str("mailbox", mb.ID).Msg("sync: mark error")
 			}
 		}
@@ -246,8 +246,8 @@ func (s *Syncer) finish(ctx context.Context, mb store.Mailbox, res RoundResult, 
 // back returns a mailbox from syncing to connected (round aborted).
 func (s *Syncer) back(id string) {
 	_, _ = updateStatus(s.st, id, func(m *store.MailboxStatus) error {
-		if m.State == store.StateSyncing {
-			m.State = store.StateConnected
+		if m.State == StateSyncing {
+			m.State = StateConnected
 		}
 		return nil
 	})

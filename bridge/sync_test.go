@@ -184,7 +184,7 @@ func (r *rig) openStore(path string) {
 // mailbox creates a connected mailbox for upn.
 func (r *rig) mailbox(upn string, mode string, backfillDays int) string {
 	r.t.Helper()
-	m, err := r.st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: upn, Kind: "personal", Mode: mode, BackfillDays: backfillDays, Folders: []string{"inbox", "sentitems"}, OwnerUID: 2, MainUserID: 2}, MailboxStatus: store.MailboxStatus{State: store.StateConnected}})
+	m, err := r.st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: upn, Kind: "personal", Mode: mode, BackfillDays: backfillDays, Folders: []string{"inbox", "sentitems"}, OwnerUID: 2, MainUserID: 2}, MailboxStatus: store.MailboxStatus{State: bridge.StateConnected}})
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -310,7 +310,7 @@ func TestBackfillReachesOutboxExactlyOnce(t *testing.T) {
 	if !mb.Progress.Finished || mb.Progress.Done != mb.Progress.Total || mb.Progress.Done < int64(len(items)) {
 		t.Fatalf("progress %+v after the backfill of %d", mb.Progress, len(items))
 	}
-	if mb.State != store.StateConnected || mb.LastSuccessAt.IsZero() {
+	if mb.State != bridge.StateConnected || mb.LastSuccessAt.IsZero() {
 		t.Fatalf("mailbox state %s, last success %v", mb.State, mb.LastSuccessAt)
 	}
 
@@ -514,7 +514,7 @@ func TestQuietIdleRounds(t *testing.T) {
 	}
 	r.syncUntilDone(id, 0)
 	r.checkExactlyOnce(id, upn)
-	if m, _ := r.st.Mailbox(id); !m.LastSyncAt.After(before.LastSyncAt) || m.State != store.StateConnected {
+	if m, _ := r.st.Mailbox(id); !m.LastSyncAt.After(before.LastSyncAt) || m.State != bridge.StateConnected {
 		t.Fatalf("a quiet round with mail was not recorded: %+v", m)
 	}
 	// Failures of quiet rounds still show: state error, then recovery.
@@ -522,12 +522,12 @@ func TestQuietIdleRounds(t *testing.T) {
 	if _, err := r.sync.SyncMailbox(context.Background(), id); err == nil {
 		t.Fatal("a round against a failing Graph succeeded")
 	}
-	if m, _ := r.st.Mailbox(id); m.State != store.StateError || m.Failures != 1 {
+	if m, _ := r.st.Mailbox(id); m.State != bridge.StateError || m.Failures != 1 {
 		t.Fatalf("after a failed quiet round: state %s, failures %d", m.State, m.Failures)
 	}
 	r.sim.InjectFaults(m365sim.FaultOptions{})
 	r.syncUntilDone(id, 0)
-	if m, _ := r.st.Mailbox(id); m.State != store.StateConnected || m.Failures != 0 {
+	if m, _ := r.st.Mailbox(id); m.State != bridge.StateConnected || m.Failures != 0 {
 		t.Fatalf("after recovery: state %s, failures %d", m.State, m.Failures)
 	}
 }

@@ -48,7 +48,7 @@ func connectRPC(t *testing.T) (*env, *m365sim.Sim) {
 
 func TestConnectOverJSONRPCAndCallback(t *testing.T) {
 	e, sim := connectRPC(t)
-	m, err := e.st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "anna@contoso.com", Kind: "personal", OwnerUID: 2, MainUserID: 2, UserIDs: []int64{2}, Mode: "log"}})
+	m, err := e.st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "anna@contoso.com", Kind: "personal", OwnerUID: 2, MainUserID: 2, UserIDs: []int64{2}, Mode: "log"}, MailboxStatus: store.MailboxStatus{State: bridge.StateDraft}})
 	if err != nil {
 		t.Fatal(err)
 	}

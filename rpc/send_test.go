@@ -40,7 +40,7 @@ func TestSendServiceOverJSONRPC(t *testing.T) {
 	if err := e.srv.Register("message", &SendService{Sender: sender, Actions: actions}); err != nil {
 		t.Fatal(err)
 	}
-	m, err := e.st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "anna@contoso.com", Kind: "personal", OwnerUID: 2, MainUserID: 2, Mode: "log"}, MailboxStatus: store.MailboxStatus{State: store.StateConnected}})
+	m, err := e.st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "anna@contoso.com", Kind: "personal", OwnerUID: 2, MainUserID: 2, Mode: "log"}, MailboxStatus: store.MailboxStatus{State: bridge.StateConnected}})
 	if err != nil {
 		t.Fatal(err)
 	}

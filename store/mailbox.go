@@ -12,17 +12,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Mailbox states (see docs/mailbox-states.md).
-const (
-	StateDraft          = "draft"
-	StatePendingConsent = "pending_consent"
-	StateConnected      = "connected"
-	StateSyncing        = "syncing"
-	StateReauthRequired = "reauth_required"
-	StateError          = "error"
-	StateDisconnected   = "disconnected"
-)
-
 // Mailbox is one Microsoft 365 mailbox MailDesk syncs, as read: its admin
 // configuration and its status, two records the store keeps apart so that
 // their writers never overwrite each other's fields. The RPC layer changes
@@ -67,6 +56,8 @@ type MailboxConfig struct {
 // delivery to Odoo, and the requests the syncer applies at its next round.
 // Cursors are records of their own, written by the syncer only.
 type MailboxStatus struct {
+	// State is the mailbox's state (bridge.StateDraft, ...; the store keeps
+	// it as it is given).
 	State      string    `json:"state"`
 	ErrorCode  string    `json:"error_code,omitempty"`
 	Error      string    `json:"error,omitempty"`
@@ -145,40 +136,6 @@ type Delivery struct {
 	// (Counts.Failed counts them); cleared by RetryFailed.
 	FailedReason string    `json:"failed_reason,omitempty"`
 	FailedAt     time.Time `json:"failed_at,omitempty"`
-}
-
-// CanSee reports whether Odoo user uid may see the mailbox.
-func (m *Mailbox) CanSee(uid int64) bool {
-	if uid == 0 {
-		return false
-	}
-	if m.OwnerUID == uid || m.MainUserID == uid {
-		return true
-	}
-	for _, u := range m.UserIDs {
-		if u == uid {
-			return true
-		}
-	}
-	return false
-}
-
-// MaySend reports whether Odoo user uid may send mail through the mailbox:
-// its owner and assigned users, or anyone when AnyoneMaySend is set. Seeing a
-// mailbox (main user, MailDesk admin) is not enough.
-func (m *Mailbox) MaySend(uid int64) bool {
-	if uid <= 0 {
-		return false
-	}
-	if m.AnyoneMaySend || m.OwnerUID == uid {
-		return true
-	}
-	for _, u := range m.UserIDs {
-		if u == uid {
-			return true
-		}
-	}
-	return false
 }
 
 // NewMailboxID returns a fresh mbx_ id.

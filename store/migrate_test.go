@@ -60,15 +60,15 @@ func TestMigrateSchema1SplitsConfigAndStatus(t *testing.T) {
 	if a.Email != "anna@contoso.com" || a.OdooID != 7 || a.Mode != "log" || len(a.UserIDs) != 2 || a.BackfillDays != 30 || !a.AnyoneMaySend || !a.LogSentAsActivity {
 		t.Fatalf("anna's config %+v", a.MailboxConfig)
 	}
-	if a.State != StateConnected || a.HomeAccountID != "uid.utid" || a.ConnectedAs != "anna@contoso.com" || a.SyncGen != 1 ||
+	if a.State != "connected" || a.HomeAccountID != "uid.utid" || a.ConnectedAs != "anna@contoso.com" || a.SyncGen != 1 ||
 		!a.Progress.Finished || a.Counts.Messages != 2 || a.Counts.Queued != 2 || a.Counts.Delivered != 1 ||
 		a.BackfillRequest == nil || a.BackfillRequest.Seq != 3 || a.Delivery.LastOKAt.IsZero() {
 		t.Fatalf("anna's status %+v", a.MailboxStatus)
 	}
-	if info.Email != "info@contoso.com" || info.Kind != "shared" || info.GatewayModel != "crm.lead" || info.State != StateDraft {
+	if info.Email != "info@contoso.com" || info.Kind != "shared" || info.GatewayModel != "crm.lead" || info.State != "draft" {
 		t.Fatalf("info %+v", info)
 	}
-	if got, _ := s.Mailbox(a.ID); got.State != StateConnected || got.Email != a.Email {
+	if got, _ := s.Mailbox(a.ID); got.State != "connected" || got.Email != a.Email {
 		t.Fatalf("Mailbox(%s) %+v", a.ID, got)
 	}
 	if tok, err := s.TokenCache(a.ID); err != nil || string(tok) != `{"msal":"cache"}` {

@@ -7,17 +7,13 @@ import "time"
 // (counts, retries, merge rules) is written once.
 
 // NewMailbox prepares a mailbox about to be created: an id when it has
-// none, its creation time, and its first state (draft unless given) since
-// now.
+// none, its creation time, and since when it is in the state it is given.
 func NewMailbox(m *Mailbox, now time.Time) {
 	if m.ID == "" {
 		m.ID = NewMailboxID()
 	}
 	now = now.UTC()
 	m.CreatedAt, m.UpdatedAt = now, now
-	if m.State == "" {
-		m.State = StateDraft
-	}
 	if m.StateSince.IsZero() {
 		m.StateSince = now
 	}

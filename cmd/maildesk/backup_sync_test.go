@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/maildesk/maildesk/bridge"
 	"github.com/maildesk/maildesk/bridge/odoosim"
 	"github.com/maildesk/maildesk/graphsync/m365sim"
 	"github.com/maildesk/maildesk/store"
@@ -80,7 +81,7 @@ func waitDrained(ctx context.Context, t *testing.T, sc *runningSidecar, id strin
 	for {
 		var view mailboxView
 		rpcCall(t, sc.base, sc.secret, "mailbox.get", map[string]any{"mailbox_id": id}, &view)
-		if view.Progress.Finished && view.State != store.StateSyncing && view.Counts.Queued > 0 && view.Counts.Delivered+view.Counts.Unrouted >= view.Counts.Queued {
+		if view.Progress.Finished && view.State != bridge.StateSyncing && view.Counts.Queued > 0 && view.Counts.Delivered+view.Counts.Unrouted >= view.Counts.Queued {
 			return view
 		}
 		if view.State == "reauth_required" || view.State == "error" && view.Failures > 3 {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/maildesk/maildesk/bridge"
 	"github.com/maildesk/maildesk/bridge/odoosim"
 	"github.com/maildesk/maildesk/graphsync/m365sim"
 	"github.com/maildesk/maildesk/store"
@@ -275,7 +276,7 @@ func (d *demo) waitDelivered(ctx context.Context, bar bool) (demoMailbox, error)
 			}
 			return view, nil
 		}
-		if view.State == store.StateReauthRequired || view.State == store.StateError && view.Failures > 3 {
+		if view.State == bridge.StateReauthRequired || view.State == bridge.StateError && view.Failures > 3 {
 			return view, fmt.Errorf("mailbox is %s: %s", view.State, view.Error)
 		}
 		select {
@@ -355,7 +356,7 @@ type demoMailbox struct {
 
 // done: the backfill finished and Odoo answered for everything queued.
 func (m demoMailbox) done() bool {
-	return m.Progress.Finished && m.State != store.StateSyncing && m.Counts.Delivered+m.Counts.Unrouted >= m.Counts.Queued
+	return m.Progress.Finished && m.State != bridge.StateSyncing && m.Counts.Delivered+m.Counts.Unrouted >= m.Counts.Queued
 }
 
 func (m demoMailbox) progressKey() string {

@@ -14,7 +14,6 @@ import (
 
 	"github.com/maildesk/maildesk/bridge"
 	"github.com/maildesk/maildesk/graphsync/m365sim"
-	"github.com/maildesk/maildesk/store"
 )
 
 // simFingerprint lists every mailbox of the simulator as `serve --simulate`
@@ -139,9 +138,9 @@ func TestSimulatorRestartReauthThenResyncThroughOdoo(t *testing.T) {
 	var view demoMailbox
 	waitFor(t, ctx, "reauth_required", func() bool {
 		view, err = d.get(ctx)
-		return err == nil && (view.State == store.StateReauthRequired || view.State == store.StateError)
+		return err == nil && (view.State == bridge.StateReauthRequired || view.State == bridge.StateError)
 	})
-	if view.State != store.StateReauthRequired {
+	if view.State != bridge.StateReauthRequired {
 		t.Fatalf("after the restart the mailbox is %s: %s", view.State, view.Error)
 	}
 	waitFor(t, ctx, "the sign-in-again notice in Odoo", func() bool {

@@ -10,7 +10,6 @@ import (
 	"github.com/maildesk/maildesk/graphsync"
 	"github.com/maildesk/maildesk/internal/recovery"
 	"github.com/maildesk/maildesk/rpc"
-	"github.com/maildesk/maildesk/store"
 )
 
 // wireScheduler builds the sync engine: one Graph client over the shared
@@ -119,7 +118,7 @@ func graphHealth(a *App) bridge.ComponentStatus {
 			continue
 		}
 		active++
-		if m.Failures > 0 || m.State == store.StateError {
+		if m.Failures > 0 || m.State == bridge.StateError {
 			failing++
 			last = m.Email + ": " + m.Error
 		}

@@ -89,7 +89,7 @@ func (e *env) withOdoo(latency time.Duration) error {
 // the stand-in runs; contacts are created for unknown correspondents, so
 // every message has a place in Odoo).
 func (e *env) mailbox(upn string) (store.Mailbox, error) {
-	m, err := e.st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: upn, Kind: "personal", Mode: odoo.ModeLog, BackfillDays: 3650, Folders: []string{"inbox", "sentitems"}, OwnerUID: 2, MainUserID: 2, CreateContacts: true}, MailboxStatus: store.MailboxStatus{State: store.StateConnected}})
+	m, err := e.st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: upn, Kind: "personal", Mode: odoo.ModeLog, BackfillDays: 3650, Folders: []string{"inbox", "sentitems"}, OwnerUID: 2, MainUserID: 2, CreateContacts: true}, MailboxStatus: store.MailboxStatus{State: bridge.StateConnected}})
 	if err != nil {
 		return m, err
 	}

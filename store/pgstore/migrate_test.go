@@ -45,7 +45,7 @@ func TestMigrateSchema1SplitsConfigAndStatus(t *testing.T) {
 	if m.Email != "anna@contoso.com" || m.OdooID != 7 || len(m.UserIDs) != 2 || !m.AnyoneMaySend || m.BackfillDays != 30 {
 		t.Fatalf("config %+v", m.MailboxConfig)
 	}
-	if m.State != store.StateConnected || m.HomeAccountID != "uid.utid" || m.SyncGen != 1 || m.Counts.Delivered != 1 ||
+	if m.State != "connected" || m.HomeAccountID != "uid.utid" || m.SyncGen != 1 || m.Counts.Delivered != 1 ||
 		!m.Progress.Finished || m.BackfillRequest == nil || m.BackfillRequest.Seq != 3 {
 		t.Fatalf("status %+v", m.MailboxStatus)
 	}
