@@ -42,6 +42,10 @@ func insertOutbox(tx pgx.Tx, it *store.OutboxItem) (uint64, error) {
 // ApplyPage writes a delta page — index, new outbox items, counts and the
 // folder's cursor — in ONE transaction (see store.Store.ApplyPage).
 func (s *Store) ApplyPage(mailboxID string, p store.Page) (store.PageResult, error) {
+	return s.applyPage(mailboxID, p, nil)
+}
+
+func (s *Store) applyPage(mailboxID string, p store.Page, fence fence) (store.PageResult, error) {
 	var res store.PageResult
 	now := s.now().UTC()
 	err := s.tx(func(tx pgx.Tx) error {
@@ -49,6 +53,9 @@ func (s *Store) ApplyPage(mailboxID string, p store.Page) (store.PageResult, err
 		m, err := getStatus(tx, mailboxID)
 		if err != nil {
 			return fmt.Errorf("mailbox %s: %w", mailboxID, err)
+		}
+		if err := fence.check(tx, mailboxID); err != nil {
+			return err
 		}
 		if p.Cursor != nil && p.Cursor.Gen < m.SyncGen {
 			return store.ErrStaleCursor
@@ -330,6 +337,10 @@ func (s *Store) DeleteCursor(mailboxID, folder string) error {
 // ApplyBackfillRequest applies the mailbox's pending backfill request
 // numbered seq in one transaction (see store.Store.ApplyBackfillRequest).
 func (s *Store) ApplyBackfillRequest(mailboxID string, seq int64, cursor func(c *store.Cursor), mailbox func(m *store.MailboxStatus)) (bool, error) {
+	return s.applyBackfillRequest(mailboxID, seq, cursor, mailbox, nil)
+}
+
+func (s *Store) applyBackfillRequest(mailboxID string, seq int64, cursor func(c *store.Cursor), mailbox func(m *store.MailboxStatus), fence fence) (bool, error) {
 	applied := false
 	now := s.now().UTC()
 	err := s.tx(func(tx pgx.Tx) error {
@@ -340,6 +351,9 @@ func (s *Store) ApplyBackfillRequest(mailboxID string, seq int64, cursor func(c 
 		}
 		if m.BackfillRequest == nil || m.BackfillRequest.Seq != seq {
 			return nil
+		}
+		if err := fence.check(tx, mailboxID); err != nil {
+			return err
 		}
 		rows, err := tx.Query(bg, "SELECT data FROM cursors WHERE mailbox_id = $1", mailboxID)
 		if err != nil {

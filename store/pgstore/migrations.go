@@ -51,6 +51,8 @@ var migrations = []string{
 		WHERE key = ANY (ARRAY['email', 'kind', 'odoo_id', 'owner_uid', 'sign_in_email', 'user_ids', 'main_user_id', 'mode',
 			'gateway_model', 'folders', 'backfill_days', 'log_sent_as_activity', 'create_contacts', 'anyone_may_send',
 			'max_message_bytes', 'created_at', 'updated_at']));`,
+	// 2 → 3: sidecar nodes and mailbox leases (lease.go).
+	leaseMigration,
 }
 
 // SchemaVersion is the version this code writes.

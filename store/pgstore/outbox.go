@@ -191,6 +191,10 @@ func updateHeader(tx pgx.Tx, it *store.OutboxItem) error {
 // AckOutbox applies Odoo's answers in one transaction (see
 // store.Store.AckOutbox). A refusal rewrites the item's header only.
 func (s *Store) AckOutbox(acks []store.OutboxAck, failLimit int) error {
+	return s.ackOutbox(acks, failLimit, nil)
+}
+
+func (s *Store) ackOutbox(acks []store.OutboxAck, failLimit int, fence fence) error {
 	now := s.now().UTC()
 	err := s.tx(func(tx pgx.Tx) error {
 		boxes := map[string]*store.MailboxStatus{}
@@ -204,6 +208,9 @@ func (s *Store) AckOutbox(acks []store.OutboxAck, failLimit int) error {
 				return nil, nil
 			}
 			if err != nil {
+				return nil, err
+			}
+			if err := fence.check(tx, id); err != nil {
 				return nil, err
 			}
 			boxes[id] = &m
@@ -371,6 +378,10 @@ func (s *Store) RetryOutboxNow(mailboxID string) error {
 // Requeue puts items of messages Odoo answered before (excluded or
 // unrouted) back in the outbox in one transaction (see store.Store.Requeue).
 func (s *Store) Requeue(mailboxID string, items []store.OutboxItem, from []string) (int, error) {
+	return s.requeue(mailboxID, items, from, nil)
+}
+
+func (s *Store) requeue(mailboxID string, items []store.OutboxItem, from []string, fence fence) (int, error) {
 	n := 0
 	err := s.tx(func(tx pgx.Tx) error {
 		n = 0
@@ -379,6 +390,9 @@ func (s *Store) Requeue(mailboxID string, items []store.OutboxItem, from []strin
 			return nil
 		}
 		if err != nil {
+			return err
+		}
+		if err := fence.check(tx, mailboxID); err != nil {
 			return err
 		}
 		for i := range items {

@@ -313,10 +313,17 @@ func (s *Store) UpdateMailboxConfig(id string, fn func(c *store.MailboxConfig, s
 // UpdateMailboxStatus changes a mailbox's status row and appends fn's audit
 // entry in one transaction (see store.Store.UpdateMailboxStatus).
 func (s *Store) UpdateMailboxStatus(id string, fn func(st *store.MailboxStatus, c store.MailboxConfig) (*store.AuditEntry, error)) (store.Mailbox, error) {
+	return s.updateMailboxStatus(id, fn, nil)
+}
+
+func (s *Store) updateMailboxStatus(id string, fn func(st *store.MailboxStatus, c store.MailboxConfig) (*store.AuditEntry, error), fence fence) (store.Mailbox, error) {
 	var m store.Mailbox
 	err := s.tx(func(tx pgx.Tx) error {
 		var err error
 		if m, err = getMailbox(tx, id, "FOR UPDATE OF s"); err != nil {
+			return err
+		}
+		if err := fence.check(tx, id); err != nil {
 			return err
 		}
 		state := m.State
