@@ -35,6 +35,10 @@ type NotifierConfig struct {
 	Every time.Duration
 	Log   zerolog.Logger
 	Now   func() time.Time
+
+	// Owner says which mailboxes this node subscribes to (SoleOwner when
+	// nil): the holder of a mailbox's lease keeps its subscription.
+	Owner Owner
 }
 
 // Notifier keeps change-notification subscriptions for personal mailboxes
@@ -113,8 +117,8 @@ func (n *Notifier) Reconcile(ctx context.Context) {
 	}
 	want := map[string]bool{}
 	for _, m := range mbs {
-		if m.Kind == "shared" || !Syncable(m.State) {
-			continue
+		if m.Kind == "shared" || !Syncable(m.State) || !holds(n.cfg.Owner, m.ID) {
+			continue // the holder of the mailbox's lease subscribes
 		}
 		want[m.ID] = true
 		if err := n.ensure(ctx, m, false); err != nil {

@@ -66,6 +66,8 @@ type PusherConfig struct {
 	RetryBase, RetryMax time.Duration
 	// CallTimeout bounds one Odoo call (default 60 s).
 	CallTimeout time.Duration
+	// Owner says which mailboxes this node delivers (SoleOwner when nil).
+	Owner Owner
 }
 
 // Pusher drains the outbox into Odoo. One call at a time keeps Odoo's
@@ -158,6 +160,9 @@ func NewPusher(cfg PusherConfig) *Pusher {
 		}
 	}
 	p.mBatch.Set(float64(cfg.StartBatch))
+	if cfg.Owner != nil {
+		cfg.Owner.OnChange(p.Kick) // gained mailboxes may have items waiting
+	}
 	if cfg.Store != nil {
 		cfg.Store.OnQueued(p.Kick)
 		cfg.Store.OnSettings(p.retryNow)
@@ -551,7 +556,10 @@ func (p *Pusher) skipper(boxes map[string]*store.Mailbox, now time.Time) (func(s
 		}
 	}
 	p.mu.Unlock()
-	return func(id string) bool { m := boxes[id]; return m == nil || m.OdooID == 0 || backoff[id] }, ends
+	return func(id string) bool {
+		m := boxes[id]
+		return m == nil || m.OdooID == 0 || backoff[id] || !holds(p.cfg.Owner, id)
+	}, ends
 }
 
 // flagUndeliverable shows on mailboxes without an Odoo record why their
@@ -562,7 +570,7 @@ func (p *Pusher) flagUndeliverable(boxes map[string]*store.Mailbox) {
 		return
 	}
 	for id := range stats {
-		if m := boxes[id]; m != nil && m.OdooID == 0 {
+		if m := boxes[id]; m != nil && m.OdooID == 0 && holds(p.cfg.Owner, id) {
 			p.setDelivery(id, true, "This mailbox has no Odoo record to deliver to (it was created outside Odoo): create or link it from Odoo (MailDesk → Mailboxes)")
 		}
 	}
@@ -660,7 +668,9 @@ func (p *Pusher) callFailed(err error, mailboxes []string) time.Duration {
 	if mailboxes == nil {
 		ms, _ := p.cfg.Store.Mailboxes()
 		for _, m := range ms {
-			mailboxes = append(mailboxes, m.ID)
+			if holds(p.cfg.Owner, m.ID) {
+				mailboxes = append(mailboxes, m.ID)
+			}
 		}
 	}
 	for _, id := range mailboxes {
@@ -737,6 +747,9 @@ func (p *Pusher) deliverNotices(ctx context.Context) error {
 		return err
 	}
 	for _, n := range ns {
+		if !holds(p.cfg.Owner, n.MailboxID) {
+			continue // its holder delivers it
+		}
 		m, err := p.cfg.Store.Mailbox(n.MailboxID)
 		if err != nil {
 			_ = p.cfg.Store.DeleteNotice(n.Seq) // mailbox deleted

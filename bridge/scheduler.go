@@ -33,6 +33,11 @@ type SchedulerConfig struct {
 	Recovery                *recovery.Group
 	Log                     zerolog.Logger
 	Now                     func() time.Time
+
+	// Owner says which mailboxes this node syncs (SoleOwner when nil);
+	// Forward tells the holder of a mailbox kicked here (lease.go).
+	Owner   Owner
+	Forward func(mailboxID string) error
 }
 
 // Scheduler decides when each mailbox syncs. One loop: a select over the
@@ -55,6 +60,9 @@ type Scheduler struct {
 	lastScan time.Time
 	due      dueQueue     // the store's due times, earliest first
 	lastLoop atomic.Int64 // unix nanos (wall clock) of the loop's last pass
+
+	rounds    map[string]func() // running rounds' cancels (lease.go)
+	rescanNow atomic.Bool       // leases changed: read due times again
 }
 
 // setDue writes a mailbox's next sync time to the store, then to the queue.
@@ -86,12 +94,19 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 	if cfg.Recovery == nil {
 		cfg.Recovery = recovery.New(cfg.Log, nil)
 	}
-	return &Scheduler{cfg: cfg, st: cfg.Store, kick: make(chan struct{}, 1), busy: map[string]bool{}, again: map[string]bool{}}, nil
+	s := &Scheduler{cfg: cfg, st: cfg.Store, kick: make(chan struct{}, 1), busy: map[string]bool{}, again: map[string]bool{}, rounds: map[string]func(){}}
+	if cfg.Owner != nil {
+		cfg.Owner.OnChange(s.leasesChanged)
+	}
+	return s, nil
 }
 
 // Kick makes a mailbox due now (sync_now, a change notification, a fresh
 // connection) and wakes the loop. An empty id only wakes the loop.
 func (s *Scheduler) Kick(mailboxID string) error {
+	if mailboxID != "" && !holds(s.cfg.Owner, mailboxID) {
+		return s.forward(mailboxID)
+	}
 	if mailboxID != "" {
 		s.mu.Lock()
 		if s.busy[mailboxID] {
@@ -148,7 +163,10 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		case <-timer.C:
 		}
 		s.lastLoop.Store(time.Now().UnixNano())
-		if s.cfg.Now().Sub(s.lastScan) >= s.rescanEvery() {
+		if s.rescanNow.Swap(false) {
+			s.recoverSyncing()
+			s.rescan()
+		} else if s.cfg.Now().Sub(s.lastScan) >= s.rescanEvery() {
 			s.rescan()
 		}
 		next := s.launch(ctx)
@@ -177,7 +195,7 @@ func (s *Scheduler) recoverSyncing() {
 		return
 	}
 	for _, m := range mbs {
-		if m.State == StateSyncing && !s.Busy(m.ID) {
+		if m.State == StateSyncing && !s.Busy(m.ID) && holds(s.cfg.Owner, m.ID) {
 			_, _ = updateStatus(s.st, m.ID, func(m *store.MailboxStatus) error {
 				if m.State == StateSyncing {
 					m.State = StateConnected
@@ -214,7 +232,7 @@ func (s *Scheduler) rescan() {
 		return
 	}
 	for _, m := range mbs {
-		if !Syncable(m.State) {
+		if !Syncable(m.State) || !holds(s.cfg.Owner, m.ID) {
 			continue
 		}
 		if t, ok := due[m.ID]; !ok || t.After(now.Add(s.intervalFor(m.ID, false)+s.cfg.BackoffMax)) {
@@ -229,7 +247,7 @@ func (s *Scheduler) rescan() {
 	// mailboxes that still exist (deleted ones leave it here).
 	live := make(map[string]time.Time, len(mbs))
 	for _, m := range mbs {
-		if t, ok := due[m.ID]; ok {
+		if t, ok := due[m.ID]; ok && holds(s.cfg.Owner, m.ID) {
 			live[m.ID] = t
 		}
 	}
@@ -288,6 +306,15 @@ func (s *Scheduler) launch(ctx context.Context) time.Time {
 	}
 	// The next attempt times are written before the attempts.
 	due := make(map[string]time.Time, len(ids))
+	held := ids[:0]
+	for _, id := range ids {
+		if !holds(s.cfg.Owner, id) {
+			s.due.drop(id) // lost meanwhile
+			continue
+		}
+		held = append(held, id)
+	}
+	ids = held
 	for _, id := range ids {
 		due[id] = now.Add(s.intervalFor(id, false))
 	}
@@ -304,8 +331,10 @@ func (s *Scheduler) launch(ctx context.Context) time.Time {
 		s.busy[id] = true
 		s.mu.Unlock()
 		s.wg.Add(1)
+		rctx, endRound := s.roundContext(ctx, id)
 		s.cfg.Recovery.Go("sync "+id, func() {
 			defer s.wg.Done()
+			defer endRound()
 			defer func() {
 				s.mu.Lock()
 				delete(s.busy, id)
@@ -319,7 +348,7 @@ func (s *Scheduler) launch(ctx context.Context) time.Time {
 					s.wake()
 				}
 			}()
-			s.runOne(ctx, id)
+			s.runOne(rctx, id)
 		})
 	}
 	return next
@@ -327,8 +356,8 @@ func (s *Scheduler) launch(ctx context.Context) time.Time {
 
 func (s *Scheduler) runOne(ctx context.Context, id string) {
 	res, err := s.cfg.Sync(ctx, id)
-	if ctx.Err() != nil {
-		return
+	if ctx.Err() != nil || !holds(s.cfg.Owner, id) {
+		return // stopping, or the lease moved: the holder decides
 	}
 	now := s.cfg.Now()
 	var at time.Time
