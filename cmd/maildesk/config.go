@@ -61,6 +61,9 @@ type Config struct {
 	// Store is where the data lives: "" or "bbolt" for the file
 	// <data-dir>/maildesk.db (the default), or a postgres:// URL.
 	Store string
+	// Lease is this node's name and lease TTL when several sidecars share
+	// one PostgreSQL (lease.go).
+	Lease LeaseConfig
 }
 
 // Postgres reports whether the data lives in PostgreSQL (--store postgres://…).
@@ -137,7 +140,7 @@ func options() []option {
 				c.Debug = b
 				return nil
 			}},
-	}, netOptions()...)
+	}, append(netOptions(), leaseOptions()...)...)
 }
 
 func envName(opt string) string {

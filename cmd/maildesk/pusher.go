@@ -9,8 +9,8 @@ import (
 // wirePusher starts the pusher that drains the outbox into Odoo.
 func wirePusher(a *App) error {
 	a.Pusher = bridge.NewPusher(bridge.PusherConfig{
-		Store: a.Store, Log: a.Log.With().Str("component", "pusher").Logger(),
-		Registry: a.Registry, Group: a.Group,
+		Store: a.Work, Log: a.Log.With().Str("component", "pusher").Logger(),
+		Registry: a.Registry, Group: a.Group, Owner: a.Owner,
 	})
 	a.System.AddComponent("odoo", func(ctx context.Context) bridge.ComponentStatus {
 		if ok, reason := a.Pusher.Status(); !ok {

@@ -47,6 +47,15 @@ type App struct {
 	Simulate bool
 	// Pusher drains the outbox into Odoo (wirePusher).
 	Pusher *bridge.Pusher
+	// Scheduler decides when each mailbox syncs (wireScheduler).
+	Scheduler *bridge.Scheduler
+	// Work is the store the syncer, scheduler and pusher write through,
+	// and Owner says which mailboxes they work: Store and every mailbox on
+	// bbolt; on PostgreSQL the store fenced by this node's leases, and
+	// the leases (Leases, lease.go).
+	Work   bridge.Store
+	Owner  bridge.Owner
+	Leases *pgstore.Leases
 	// Microsoft is where identity and Graph are (the simulator under
 	// --simulate); use its HTTPClient/Transport in wire functions.
 	Microsoft *Microsoft
@@ -120,6 +129,7 @@ func wiring() []func(a *App) error {
 		wireScheduler, // bridge/scheduler.go: sync_now, backfill, folder/message reads, /graph/notify;
 		//                also sending (message.send/mark_read/move/log_to_record, cmd/maildesk/send.go), which shares its Graph client
 		wirePusher, // bridge/pusher.go: outbox → Odoo
+		wireLeases, // store/pgstore/lease.go: several sidecars on one PostgreSQL (cmd/maildesk/lease.go)
 	}
 }
 
@@ -222,6 +232,10 @@ func buildApp(cfg Config, log zerolog.Logger, key []byte, secret string, opts ..
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a := &App{Cfg: cfg, Log: log, Store: st, Registry: reg, Group: recovery.New(log, reg), Microsoft: defaultMicrosoft()}
+	if err := a.useLeases(); err != nil {
+		st.Close()
+		return nil, err
+	}
 	a.System = bridge.NewSystem(st, bridge.BuildInfo{Version: version, Commit: buildCommit(), GraphBase: "https://graph.microsoft.com/v1.0"})
 	a.Mailboxes = bridge.NewMailboxes(st, log)
 	a.Settings = bridge.NewSettings(st, log)

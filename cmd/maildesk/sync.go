@@ -37,7 +37,7 @@ func wireScheduler(a *App) error {
 	live := bridge.NewLive(bridge.LiveConfig{Store: a.Store, Log: log})
 	a.AddWorker("live", live.Run)
 	syncer, err := bridge.NewSyncer(bridge.SyncConfig{
-		Store: a.Store, Graph: graph, Log: log, OnInbox: live.InboxChanged,
+		Store: a.Work, Graph: graph, Log: log, OnInbox: live.InboxChanged,
 		Metrics:    bridge.NewSyncMetrics(a.Registry, a.Store),
 		OnReauth:   a.Connector.MarkReauth,
 		LazyCursor: true,
@@ -53,7 +53,7 @@ func wireScheduler(a *App) error {
 		// sidecar at its public URL; a notification only kicks a round.
 		base := strings.TrimRight(a.Cfg.PublicURL, "/")
 		n, err := bridge.NewNotifier(bridge.NotifierConfig{
-			Store: a.Store, Graph: graph, Log: log,
+			Store: a.Store, Graph: graph, Log: log, Owner: a.Owner,
 			Kick:      func(id string) error { return sched.Kick(id) },
 			NotifyURL: base + "/graph/notify", LifecycleURL: base + "/graph/lifecycle",
 		})
@@ -66,7 +66,8 @@ func wireScheduler(a *App) error {
 		covered = n.Covered
 	}
 	sched, err = bridge.NewScheduler(bridge.SchedulerConfig{
-		Store: a.Store, Sync: syncer.SyncMailbox, Recovery: a.Group, Log: log, Covered: covered,
+		Store: a.Work, Sync: syncer.SyncMailbox, Recovery: a.Group, Log: log, Covered: covered,
+		Owner: a.Owner, Forward: a.forwardKick,
 	})
 	if err != nil {
 		return err
@@ -83,6 +84,7 @@ func wireScheduler(a *App) error {
 	a.System.AddComponent("graph", func(ctx context.Context) bridge.ComponentStatus {
 		return graphHealth(a)
 	})
+	a.Scheduler = sched
 	a.Connector.OnConnected(func(id string) { _ = sched.Kick(id) })
 	sup := a.AddWorker("scheduler", func(ctx context.Context) { _ = sched.Run(ctx) })
 	a.System.AddComponent("scheduler", func(ctx context.Context) bridge.ComponentStatus {
