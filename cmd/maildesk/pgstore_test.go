@@ -14,6 +14,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if code, ok := runTestNode(); ok { // a sidecar node of scaleout_test.go
+		os.Exit(code)
+	}
 	code := m.Run()
 	pgtest.Stop()
 	os.Exit(code)

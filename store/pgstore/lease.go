@@ -39,7 +39,7 @@ import (
 // node that lost a lease cannot commit for that mailbox (store.ErrNotHolder).
 //
 // A node also knows locally until when its leases hold: the start of its
-// last successful renewal plus 4/5 of the TTL, always before the expiry the
+// last successful renewal plus 2/3 of the TTL, always before the expiry the
 // database computed. Past that (PostgreSQL unreachable), Holds answers false
 // and the change hooks fire, so the node stops working its mailboxes before
 // another node may claim them.
@@ -308,7 +308,7 @@ func (l *Leases) Renew(ctx context.Context) error {
 	gained := len(claimed)
 	changed := lost > 0 || gained > 0 || len(release) > 0 || !time.Now().Before(l.deadline) && len(held) > 0
 	l.held = held
-	l.deadline = sent.Add(l.ttl * 4 / 5)
+	l.deadline = sent.Add(l.ttl * 2 / 3)
 	l.lastErr, l.lastOK = "", time.Now()
 	if l.expire != nil {
 		l.expire.Stop()
