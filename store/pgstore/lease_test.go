@@ -106,7 +106,7 @@ func TestLeasesFairShareAndTakeover(t *testing.T) {
 // store.ErrNotHolder and change nothing, while the new holder's go through.
 func TestFencingRefusesTheOldHolder(t *testing.T) {
 	s, schema := openFresh(t, testKey(1), nil)
-	m, err := s.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "f@example.com"}, MailboxStatus: store.MailboxStatus{State: store.StateConnected}})
+	m, err := s.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "f@example.com"}, MailboxStatus: store.MailboxStatus{State: "connected"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func TestFencingRefusesTheOldHolder(t *testing.T) {
 		t.Fatalf("the old holder's ack: %v", err)
 	}
 	if _, err := fa.UpdateMailboxStatus(m.ID, func(st *store.MailboxStatus, _ store.MailboxConfig) (*store.AuditEntry, error) {
-		st.State = store.StateError
+		st.State = "error"
 		return nil, nil
 	}); !errors.Is(err, store.ErrNotHolder) {
 		t.Fatalf("the old holder's status: %v", err)
@@ -159,7 +159,7 @@ func TestFencingRefusesTheOldHolder(t *testing.T) {
 	if err != nil || c.DeltaLink != "d1" {
 		t.Fatalf("cursor after the old holder's tries: %+v %v", c, err)
 	}
-	if got, _ := s.Mailbox(m.ID); got.State != store.StateConnected || got.Counts.Delivered != 0 {
+	if got, _ := s.Mailbox(m.ID); got.State != "connected" || got.Counts.Delivered != 0 {
 		t.Fatalf("mailbox after the old holder's tries: %s %+v", got.State, got.Counts)
 	}
 	// The new holder commits.
