@@ -25,7 +25,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o bench.Options
-	scen := fs.String("scenario", strings.Join(bench.Scenarios, ","), "scenarios to run, comma-separated: "+strings.Join(bench.Scenarios, ", "))
+	scen := fs.String("scenario", strings.Join(bench.Scenarios, ","), "scenarios to run, comma-separated: "+strings.Join(bench.Scenarios, ", ")+
+		"; also scaleout (the fleet on 1, 2 and 3 nodes sharing one PostgreSQL; needs --postgres)")
+	fs.StringVar(&o.Postgres, "postgres", "", "scaleout: postgres://user@host:port/db where the nodes run (a schema is created and dropped)")
 	fs.IntVar(&o.Messages, "messages", 2000, "backfill: messages in the mailbox (rpc uses them too; chaos a quarter, at most 500)")
 	fs.DurationVar(&o.Latency, "latency", 0, "Graph latency per request (default 150ms)")
 	fs.IntVar(&o.Mailboxes, "mailboxes", 1000, "fleet: idle mailboxes")

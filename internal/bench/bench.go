@@ -41,6 +41,10 @@ type Options struct {
 	Clients     int           // rpc: concurrent clients (default 16)
 	Kills       int           // chaos: SIGKILLs of the sidecar (default 5)
 	Seed        int64         // simulator seed (default 1)
+	// Postgres is the database scaleout runs its nodes on (a schema of its
+	// own is created and dropped); scaleout is not among the default
+	// scenarios.
+	Postgres string
 
 	// Self starts this binary as a child (Child runs in it): cmd/maildesk
 	// passes its own executable with "bench"; tests their test binary.
@@ -166,6 +170,7 @@ var scenarioFuncs = map[string]func(context.Context, Options) (Result, error){
 	"push":     runPush,
 	"rpc":      runRPC,
 	"chaos":    runChaos,
+	"scaleout": runScaleOut, // opt-in (--scenario scaleout --postgres …): not in Scenarios
 }
 
 // WriteTable prints one row per scenario: its size and its figures.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/maildesk/maildesk/store/pgstore/pgtest"
 )
 
 // TestMain makes the test binary a bench child when the parent asks.
@@ -16,7 +18,9 @@ func TestMain(m *testing.M) {
 	if IsChild() {
 		os.Exit(Child(context.Background(), os.Stdout))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	pgtest.Stop() // the scaleout test's private PostgreSQL, if it started one
+	os.Exit(code)
 }
 
 func self(env []string) *exec.Cmd { return exec.Command(os.Args[0], "-test.run=^$") }

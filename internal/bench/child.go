@@ -44,6 +44,8 @@ type childConfig struct {
 	Duration time.Duration     `json:"duration,omitempty"`
 	// FastRetry shortens Graph's retry delays (chaos: faults are many).
 	FastRetry bool `json:"fast_retry,omitempty"`
+	// Node is a scale-out node's PostgreSQL and leases (scaleout.go).
+	Node *nodeConfig `json:"node,omitempty"`
 }
 
 // childStats is the child's last line: its own CPU time and peak RSS.
@@ -53,6 +55,14 @@ type childStats struct {
 	Rounds int64   `json:"rounds"` // sync rounds in the window (fleet)
 	Window float64 `json:"window_s"`
 	Errors int64   `json:"errors"` // failed rounds
+	// Leases of a scale-out node: held at the window's end, and claimed,
+	// lost and released in the window (scaleout.go).
+	Held     int   `json:"held,omitempty"`
+	Acquired int64 `json:"acquired,omitempty"`
+	Lost     int64 `json:"lost,omitempty"`
+	Released int64 `json:"released,omitempty"`
+	// StartChurn is the claims, losses and releases before the window.
+	StartChurn int64 `json:"start_churn,omitempty"`
 }
 
 type mapTokens map[string]string
@@ -101,6 +111,9 @@ func cpuAndRSS() (time.Duration, int64) {
 }
 
 func runChild(ctx context.Context, cfg childConfig, stdout io.Writer) error {
+	if cfg.Mode == "node" {
+		return runNode(ctx, cfg, stdout)
+	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM([]byte(cfg.CA))
 	st, err := store.Open(cfg.DB, benchKey(), store.Options{Timeout: 10 * time.Second})
