@@ -110,17 +110,11 @@ func cpuAndRSS() (time.Duration, int64) {
 	return cpu, hwm
 }
 
-func runChild(ctx context.Context, cfg childConfig, stdout io.Writer) error {
-	if cfg.Mode == "node" {
-		return runNode(ctx, cfg, stdout)
-	}
+// childSyncer is the Graph client and the sync engine over st, as
+// cmd/maildesk wires them (sync.go), with the parent's tokens.
+func childSyncer(cfg childConfig, st bridge.CursorStore) (*bridge.Syncer, error) {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM([]byte(cfg.CA))
-	st, err := store.Open(cfg.DB, benchKey(), store.Options{Timeout: 10 * time.Second})
-	if err != nil {
-		return err
-	}
-	defer st.Close()
 	gc := graphsync.Config{BaseURL: cfg.Graph, Tokens: mapTokens(cfg.Tokens),
 		Transport: graphsync.NewTransport(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})}
 	if cfg.FastRetry {
@@ -128,10 +122,39 @@ func runChild(ctx context.Context, cfg childConfig, stdout io.Writer) error {
 	}
 	g, err := graphsync.New(gc)
 	if err != nil {
+		return nil, err
+	}
+	return bridge.NewSyncer(bridge.SyncConfig{Store: st, Graph: g, Log: zerolog.Nop(), LazyCursor: true, QuietIdle: true})
+}
+
+// fleetScheduler is the scheduler polling every cfg.Poll over st, counting
+// rounds and failed rounds; more adds Owner and Forward (scale-out nodes).
+func fleetScheduler(cfg childConfig, st bridge.DueStore, sy *bridge.Syncer, grp *recovery.Group, more bridge.SchedulerConfig) (*bridge.Scheduler, *atomic.Int64, *atomic.Int64, error) {
+	var rounds, errs atomic.Int64
+	sched, err := bridge.NewScheduler(bridge.SchedulerConfig{Store: st, PollInterval: cfg.Poll, Recovery: grp,
+		BackoffBase: min(cfg.Poll, 30*time.Second), BackoffMax: max(cfg.Poll, time.Second),
+		Owner: more.Owner, Forward: more.Forward,
+		Sync: func(ctx context.Context, id string) (bridge.RoundResult, error) {
+			r, err := sy.SyncMailbox(ctx, id)
+			rounds.Add(1)
+			if err != nil {
+				errs.Add(1)
+			}
+			return r, err
+		}})
+	return sched, &rounds, &errs, err
+}
+
+func runChild(ctx context.Context, cfg childConfig, stdout io.Writer) error {
+	if cfg.Mode == "node" {
+		return runNode(ctx, cfg, stdout)
+	}
+	st, err := store.Open(cfg.DB, benchKey(), store.Options{Timeout: 10 * time.Second})
+	if err != nil {
 		return err
 	}
-	// As cmd/maildesk wires it (sync.go).
-	sy, err := bridge.NewSyncer(bridge.SyncConfig{Store: st, Graph: g, Log: zerolog.Nop(), LazyCursor: true, QuietIdle: true})
+	defer st.Close()
+	sy, err := childSyncer(cfg, st)
 	if err != nil {
 		return err
 	}
@@ -159,18 +182,8 @@ func runChild(ctx context.Context, cfg childConfig, stdout io.Writer) error {
 	default:
 		return fmt.Errorf("unknown mode %q", cfg.Mode)
 	}
-	var rounds, errs atomic.Int64
 	grp := recovery.New(zerolog.Nop(), nil)
-	sched, err := bridge.NewScheduler(bridge.SchedulerConfig{Store: st, PollInterval: cfg.Poll, Recovery: grp,
-		BackoffBase: min(cfg.Poll, 30*time.Second), BackoffMax: max(cfg.Poll, time.Second),
-		Sync: func(ctx context.Context, id string) (bridge.RoundResult, error) {
-			r, err := sy.SyncMailbox(ctx, id)
-			rounds.Add(1)
-			if err != nil {
-				errs.Add(1)
-			}
-			return r, err
-		}})
+	sched, rounds, errs, err := fleetScheduler(cfg, st, sy, grp, bridge.SchedulerConfig{})
 	if err != nil {
 		return err
 	}

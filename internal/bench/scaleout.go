@@ -3,22 +3,18 @@ package bench
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/rs/zerolog"
 
 	"github.com/maildesk/maildesk/bridge"
-	"github.com/maildesk/maildesk/graphsync"
 	"github.com/maildesk/maildesk/graphsync/m365sim"
 	"github.com/maildesk/maildesk/internal/recovery"
 	"github.com/maildesk/maildesk/store"
@@ -171,29 +167,12 @@ func runNode(ctx context.Context, cfg childConfig, stdout io.Writer) error {
 		return err
 	}
 	work := l.Fence()
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM([]byte(cfg.CA))
-	g, err := graphsync.New(graphsync.Config{BaseURL: cfg.Graph, Tokens: mapTokens(cfg.Tokens),
-		Transport: graphsync.NewTransport(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})})
+	sy, err := childSyncer(cfg, work)
 	if err != nil {
 		return err
 	}
-	sy, err := bridge.NewSyncer(bridge.SyncConfig{Store: work, Graph: g, Log: zerolog.Nop(), LazyCursor: true, QuietIdle: true})
-	if err != nil {
-		return err
-	}
-	var rounds, errs atomic.Int64
-	sched, err := bridge.NewScheduler(bridge.SchedulerConfig{Store: work, PollInterval: cfg.Poll, Recovery: recovery.New(zerolog.Nop(), nil),
-		BackoffBase: min(cfg.Poll, 30*time.Second), BackoffMax: max(cfg.Poll, time.Second),
-		Owner: l, Forward: func(id string) error { return l.Send("kick", id) },
-		Sync: func(ctx context.Context, id string) (bridge.RoundResult, error) {
-			r, err := sy.SyncMailbox(ctx, id)
-			rounds.Add(1)
-			if err != nil {
-				errs.Add(1)
-			}
-			return r, err
-		}})
+	sched, rounds, errs, err := fleetScheduler(cfg, work, sy, recovery.New(zerolog.Nop(), nil),
+		bridge.SchedulerConfig{Owner: l, Forward: func(id string) error { return l.Send("kick", id) }})
 	if err != nil {
 		return err
 	}
