@@ -54,10 +54,11 @@ type SecretState struct {
 
 // SettingsView is what settings.get and settings.set answer.
 type SettingsView struct {
-	Azure     AzureView      `json:"azure"`
-	Odoo      OdooView       `json:"odoo"`
-	Defaults  store.Defaults `json:"defaults"`
-	UpdatedAt *time.Time     `json:"updated_at"`
+	Azure     AzureView       `json:"azure"`
+	Odoo      OdooView        `json:"odoo"`
+	Defaults  store.Defaults  `json:"defaults"`
+	Retention store.Retention `json:"retention"`
+	UpdatedAt *time.Time      `json:"updated_at"`
 }
 
 // AzureView is the Azure app without its secret.
@@ -85,7 +86,22 @@ type SettingsParams struct {
 	Azure    *AzureParams    `json:"azure"`
 	Odoo     *OdooParams     `json:"odoo"`
 	Defaults *DefaultsParams `json:"defaults"`
+	// Retention: days the audit log and the message index keep entries.
+	Retention *RetentionParams `json:"retention"`
 }
+
+// RetentionParams change the retention: 0 keeps entries forever, else
+// between MinRetentionDays and MaxRetentionDays.
+type RetentionParams struct {
+	AuditDays   *int `json:"audit_days"`
+	MessageDays *int `json:"message_days"`
+}
+
+// The retention a setting may ask for, besides 0 (forever).
+const (
+	MinRetentionDays = 30
+	MaxRetentionDays = 36500
+)
 
 // AzureParams change the Azure app.
 type AzureParams struct {
@@ -129,6 +145,7 @@ func SettingsViewOf(st store.Settings) SettingsView {
 		Odoo: OdooView{URL: st.Odoo.URL, DB: st.Odoo.DB, Login: st.Odoo.Login, Protocol: st.Odoo.Protocol,
 			APIKey: SecretState{st.Odoo.APIKey != ""}},
 		Defaults:  d,
+		Retention: st.Retention,
 		UpdatedAt: tp(st.UpdatedAt),
 	}
 }
@@ -280,6 +297,23 @@ func (s *Settings) Set(a Actor, p SettingsParams) (SettingsView, error) {
 			}
 			st.Defaults.LogSentAsActivity = *d.LogSentAsActivity
 		}
+	}
+	if r := p.Retention; r != nil {
+		days := func(name string, dst *int, v *int) {
+			if v == nil {
+				return
+			}
+			if *v != 0 && (*v < MinRetentionDays || *v > MaxRetentionDays) {
+				bad("retention.%s must be 0 (keep forever) or between %d and %d days, not %d", name, MinRetentionDays, MaxRetentionDays, *v)
+				return
+			}
+			if *dst != *v {
+				changed = append(changed, "retention."+name)
+			}
+			*dst = *v
+		}
+		days("audit_days", &st.Retention.AuditDays, r.AuditDays)
+		days("message_days", &st.Retention.MessageDays, r.MessageDays)
 	}
 	if len(errs) > 0 {
 		return SettingsView{}, Invalid("%s", strings.Join(errs, "; "))

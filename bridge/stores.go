@@ -75,6 +75,7 @@ type Store interface {
 	SettingsStore
 	SystemStore
 	AuthStore
+	RetentionStore
 	CreateMailbox(m store.Mailbox) (store.Mailbox, error)
 	CreateMailboxAudit(m store.Mailbox, audit func(m *store.Mailbox) *store.AuditEntry) (store.Mailbox, error)
 	// UpdateMailboxConfig is the mailbox service's (mailbox.update): the

@@ -14,6 +14,9 @@ type Settings struct {
 	Azure    AzureSettings `json:"azure"`
 	Odoo     OdooSettings  `json:"odoo"`
 	Defaults Defaults      `json:"defaults"`
+	// Retention bounds how long the audit log and the message index keep
+	// their entries.
+	Retention Retention `json:"retention"`
 	// UpdatedAt is when settings last changed.
 	UpdatedAt time.Time `json:"updated_at"`
 }
@@ -51,6 +54,19 @@ type Defaults struct {
 	LogSentAsActivity bool     `json:"log_sent_as_activity"`
 }
 
+// Retention is how many days entries are kept; 0 keeps them forever. The
+// sidecar prunes older ones periodically (bridge.Retention).
+type Retention struct {
+	AuditDays   int `json:"audit_days"`   // audit log entries, by when they were written
+	MessageDays int `json:"message_days"` // message index entries, by when the mail was received
+}
+
+// Default retention: a year of audit log and of message index.
+const (
+	DefaultAuditDays   = 365
+	DefaultMessageDays = 365
+)
+
 // Secret names in the secrets bucket.
 const (
 	secretAzureClientSecret = "azure.client_secret"
@@ -67,7 +83,7 @@ func DefaultSettings() Settings {
 		MaxMessageBytes:   35 << 20,
 		MaxRecipients:     500,
 		LogSentAsActivity: true,
-	}}
+	}, Retention: Retention{AuditDays: DefaultAuditDays, MessageDays: DefaultMessageDays}}
 }
 
 // Settings returns the settings with secrets opened.

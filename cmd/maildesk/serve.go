@@ -128,8 +128,9 @@ func wiring() []func(a *App) error {
 		wireConnect,   // bridge/connect.go: mailbox.connect, oauth.complete, /oauth/callback
 		wireScheduler, // bridge/scheduler.go: sync_now, backfill, folder/message reads, /graph/notify;
 		//                also sending (message.send/mark_read/move/log_to_record, cmd/maildesk/send.go), which shares its Graph client
-		wirePusher, // bridge/pusher.go: outbox → Odoo
-		wireLeases, // store/pgstore/lease.go: several sidecars on one PostgreSQL (cmd/maildesk/lease.go)
+		wirePusher,    // bridge/pusher.go: outbox → Odoo
+		wireLeases,    // store/pgstore/lease.go: several sidecars on one PostgreSQL (cmd/maildesk/lease.go)
+		wireRetention, // bridge/retention.go: prunes the audit log and the message index
 	}
 }
 

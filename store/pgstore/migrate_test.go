@@ -3,6 +3,7 @@ package pgstore
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -59,5 +60,54 @@ func TestMigrateSchema1SplitsConfigAndStatus(t *testing.T) {
 	var v int
 	if err := conn.QueryRow(ctx, "SELECT version FROM maildesk_schema").Scan(&v); err != nil || v != SchemaVersion {
 		t.Fatalf("schema version %d %v", v, err)
+	}
+}
+
+// The retention queries use the audit log's and the message index's time
+// indexes, not a scan of the table.
+func TestPostgresRetentionQueriesUseIndexes(t *testing.T) {
+	url, _ := pgtest.FreshSchema(t)
+	ctx := context.Background()
+	s, err := Open(url, bytes.Repeat([]byte{1}, store.KeySize), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, q := range []string{
+		`INSERT INTO audit (seq, mailbox_id, at, data) SELECT g, 'mbx_' || (g % 500), g * 1000, '{}'::jsonb FROM generate_series(1, 50000) g`,
+		`INSERT INTO messages (mailbox_id, id, folder, received, removed, data) SELECT 'mbx_' || (g % 500), 'g' || g, 'inbox', g * 1000, g % 10 = 0,
+			'{"delivery":"posted"}'::jsonb FROM generate_series(1, 50000) g`,
+		"ANALYZE audit", "ANALYZE messages",
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []struct {
+		sql   string
+		table string
+		args  []any
+	}{
+		{pruneAuditQuery, "audit", []any{int64(5000), 1000}},
+		{pruneCandidatesQuery, "messages", []any{int64(5000), 1000}},
+		{pruneMessagesQuery, "messages", []any{"mbx_7", []string{"g7"}, int64(5000)}},
+	} {
+		rows, err := conn.Query(ctx, "EXPLAIN "+q.sql, q.args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan := strings.Join(lines, "\n")
+		if strings.Contains(plan, "Seq Scan on "+q.table) {
+			t.Errorf("%s\nscans the whole %s table:\n%s", q.sql, q.table, plan)
+		}
 	}
 }

@@ -53,6 +53,12 @@ var migrations = []string{
 			'max_message_bytes', 'created_at', 'updated_at']));`,
 	// 2 → 3: sidecar nodes and mailbox leases (lease.go).
 	leaseMigration,
+	// 3 → 4: retention — the audit log by time, the message index by
+	// received time, both indexed so pruning reads only what it removes.
+	`ALTER TABLE audit ADD COLUMN at bigint NOT NULL DEFAULT 0;
+	UPDATE audit SET at = (extract(epoch FROM (data->>'at')::timestamptz) * 1000000000)::bigint WHERE data ? 'at';
+	CREATE INDEX audit_at ON audit (at);
+	CREATE INDEX messages_received ON messages (received) WHERE NOT removed;`,
 }
 
 // SchemaVersion is the version this code writes.

@@ -191,7 +191,7 @@ func (s *Store) appendAudit(tx pgx.Tx, e *store.AuditEntry) error {
 		return err
 	}
 	e.Seq = uint64(seq)
-	_, err := tx.Exec(bg, "INSERT INTO audit (seq, mailbox_id, data) VALUES ($1, $2, $3)", seq, e.MailboxID, e)
+	_, err := tx.Exec(bg, "INSERT INTO audit (seq, mailbox_id, at, data) VALUES ($1, $2, $3, $4)", seq, e.MailboxID, e.At.UnixNano(), e)
 	return err
 }
 

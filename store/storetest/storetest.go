@@ -76,6 +76,8 @@ type Store interface {
 	SetDueMany(due map[string]time.Time) error
 	RecentMessages(mailboxID string, since time.Time, limit int, keep func(*store.Message) bool) ([]store.Message, int, error)
 	Requeue(mailboxID string, items []store.OutboxItem, from []string) (int, error)
+	PruneAudit(before time.Time, limit int) (int, error)
+	PruneMessages(before time.Time, limit int) (int, error)
 
 	Ping() error
 }
@@ -109,6 +111,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"OnQueued", testOnQueued},
 		{"DeleteMailboxErasesEverything", testDeleteMailbox},
 		{"AuditPaging", testAuditPaging},
+		{"Retention", testRetention},
 		{"Notices", testNotices},
 		{"DueTimesAndSends", testDueTimesAndSends},
 		{"ExcludedRequeueRecent", testExcludedRequeueRecent},
@@ -874,6 +877,98 @@ func testAuditPaging(t *testing.T, newStore NewStore) {
 	if len(all) != 8 || all[0].Action != "other" {
 		t.Fatalf("all %v", all)
 	}
+}
+
+// Retention prunes the audit log by when entries were written and the
+// message index by when mail was received, oldest first, at most limit a
+// call; mail still on its way to Odoo (queued, failed) and removed entries
+// stay; a pruned entry's Message-Id lookup goes with it and its mailbox
+// counts one message less.
+func testRetention(t *testing.T, newStore NewStore) {
+	s := open(t, newStore)
+	day := 24 * time.Hour
+	now := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+	for i, age := range []time.Duration{500 * day, 400 * day, 366 * day, 10 * day} {
+		_ = must(0, s.Audit(store.AuditEntry{At: now.Add(-age), Action: fmt.Sprintf("a%d", i), MailboxID: "mbx_1"}))
+	}
+	cut := now.Add(-365 * day)
+	if n := must(s.PruneAudit(cut, 2)); n != 2 {
+		t.Fatalf("pruned %d audit entries with limit 2", n)
+	}
+	if n := must(s.PruneAudit(cut, 100)); n != 1 {
+		t.Fatalf("pruned %d audit entries, want the last old one", n)
+	}
+	left, _ := must2(t)(s.AuditList("", 100, 0))
+	if len(left) != 1 || left[0].Action != "a3" {
+		t.Fatalf("audit after pruning %+v", left)
+	}
+
+	mb := must(s.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "a@b.c"}}))
+	other := must(s.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "o@b.c"}}))
+	// Received at 10..60 s after the epoch: "old" is before 100 s.
+	res := must(s.ApplyPage(mb.ID, store.Page{Folder: "inbox", Items: []store.PageItem{
+		msg("old1", "inbox", 10), msg("old2", "inbox", 20), msg("queued", "inbox", 30), msg("failed", "inbox", 35), msg("gone", "inbox", 40), msg("new", "inbox", 200)}}))
+	res2 := must(s.ApplyPage(mb.ID, store.Page{Folder: "sentitems", Items: []store.PageItem{msg("sent", "sentitems", 50)}}))
+	res3 := must(s.ApplyPage(other.ID, store.Page{Folder: "inbox", Items: []store.PageItem{msg("oth", "inbox", 60)}}))
+	seq := map[string]uint64{}
+	for i, id := range []string{"old1", "old2", "queued", "failed", "gone", "new"} {
+		seq[id] = res.OutboxSeqs[i]
+	}
+	seq["sent"], seq["oth"] = res2.OutboxSeqs[0], res3.OutboxSeqs[0]
+	var acks []store.OutboxAck
+	for _, id := range []string{"old1", "old2", "gone", "new", "sent", "oth"} {
+		acks = append(acks, store.OutboxAck{Seq: seq[id], Status: store.DeliveryPosted})
+	}
+	acks = append(acks, store.OutboxAck{Seq: seq["failed"], Status: "error", Error: "no", Fail: true})
+	if err := s.AckOutbox(acks, 5); err != nil {
+		t.Fatal(err)
+	}
+	_ = must(s.ApplyPage(mb.ID, store.Page{Folder: "inbox", Removed: []string{"gone"}}))
+	before := must(s.Mailbox(mb.ID)).Counts.Messages
+	old := time.Unix(100, 0)
+	if n := must(s.PruneMessages(old, 2)); n != 2 {
+		t.Fatalf("pruned %d index entries with limit 2", n)
+	}
+	if n := must(s.PruneMessages(old, 100)); n != 2 {
+		t.Fatalf("pruned %d more index entries, want 2", n)
+	}
+	if n := must(s.PruneMessages(old, 100)); n != 0 {
+		t.Fatalf("a third pass pruned %d", n)
+	}
+	for _, id := range []string{"old1", "old2", "sent"} {
+		if _, err := s.Message(mb.ID, id); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("%s after pruning: %v", id, err)
+		}
+	}
+	if _, err := s.Message(other.ID, "oth"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("other mailbox's old entry after pruning: %v", err)
+	}
+	if _, err := s.MessageByInternetID(mb.ID, "<old1@x>"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Message-Id lookup of a pruned entry: %v", err)
+	}
+	for _, id := range []string{"queued", "failed", "gone", "new"} {
+		if _, err := s.Message(mb.ID, id); err != nil {
+			t.Fatalf("%s pruned: %v", id, err)
+		}
+	}
+	if got := must(s.Mailbox(mb.ID)).Counts.Messages; got != before-3 {
+		t.Fatalf("messages counted %d after pruning 3 of %d", got, before)
+	}
+	page, _ := must3(s.ListMessages(mb.ID, "inbox", 10, "", nil))
+	if len(page) != 3 || page[0].ID != "new" {
+		t.Fatalf("inbox after pruning %+v", page)
+	}
+	// A pruned message seen again is indexed (and queued) again.
+	if r := must(s.ApplyPage(mb.ID, store.Page{Folder: "inbox", Items: []store.PageItem{msg("old1", "inbox", 10)}})); r.Queued != 1 {
+		t.Fatalf("pruned message seen again: %+v", r)
+	}
+}
+
+func must3(out []store.Message, next string, err error) ([]store.Message, string) {
+	if err != nil {
+		panic(mustError{err})
+	}
+	return out, next
 }
 
 func testNotices(t *testing.T, newStore NewStore) {
