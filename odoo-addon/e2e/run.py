@@ -1011,6 +1011,52 @@ class E2E:
             r.info("mail.mail of that post: %s" % ", ".join("%s %s" % (m["state"], short(m["failure_reason"], 80)) for m in mails))
         self.customer = customer
 
+    def check_compose(self):
+        """The inbox composer as the mailbox's owner (a plain MailDesk user):
+        signature, a draft saved in Microsoft 365's Drafts, reopened, sent
+        with an Odoo Message-Id, logged once on the contact by the mailbox's
+        rules; then Microsoft 365's search finds it."""
+        r = self.r
+        anna = self.users["anna"]["browser"]
+        mid = self.mailboxes["anna"]["id"]
+        token = "e2e-compose-%s" % self.run_id
+        email = "e2e.customer.%s@example.net" % self.run_id
+        try:
+            anna.call("maildesk.mailbox", "maildesk_set_signature", [mid], "<p>Anna, E2E %s</p>" % token)
+            values = anna.call("maildesk.mailbox", "maildesk_compose_prepare", [mid], "new")
+            r.check(token in values.get("body_html", ""), "compose: a new mail starts with the mailbox's signature")
+            values.update({"to": email, "subject": "Offer %s" % token})
+            saved = anna.call("maildesk.mailbox", "maildesk_draft_save", [mid], values)
+            drafts = anna.call("maildesk.mailbox", "maildesk_search", folder="drafts", mailbox_ids=[mid])
+            r.check(any(d["id"] == saved["draft_id"] and d.get("is_draft") for d in drafts["messages"]),
+                    "compose: the draft is in the mailbox's Drafts folder in Microsoft 365",
+                    "drafts: %s" % ", ".join(d.get("subject") or "?" for d in drafts["messages"]))
+            reopened = anna.call("maildesk.mailbox", "maildesk_draft_open", [mid], saved["draft_id"])
+            r.check(reopened.get("subject") == values["subject"] and reopened.get("message_id") == saved["message_id"],
+                    "compose: the draft reopens with its subject and Odoo's Message-Id",
+                    "%s / %s" % (reopened.get("subject"), reopened.get("message_id")))
+            sent = anna.call("maildesk.mailbox", "maildesk_draft_send", [mid], dict(reopened, body_html=reopened["body_html"] + "<p>sent</p>"))
+        except OdooError as exc:
+            r.check(False, "compose: save, reopen and send a draft as the owner", short(exc.message))
+            return
+        odoo_mid = sent.get("internet_message_id") or ""
+        r.check("-openerp-" in odoo_mid, "compose: sent with Odoo's Message-Id", odoo_mid)
+
+        def logged():
+            try:
+                anna.button("maildesk.mailbox", "action_sync_now", [mid])
+            except OdooError:
+                pass
+            rows = self.admin.call("mail.message", "search_read", [("message_id", "=", odoo_mid)], fields=["model", "res_id"])
+            return rows or None
+        rows = self.wait("the sent draft logged in Odoo", logged, self.a.send_timeout, interval=5) or []
+        r.check(len(rows) == 1, "compose: the sent mail is logged once, by the mailbox's rules",
+                "; ".join("%s,%s" % (x["model"], x["res_id"]) for x in rows) or "not logged")
+        found = anna.call("maildesk.mailbox", "maildesk_search", token, mailbox_ids=[mid])
+        r.check(any(m.get("internet_message_id") == odoo_mid for m in found["messages"]),
+                "search: Microsoft 365's search finds the sent mail by a word of its subject",
+                "%d hits" % len(found["messages"]))
+
     def find_sent_body(self, key, token, timeout):
         # The inbox's query matches subjects and senders; the chatter post has no subject of its own,
         # so look at the newest Sent Items and read each candidate's body.
@@ -1370,6 +1416,7 @@ class E2E:
         before = self.check_no_twice(before, "after a full re-backfill")
 
         self.check_send()
+        self.check_compose()
         self.check_no_send_as()
         self.check_live_gateway()
         ok, status = self.wait_synced(["anna", "support"], "after sending", timeout=min(300, self.a.timeout))
