@@ -34,8 +34,8 @@ func insertOutbox(tx pgx.Tx, it *store.OutboxItem) (uint64, error) {
 		}
 		it.Seq = uint64(seq)
 	}
-	_, err := tx.Exec(bg, `INSERT INTO outbox (seq, mailbox_id, graph_id, next_at, failed, header, payload) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		int64(it.Seq), it.MailboxID, it.GraphID, nanos(it.NextAttemptAt), it.Failed, it, it.Payload)
+	_, err := tx.Exec(bg, `INSERT INTO outbox (seq, mailbox_id, graph_id, next_at, failed, created, header, payload) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		int64(it.Seq), it.MailboxID, it.GraphID, nanos(it.NextAttemptAt), it.Failed, nanos(it.CreatedAt), it, it.Payload)
 	return it.Seq, err
 }
 

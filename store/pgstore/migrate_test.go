@@ -111,3 +111,58 @@ func TestPostgresRetentionQueriesUseIndexes(t *testing.T) {
 		}
 	}
 }
+
+// OutboxStats reads the trigger-kept counts and looks up each mailbox's
+// oldest and newest failing item by index: it never scans the outbox, and
+// the counts match the rows.
+func TestPostgresOutboxStatsUsesCountsAndIndexes(t *testing.T) {
+	url, _ := pgtest.FreshSchema(t)
+	ctx := context.Background()
+	s, err := Open(url, bytes.Repeat([]byte{1}, store.KeySize), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, q := range []string{
+		`INSERT INTO outbox (seq, mailbox_id, graph_id, next_at, failed, created, header, payload)
+			SELECT g, 'mbx_' || (g % 200), 'g' || g, g, g % 50 = 0, g, jsonb_build_object('attempts', CASE WHEN g % 7 = 0 THEN 1 ELSE 0 END,
+			'last_error', 'e' || g), '\x00'::bytea FROM generate_series(1, 20000) g`,
+		`DELETE FROM outbox WHERE seq % 3 = 0`,
+		`UPDATE outbox SET failed = true WHERE seq % 11 = 0`,
+		"ANALYZE outbox", "ANALYZE outbox_stats",
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var items, failing, failed int
+	var last string
+	if err := conn.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE (header->>'attempts')::int > 0), count(*) FILTER (WHERE failed),
+		(array_agg(header->>'last_error' ORDER BY seq DESC) FILTER (WHERE (header->>'attempts')::int > 0))[1]
+		FROM outbox WHERE mailbox_id = 'mbx_7'`).Scan(&items, &failing, &failed, &last); err != nil {
+		t.Fatal(err)
+	}
+	stats, err := s.OutboxStats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := stats["mbx_7"]; len(stats) != 200 || st.Items != items || st.Failing != failing || st.Failed != failed || st.Oldest.UnixNano() != 7 || st.LastError != last || last == "" {
+		t.Fatalf("mbx_7: %+v, rows: %d items, %d failing, %d failed, last error %q (%d mailboxes)", st, items, failing, failed, last, len(stats))
+	}
+	rows, err := conn.Query(ctx, "EXPLAIN "+outboxStatsQuery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan := strings.Join(lines, "\n") + "\n"; strings.Contains(plan, "Seq Scan on outbox ") || strings.Contains(plan, "Seq Scan on outbox\n") {
+		t.Errorf("OutboxStats scans the outbox:\n%s", plan)
+	}
+}

@@ -59,6 +59,33 @@ var migrations = []string{
 	UPDATE audit SET at = (extract(epoch FROM (data->>'at')::timestamptz) * 1000000000)::bigint WHERE data ? 'at';
 	CREATE INDEX audit_at ON audit (at);
 	CREATE INDEX messages_received ON messages (received) WHERE NOT removed;`,
+	// 4 → 5: the outbox counts itself per mailbox (OutboxStats reads
+	// outbox_stats, kept by a trigger on every insert, update and delete,
+	// plus one index lookup per mailbox for its oldest item and last error)
+	// instead of aggregating the whole outbox.
+	`ALTER TABLE outbox ADD COLUMN created bigint NOT NULL DEFAULT 0;
+	UPDATE outbox SET created = (extract(epoch FROM (header->>'created_at')::timestamptz) * 1000000000)::bigint WHERE header ? 'created_at';
+	CREATE INDEX outbox_created ON outbox (mailbox_id, created);
+	CREATE INDEX outbox_failing ON outbox (mailbox_id, seq) WHERE (header->>'attempts')::int > 0;
+	CREATE TABLE outbox_stats (mailbox_id text PRIMARY KEY, items bigint NOT NULL, failing bigint NOT NULL, failed bigint NOT NULL);
+	INSERT INTO outbox_stats SELECT mailbox_id, count(*), count(*) FILTER (WHERE (header->>'attempts')::int > 0), count(*) FILTER (WHERE failed)
+		FROM outbox GROUP BY mailbox_id;
+	CREATE FUNCTION outbox_stats_track() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN
+		IF TG_OP IN ('UPDATE', 'DELETE') THEN
+			UPDATE outbox_stats SET items = items - 1,
+				failing = failing - CASE WHEN (OLD.header->>'attempts')::int > 0 THEN 1 ELSE 0 END,
+				failed = failed - CASE WHEN OLD.failed THEN 1 ELSE 0 END
+			WHERE mailbox_id = OLD.mailbox_id;
+		END IF;
+		IF TG_OP IN ('INSERT', 'UPDATE') THEN
+			INSERT INTO outbox_stats AS s (mailbox_id, items, failing, failed)
+				VALUES (NEW.mailbox_id, 1, CASE WHEN (NEW.header->>'attempts')::int > 0 THEN 1 ELSE 0 END, CASE WHEN NEW.failed THEN 1 ELSE 0 END)
+			ON CONFLICT (mailbox_id) DO UPDATE SET items = s.items + 1, failing = s.failing + EXCLUDED.failing, failed = s.failed + EXCLUDED.failed;
+		END IF;
+		RETURN NULL;
+	END $$;
+	CREATE TRIGGER outbox_stats_track AFTER INSERT OR UPDATE OR DELETE ON outbox FOR EACH ROW EXECUTE FUNCTION outbox_stats_track();`,
 }
 
 // SchemaVersion is the version this code writes.

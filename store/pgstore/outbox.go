@@ -139,14 +139,19 @@ func (s *Store) NextOutboxDue(skip func(mailboxID string) bool) (time.Time, bool
 	return time.Time{}, false
 }
 
-// OutboxStats returns per-mailbox counts, computed by the database.
+// outboxStatsQuery reads the counts a trigger keeps per mailbox
+// (outbox_stats) and, per mailbox with items, its oldest item and its
+// newest failing item's error by index lookups (outbox_created,
+// outbox_failing): it never aggregates the outbox.
+const outboxStatsQuery = `SELECT s.mailbox_id, s.items, s.failing, s.failed,
+	(SELECT o.created FROM outbox o WHERE o.mailbox_id = s.mailbox_id ORDER BY o.created LIMIT 1),
+	CASE WHEN s.failing > 0 THEN (SELECT coalesce(o.header->>'last_error', '') FROM outbox o
+		WHERE o.mailbox_id = s.mailbox_id AND (o.header->>'attempts')::int > 0 ORDER BY o.seq DESC LIMIT 1) END
+	FROM outbox_stats s WHERE s.items > 0`
+
+// OutboxStats returns per-mailbox counts (see store.Store.OutboxStats).
 func (s *Store) OutboxStats() (map[string]store.OutboxStats, error) {
-	rows, err := s.pool.Query(bg, `SELECT mailbox_id, count(*),
-		count(*) FILTER (WHERE (header->>'attempts')::int > 0),
-		count(*) FILTER (WHERE failed),
-		min(header->>'created_at'),
-		(array_agg(header->>'last_error' ORDER BY seq DESC) FILTER (WHERE (header->>'attempts')::int > 0))[1]
-		FROM outbox GROUP BY mailbox_id`)
+	rows, err := s.pool.Query(bg, outboxStatsQuery)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: outbox stats: %w", err)
 	}
@@ -155,12 +160,13 @@ func (s *Store) OutboxStats() (map[string]store.OutboxStats, error) {
 	for rows.Next() {
 		var id string
 		var st store.OutboxStats
-		var oldest, last *string
+		var oldest *int64
+		var last *string
 		if err := rows.Scan(&id, &st.Items, &st.Failing, &st.Failed, &oldest, &last); err != nil {
 			return nil, err
 		}
-		if oldest != nil {
-			st.Oldest, _ = time.Parse(time.RFC3339Nano, *oldest)
+		if oldest != nil && *oldest != 0 {
+			st.Oldest = time.Unix(0, *oldest).UTC()
 		}
 		if last != nil {
 			st.LastError = *last

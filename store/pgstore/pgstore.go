@@ -359,7 +359,7 @@ func (s *Store) DeleteMailboxAudit(id string, audit *store.AuditEntry) error {
 		if _, err := tx.Exec(bg, "DELETE FROM mailbox_status WHERE id = $1", id); err != nil {
 			return err
 		}
-		for _, t := range []string{"token_caches", "cursors", "messages", "msg_ids", "outbox", "due", "sends", "oauth_states"} {
+		for _, t := range []string{"token_caches", "cursors", "messages", "msg_ids", "outbox", "outbox_stats", "due", "sends", "oauth_states"} {
 			if _, err := tx.Exec(bg, "DELETE FROM "+t+" WHERE mailbox_id = $1", id); err != nil {
 				return err
 			}

@@ -112,6 +112,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"DeleteMailboxErasesEverything", testDeleteMailbox},
 		{"AuditPaging", testAuditPaging},
 		{"Retention", testRetention},
+		{"OutboxStats", testOutboxStats},
 		{"Notices", testNotices},
 		{"DueTimesAndSends", testDueTimesAndSends},
 		{"ExcludedRequeueRecent", testExcludedRequeueRecent},
@@ -962,6 +963,72 @@ func testRetention(t *testing.T, newStore NewStore) {
 	if r := must(s.ApplyPage(mb.ID, store.Page{Folder: "inbox", Items: []store.PageItem{msg("old1", "inbox", 10)}})); r.Queued != 1 {
 		t.Fatalf("pruned message seen again: %+v", r)
 	}
+}
+
+// OutboxStats counts each mailbox's outbox — items, those refused at least
+// once, those failed, the oldest item's queue time and the newest refused
+// item's reason — through every change: queueing, refusals, failing,
+// RetryFailed, acks, a requeue and deleting the mailbox. Every backend
+// answers exactly the same.
+func testOutboxStats(t *testing.T, newStore NewStore) {
+	at := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+	clock := at
+	s, _ := newStore(t, func() time.Time { return clock })
+	a := must(s.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "a@b.c"}}))
+	b := must(s.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "b@b.c"}}))
+	want := func(step string, exp map[string]store.OutboxStats) {
+		t.Helper()
+		got := must(s.OutboxStats())
+		if len(got) != len(exp) {
+			t.Fatalf("%s: stats %+v, want %+v", step, got, exp)
+		}
+		for id, e := range exp {
+			g := got[id]
+			if g.Items != e.Items || g.Failing != e.Failing || g.Failed != e.Failed || !g.Oldest.Equal(e.Oldest) || g.LastError != e.LastError {
+				t.Fatalf("%s: %s stats %+v, want %+v", step, id, g, e)
+			}
+		}
+	}
+	want("empty", map[string]store.OutboxStats{})
+	ra := must(s.ApplyPage(a.ID, store.Page{Folder: "inbox", Items: []store.PageItem{msg("a1", "inbox", 1), msg("a2", "inbox", 2), msg("a3", "inbox", 3)}}))
+	clock = at.Add(time.Minute)
+	rb := must(s.ApplyPage(b.ID, store.Page{Folder: "inbox", Items: []store.PageItem{msg("b1", "inbox", 1)}}))
+	_ = must(s.Enqueue(store.OutboxItem{MailboxID: b.ID, GraphID: "b2", Payload: []byte("{}")}))
+	want("queued", map[string]store.OutboxStats{a.ID: {Items: 3, Oldest: at}, b.ID: {Items: 2, Oldest: at.Add(time.Minute)}})
+	retry := clock.Add(time.Hour)
+	if err := s.AckOutbox([]store.OutboxAck{
+		{Seq: ra.OutboxSeqs[0], Status: "error", Error: "first", RetryAt: retry},
+		{Seq: ra.OutboxSeqs[1], Status: "error", Error: "second", RetryAt: retry},
+		{Seq: ra.OutboxSeqs[2], Status: store.DeliveryPosted},
+		{Seq: rb.OutboxSeqs[0], Status: "error", Error: "broken", Fail: true},
+	}, 5); err != nil {
+		t.Fatal(err)
+	}
+	want("refused", map[string]store.OutboxStats{a.ID: {Items: 2, Failing: 2, Oldest: at, LastError: "second"},
+		b.ID: {Items: 2, Failing: 1, Failed: 1, Oldest: at.Add(time.Minute), LastError: "broken"}})
+	// The newest refused item answered: the reason shown is the older one's.
+	if err := s.AckOutbox([]store.OutboxAck{{Seq: ra.OutboxSeqs[1], Status: store.DeliveryDuplicate}}, 5); err != nil {
+		t.Fatal(err)
+	}
+	want("one acked", map[string]store.OutboxStats{a.ID: {Items: 1, Failing: 1, Oldest: at, LastError: "first"},
+		b.ID: {Items: 2, Failing: 1, Failed: 1, Oldest: at.Add(time.Minute), LastError: "broken"}})
+	if n := must(s.RetryFailed(b.ID)); n != 1 {
+		t.Fatalf("retried %d", n)
+	}
+	want("retried", map[string]store.OutboxStats{a.ID: {Items: 1, Failing: 1, Oldest: at, LastError: "first"},
+		b.ID: {Items: 2, Oldest: at.Add(time.Minute)}})
+	if err := s.AckOutbox([]store.OutboxAck{{Seq: ra.OutboxSeqs[0], Status: store.DeliveryExcluded, Error: "private"}}, 5); err != nil {
+		t.Fatal(err)
+	}
+	clock = at.Add(2 * time.Minute)
+	if n := must(s.Requeue(a.ID, []store.OutboxItem{{GraphID: "a1", Folder: "inbox", Payload: []byte("{}")}}, []string{store.DeliveryExcluded})); n != 1 {
+		t.Fatalf("requeued %d", n)
+	}
+	want("requeued", map[string]store.OutboxStats{a.ID: {Items: 1, Oldest: at.Add(2 * time.Minute)}, b.ID: {Items: 2, Oldest: at.Add(time.Minute)}})
+	if err := s.DeleteMailbox(b.ID); err != nil {
+		t.Fatal(err)
+	}
+	want("deleted", map[string]store.OutboxStats{a.ID: {Items: 1, Oldest: at.Add(2 * time.Minute)}})
 }
 
 func must3(out []store.Message, next string, err error) ([]store.Message, string) {
