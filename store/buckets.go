@@ -9,6 +9,7 @@ var (
 	bucketSecrets  = []byte("secrets")        // name → sealed secret
 	bucketMailbox  = []byte("mailboxes")      // mailbox id → MailboxConfig
 	bucketStatus   = []byte("mailbox_status") // mailbox id → MailboxStatus
+	bucketEmails   = []byte("mailbox_emails") // lower-case address → mailbox id (duplicates refused in one lookup)
 	bucketOAuth    = []byte("oauth_states")   // state → sealed OAuthState
 	bucketTokens   = []byte("token_caches")   // mailbox id → sealed MSAL cache
 	bucketCursors  = []byte("cursors")        // mailbox id / folder → Cursor
@@ -23,7 +24,7 @@ var (
 )
 
 var allBuckets = [][]byte{
-	bucketMeta, bucketSettings, bucketSecrets, bucketMailbox, bucketStatus, bucketOAuth, bucketTokens,
+	bucketMeta, bucketSettings, bucketSecrets, bucketMailbox, bucketStatus, bucketEmails, bucketOAuth, bucketTokens,
 	bucketCursors, bucketMessages, bucketOrder, bucketMsgIDs, bucketOutbox, bucketDue,
 	bucketAudit, bucketSends, bucketNotices,
 }

@@ -1,12 +1,12 @@
 package store
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -163,8 +163,8 @@ func (s *Store) CreateMailboxAudit(m Mailbox, audit func(m *Mailbox) *AuditEntry
 		if b.Get([]byte(m.ID)) != nil {
 			return fmt.Errorf("mailbox %s: %w", m.ID, ErrExists)
 		}
-		if dup := emailUser(b, m.Email, ""); dup != "" {
-			return fmt.Errorf("mailbox %s already uses %s: %w", dup, m.Email, ErrExists)
+		if err := claimEmail(tx, m.ID, "", m.Email); err != nil {
+			return err
 		}
 		if err := putJSON(b, []byte(m.ID), m.MailboxConfig); err != nil {
 			return err
@@ -186,18 +186,45 @@ func (s *Store) CreateMailboxAudit(m Mailbox, audit func(m *Mailbox) *AuditEntry
 	return m, nil
 }
 
-// emailUser returns the id of a mailbox other than except whose address is
-// email (any case), or "".
-func emailUser(configs *bolt.Bucket, email, except string) string {
-	var dup string
-	_ = configs.ForEach(func(k, v []byte) error {
-		var o MailboxConfig
-		if string(k) != except && jsonUnmarshal(v, &o) == nil && equalFoldASCII(o.Email, email) {
-			dup = string(k)
+// emailKey is a mailbox address's key in the address index: addresses
+// differing only in case are one (pgstore's email_lower is the same key).
+func emailKey(email string) []byte { return []byte(strings.ToLower(email)) }
+
+// claimEmail points email's index entry at mailbox id, refusing an address
+// another mailbox uses, and drops the entry of old (id's previous address).
+// The index makes the check one lookup: reading every mailbox made
+// creating N mailboxes quadratic.
+func claimEmail(tx *bolt.Tx, id, old, email string) error {
+	ix := tx.Bucket(bucketEmails)
+	if o := ix.Get(emailKey(email)); o != nil && string(o) != id {
+		return fmt.Errorf("mailbox %s already uses %s: %w", o, email, ErrExists)
+	}
+	if old != "" {
+		if err := releaseEmail(tx, id, old); err != nil {
+			return err
 		}
-		return nil
+	}
+	return ix.Put(emailKey(email), []byte(id))
+}
+
+// releaseEmail drops email's index entry when it points at mailbox id.
+func releaseEmail(tx *bolt.Tx, id, email string) error {
+	ix := tx.Bucket(bucketEmails)
+	if o := ix.Get(emailKey(email)); o != nil && string(o) == id {
+		return ix.Delete(emailKey(email))
+	}
+	return nil
+}
+
+// indexEmails (schema 2 → 3) builds the address index from the mailboxes.
+func indexEmails(tx *bolt.Tx) error {
+	return tx.Bucket(bucketMailbox).ForEach(func(k, v []byte) error {
+		var c MailboxConfig
+		if err := jsonUnmarshal(v, &c); err != nil {
+			return fmt.Errorf("mailbox %s: %w", k, err)
+		}
+		return claimEmail(tx, string(k), "", c.Email)
 	})
-	return dup
 }
 
 // getMailbox reads both records of a mailbox.
@@ -286,9 +313,9 @@ func (s *Store) UpdateMailboxConfig(id string, fn func(c *MailboxConfig, st Mail
 			return err
 		}
 		b := tx.Bucket(bucketMailbox)
-		if !equalFoldASCII(before, m.Email) {
-			if dup := emailUser(b, m.Email, id); dup != "" {
-				return fmt.Errorf("mailbox %s already uses %s: %w", dup, m.Email, ErrExists)
+		if before != m.Email {
+			if err := claimEmail(tx, id, before, m.Email); err != nil {
+				return err
 			}
 		}
 		m.UpdatedAt = s.now().UTC()
@@ -350,8 +377,12 @@ func (s *Store) DeleteMailbox(id string) error { return s.DeleteMailboxAudit(id,
 func (s *Store) DeleteMailboxAudit(id string, audit *AuditEntry) error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketMailbox)
-		if b.Get([]byte(id)) == nil {
-			return ErrNotFound
+		var c MailboxConfig
+		if err := getJSON(b, []byte(id), &c); err != nil {
+			return err
+		}
+		if err := releaseEmail(tx, id, c.Email); err != nil {
+			return err
 		}
 		if err := b.Delete([]byte(id)); err != nil {
 			return err
@@ -388,5 +419,3 @@ func (s *Store) DeleteMailboxAudit(id string, audit *AuditEntry) error {
 	}
 	return nil
 }
-
-func equalFoldASCII(a, b string) bool { return bytes.EqualFold([]byte(a), []byte(b)) }

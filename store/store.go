@@ -13,7 +13,7 @@ import (
 )
 
 // SchemaVersion is the version this code writes. Open migrates older files.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // Errors callers test with errors.Is.
 var (
@@ -48,6 +48,7 @@ type Options struct {
 var migrations = []func(tx *bolt.Tx) error{
 	func(tx *bolt.Tx) error { return nil }, // 0 → 1: buckets created by ensureBuckets
 	splitMailboxRecords,                    // 1 → 2: config and status apart
+	indexEmails,                            // 2 → 3: the address index
 }
 
 // splitMailboxRecords moves each mailbox's status out of its one JSON

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 func testKey(b byte) []byte { return bytes.Repeat([]byte{b}, KeySize) }
@@ -101,5 +104,37 @@ func TestLoadOrCreateKey(t *testing.T) {
 	_ = os.WriteFile(path, []byte("garbage"), 0o600)
 	if _, _, err := LoadOrCreateKey(path); err == nil {
 		t.Fatal("garbage key accepted")
+	}
+}
+
+// A schema-2 database (no address index) gets the index when opened, so a
+// duplicate address is still refused.
+func TestMigrateBuildsEmailIndex(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "maildesk.db")
+	s, err := Open(path, testKey(1), Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.CreateMailbox(Mailbox{MailboxConfig: MailboxConfig{Email: "Anna@x.org"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Back to schema 2: the index bucket did not exist then.
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket(bucketEmails); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(keySchema, u64(2))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(path, testKey(1), Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.CreateMailbox(Mailbox{MailboxConfig: MailboxConfig{Email: "anna@X.org"}}); !errors.Is(err, ErrExists) || !strings.Contains(err.Error(), a.ID) {
+		t.Fatalf("duplicate of a migrated address: %v, want ErrExists naming %s", err, a.ID)
 	}
 }

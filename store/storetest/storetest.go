@@ -178,6 +178,23 @@ func testMailboxCRUD(t *testing.T, newStore NewStore) {
 	if _, err := setConfig(s, a.ID, func(m *store.MailboxConfig) { m.Email = "A@x.org" }); !errors.Is(err, store.ErrExists) {
 		t.Fatalf("rename onto another mailbox's address: %v", err)
 	}
+	// An address that changes frees the old one; a deleted mailbox frees its own.
+	mb := func(email string) store.Mailbox {
+		return store.Mailbox{MailboxConfig: store.MailboxConfig{Email: email}}
+	}
+	c := must(s.CreateMailbox(mb("c@x.org")))
+	c = must(setConfig(s, c.ID, func(m *store.MailboxConfig) { m.Email = "D@x.org" }))
+	if _, err := s.CreateMailbox(mb("d@X.org")); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("the changed address: %v, want ErrExists", err)
+	}
+	c2 := must(s.CreateMailbox(mb("C@x.org")))
+	if err := s.DeleteMailbox(c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteMailbox(c2.ID); err != nil {
+		t.Fatal(err)
+	}
+	_ = must(s.CreateMailbox(mb("d@x.org")))
 	boom := errors.New("boom")
 	if _, err := s.UpdateMailboxStatus(a.ID, func(m *store.MailboxStatus, _ store.MailboxConfig) (*store.AuditEntry, error) {
 		m.Counts.Queued = 99
