@@ -163,7 +163,10 @@ const (
 // Stats count what one mailbox (or all of them) received.
 type Stats struct {
 	Requests      int64 // Graph requests counted against the mailbox (batch inner requests included)
-	Throttled     int64 // 429 answers
+	Throttled     int64 // 429 answers (the three below, and forced bursts)
+	ThrottledApp  int64 // … of them: over the app's 2,000 requests/s over all mailboxes
+	ThrottledConc int64 // … of them: over 4 requests in flight on the mailbox
+	ThrottledRate int64 // … of them: over 10,000 requests in 10 minutes on the mailbox
 	BatchInner    int64 // requests that came inside a $batch
 	Batches       int64 // $batch envelopes
 	Faults        int64 // injected faults

@@ -218,17 +218,21 @@ func (s *Sim) admit(g *greq) (func(), bool) {
 		g.error(410, "SyncStateNotFound", "The sync state generation is not found; generation=1;[highest=2][2].")
 		return nil, false
 	case conc:
-		s.count429(u)
+		s.count429(u, &Stats{ThrottledConc: 1})
 		g.w.Header().Set("Retry-After", retryAfter(s.scaled(time.Second)))
 		g.error(429, "ApplicationThrottled", "Application is over its MailboxConcurrency limit.")
 		return nil, false
 	case appOver:
-		s.count429(u)
+		s.count429(u, &Stats{ThrottledApp: 1})
 		g.w.Header().Set("Retry-After", retryAfter(s.scaled(time.Second)))
 		g.error429()
 		return nil, false
 	case over || forced:
-		s.count429(u)
+		why := &Stats{}
+		if over {
+			why.ThrottledRate = 1
+		}
+		s.count429(u, why)
 		if forced {
 			wait = s.scaled(10 * time.Second)
 		}
@@ -272,10 +276,15 @@ func (g *greq) error429() {
 	}})
 }
 
-func (s *Sim) count429(u *User) {
+// count429 counts a 429 and its reason (why's Throttled* fields).
+func (s *Sim) count429(u *User, why *Stats) {
 	s.mu.Lock()
-	s.statsFor(u).Throttled++
-	s.total.Throttled++
+	for _, st := range []*Stats{s.statsFor(u), &s.total} {
+		st.Throttled++
+		st.ThrottledApp += why.ThrottledApp
+		st.ThrottledConc += why.ThrottledConc
+		st.ThrottledRate += why.ThrottledRate
+	}
 	s.mu.Unlock()
 }
 

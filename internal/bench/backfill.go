@@ -116,5 +116,9 @@ func runFleet(ctx context.Context, o Options) (Result, error) {
 	r.add("req_per_mailbox_h", float64(after.Requests-before.Requests)/float64(o.Mailboxes)/win*3600)
 	r.add("failed_rounds", float64(s.Errors))
 	r.add("throttled_429", float64(after.Throttled-before.Throttled))
+	// Why (the simulator's reasons): the app's 2,000 requests/s over all
+	// mailboxes, or 4 requests in flight on one mailbox.
+	r.add("429_app_rate", float64(after.ThrottledApp-before.ThrottledApp))
+	r.add("429_concurrency", float64(after.ThrottledConc-before.ThrottledConc))
 	return r, nil
 }
