@@ -121,8 +121,10 @@ func (s *Syncer) SyncMailbox(ctx context.Context, mailboxID string) (RoundResult
 		}
 		mb, err = s.st.Mailbox(mailboxID)
 	}
-	if s.cfg.QuietIdle && err == nil && mb.State == StateConnected && mb.BackfillRequest == nil && s.backfilled(mb) {
-		return s.quietRound(ctx, mb, start)
+	if s.cfg.QuietIdle && err == nil && mb.State == StateConnected && mb.BackfillRequest == nil {
+		if curs, ok := s.backfilled(mb); ok {
+			return s.quietRound(ctx, mb, start, curs)
+		}
 	}
 	mb, err = updateStatus(s.st, mailboxID, func(m *store.MailboxStatus) error {
 		if !Syncable(m.State) {
@@ -141,7 +143,7 @@ func (s *Syncer) SyncMailbox(ctx context.Context, mailboxID string) (RoundResult
 	if err != nil {
 		return res, fmt.Errorf("bridge: start sync of %s: %w", mailboxID, err)
 	}
-	res, err = s.round(ctx, mb, start)
+	res, err = s.round(ctx, mb, start, nil)
 	s.finish(ctx, mb, res, err)
 	if s.cfg.Metrics != nil {
 		s.cfg.Metrics.observeRound(mailboxID, res, err, s.cfg.Now())
@@ -154,18 +156,22 @@ var errSkip = errors.New("skip")
 // quietStatusEvery is how often a quiet round records its success.
 const quietStatusEvery = 5 * time.Minute
 
-// backfilled reports whether every folder of the mailbox finished its backfill.
-func (s *Syncer) backfilled(mb store.Mailbox) bool {
+// backfilled reports whether every folder of the mailbox finished its
+// backfill, and returns the cursors it read (the round starts from them).
+func (s *Syncer) backfilled(mb store.Mailbox) (map[string]store.Cursor, bool) {
 	if len(mb.Folders) == 0 {
-		return false
+		return nil, false
 	}
+	curs := make(map[string]store.Cursor, len(mb.Folders))
 	for _, f := range mb.Folders {
 		c, err := s.cursor(mb, f)
 		if err != nil || !c.Backfill || c.NextLink != "" {
-			return false
+			return nil, false
 		}
+		c.Folder = f // the round's key for it (known, not read again)
+		curs[f] = c
 	}
-	return true
+	return curs, true
 }
 
 // quietRound is a poll of a connected, fully backfilled mailbox: it does
@@ -173,8 +179,8 @@ func (s *Syncer) backfilled(mb store.Mailbox) bool {
 // nothing changed it records its success at most every quietStatusEvery —
 // so an idle mailbox's poll costs no state writes. Anything else (mail,
 // errors) is recorded as in a normal round.
-func (s *Syncer) quietRound(ctx context.Context, mb store.Mailbox, start time.Time) (RoundResult, error) {
-	res, err := s.round(ctx, mb, start)
+func (s *Syncer) quietRound(ctx context.Context, mb store.Mailbox, start time.Time, curs map[string]store.Cursor) (RoundResult, error) {
+	res, err := s.round(ctx, mb, start, curs)
 	if err != nil || res.Queued > 0 || res.Seen > 0 || res.More || start.Sub(mb.LastSuccessAt) >= quietStatusEvery {
 		if err == nil {
 			_, _ = updateStatus(s.st, mb.ID, func(m *store.MailboxStatus) error {
@@ -281,7 +287,9 @@ func (p *folderProgress) sum() (done, total int64, finished bool) {
 	return
 }
 
-func (s *Syncer) round(ctx context.Context, mb store.Mailbox, start time.Time) (RoundResult, error) {
+// round syncs every folder of the mailbox; curs holds folder cursors the
+// caller just read (nil: each folder reads its own).
+func (s *Syncer) round(ctx context.Context, mb store.Mailbox, start time.Time, curs map[string]store.Cursor) (RoundResult, error) {
 	gm, err := s.cfg.Graph.Mailbox(mb.ID, mb.Email)
 	if err != nil {
 		return RoundResult{}, err
@@ -299,6 +307,10 @@ func (s *Syncer) round(ctx context.Context, mb store.Mailbox, start time.Time) (
 	}
 	prog := &folderProgress{seen: map[string]int64{}, total: map[string]int64{}, done: map[string]bool{}, start: start}
 	deadline := start.Add(s.cfg.BackfillSlice)
+	batched, err := s.batchedFirstPages(ctx, gm, folders, curs)
+	if err != nil {
+		return RoundResult{}, err
+	}
 	var (
 		mu    sync.Mutex
 		res   RoundResult
@@ -318,7 +330,7 @@ func (s *Syncer) round(ctx context.Context, mb store.Mailbox, start time.Time) (
 					mu.Unlock()
 				}
 			}()
-			fr, err := s.syncFolder(ctx, mb, gm, f, deadline, prog)
+			fr, err := s.syncFolder(ctx, mb, gm, f, curs[f], batched[f], deadline, prog)
 			if errors.Is(err, store.ErrStaleCursor) {
 				// A resync from scratch began during this round: stop
 				// here; the next round starts the new generation.
@@ -367,10 +379,47 @@ func (s *Syncer) cursor(mb store.Mailbox, folder string) (store.Cursor, error) {
 	return c, err
 }
 
-// syncFolder runs the delta round of one folder, then a slice of its backfill.
-func (s *Syncer) syncFolder(ctx context.Context, mb store.Mailbox, gm *graphsync.Mailbox, folder string, deadline time.Time, prog *folderProgress) (RoundResult, error) {
+// batchedFirstPages fetches the first delta page of every folder in one
+// $batch when the caller read the cursors (a poll of a backfilled mailbox)
+// and each folder continues from a stored link: an idle poll is then one
+// HTTP exchange instead of one per folder. nil (nothing batched) otherwise.
+func (s *Syncer) batchedFirstPages(ctx context.Context, gm *graphsync.Mailbox, folders []string, curs map[string]store.Cursor) (map[string]*graphsync.DeltaResult, error) {
+	if len(folders) < 2 || len(curs) != len(folders) {
+		return nil, nil
+	}
+	links := make([]string, len(folders))
+	for i, f := range folders {
+		c, ok := curs[f]
+		link := c.NextLink
+		if link == "" {
+			link = c.DeltaLink
+		}
+		if !ok || link == "" || !gm.BatchableLink(link) {
+			return nil, nil
+		}
+		links[i] = link
+	}
+	res, err := gm.DeltaPages(ctx, links)
+	if err != nil {
+		return nil, err
+	}
+	first := make(map[string]*graphsync.DeltaResult, len(folders))
+	for i, f := range folders {
+		first[f] = &res[i]
+	}
+	return first, nil
+}
+
+// syncFolder runs the delta round of one folder, then a slice of its
+// backfill. known is the folder's cursor when the caller read it already
+// (zero: read here); first, when not nil, is the answer to the round's
+// first request, fetched in the mailbox's $batch.
+func (s *Syncer) syncFolder(ctx context.Context, mb store.Mailbox, gm *graphsync.Mailbox, folder string, known store.Cursor, first *graphsync.DeltaResult, deadline time.Time, prog *folderProgress) (RoundResult, error) {
 	var res RoundResult
-	cur, err := s.cursor(mb, folder)
+	cur, err := known, error(nil)
+	if cur.Folder == "" {
+		cur, err = s.cursor(mb, folder)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		now := s.cfg.Now().UTC().Truncate(time.Second)
 		cur = store.Cursor{Folder: folder, BackfillUntil: now, Gen: mb.SyncGen}
@@ -397,7 +446,7 @@ func (s *Syncer) syncFolder(ctx context.Context, mb store.Mailbox, gm *graphsync
 	prog.startDone += cur.Seen
 	prog.mu.Unlock()
 
-	dr, err := s.deltaRound(ctx, mb, gm, folder, &cur)
+	dr, err := s.deltaRound(ctx, mb, gm, folder, &cur, first)
 	if err != nil && graphsync.IsResync(err) {
 		// The folder's sync state is gone: drop the delta position and run
 		// the round again. The message index keeps the resync from queueing
@@ -411,7 +460,7 @@ func (s *Syncer) syncFolder(ctx context.Context, mb store.Mailbox, gm *graphsync
 		if s.cfg.Metrics != nil {
 			s.cfg.Metrics.resyncs.WithLabelValues(mb.ID).Inc()
 		}
-		dr, err = s.deltaRound(ctx, mb, gm, folder, &cur)
+		dr, err = s.deltaRound(ctx, mb, gm, folder, &cur, nil)
 	}
 	res.Queued += dr.Queued
 	res.Seen += dr.Seen
@@ -458,8 +507,9 @@ func (s *Syncer) setUnread(mailboxID string, unread int64) {
 	}
 }
 
-// deltaRound follows the folder's delta links to the end of a round.
-func (s *Syncer) deltaRound(ctx context.Context, mb store.Mailbox, gm *graphsync.Mailbox, folder string, cur *store.Cursor) (RoundResult, error) {
+// deltaRound follows the folder's delta links to the end of a round;
+// first, when not nil, answers its first request (from a $batch).
+func (s *Syncer) deltaRound(ctx context.Context, mb store.Mailbox, gm *graphsync.Mailbox, folder string, cur *store.Cursor, first *graphsync.DeltaResult) (RoundResult, error) {
 	var res RoundResult
 	link := cur.NextLink
 	if link == "" {
@@ -468,9 +518,13 @@ func (s *Syncer) deltaRound(ctx context.Context, mb store.Mailbox, gm *graphsync
 	for {
 		var p *graphsync.Page
 		var err error
-		if link == "" {
+		switch {
+		case first != nil:
+			p, err = first.Page, first.Err
+			first = nil
+		case link == "":
 			p, err = gm.DeltaStart(ctx, folder, cur.BackfillUntil, s.cfg.PageSize)
-		} else {
+		default:
 			p, err = gm.NextPage(ctx, link)
 		}
 		if err != nil {

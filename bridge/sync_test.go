@@ -531,3 +531,61 @@ func TestQuietIdleRounds(t *testing.T) {
 		t.Fatalf("after recovery: state %s, failures %d", m.State, m.Failures)
 	}
 }
+
+// A poll of a backfilled mailbox sends every folder's delta request in one
+// $batch (one HTTP exchange; Graph still counts each); new mail in either
+// folder arrives once, and an expired delta state inside the batch resyncs
+// that folder.
+func TestIdlePollIsOneBatch(t *testing.T) {
+	r := newRig(t, rigOpts{lazy: true, quiet: true})
+	upn := "noa@" + r.sim.Domain()
+	r.sim.GenerateMailbox(upn, 20, m365sim.GenOptions{NoSamples: true, AttachmentRate: -1})
+	id := r.mailbox(upn, odoo.ModeLog, 0)
+	if m, _ := r.st.Mailbox(id); len(m.Folders) < 2 {
+		t.Fatalf("folders %v: the test needs two", m.Folders)
+	}
+	r.syncUntilDone(id, 0)
+	poll := func() (batches, delta int64) {
+		t.Helper()
+		before := r.sim.Stats(upn)
+		if _, err := r.sync.SyncMailbox(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+		after := r.sim.Stats(upn)
+		return after.Batches - before.Batches, after.Delta - before.Delta
+	}
+	if b, d := poll(); b != 1 || d != 2 {
+		t.Fatalf("idle poll: %d batches, %d delta requests; want 1 and 2", b, d)
+	}
+	for i, f := range []string{"inbox", "sentitems"} {
+		raw := fmt.Sprintf("From: a@example.com\r\nTo: %s\r\nSubject: b%d\r\nMessage-ID: <batch%d@example.com>\r\nContent-Type: text/plain\r\n\r\nx\r\n", upn, i, i)
+		if _, err := r.sim.DeliverMIME(upn, f, []byte(raw)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b, _ := poll(); b != 1 {
+		t.Fatalf("poll with mail: %d batches, want 1", b)
+	}
+	got := r.checkExactlyOnce(id, upn)
+	for i := range 2 {
+		found := false
+		for _, it := range got {
+			found = found || it.InternetMessageID == fmt.Sprintf("<batch%d@example.com>", i)
+		}
+		if !found {
+			t.Fatalf("mail %d not queued after the batched poll", i)
+		}
+	}
+	// The inbox's delta state expires: its inner request fails with 410,
+	// the folder resyncs alone, nothing is queued twice.
+	r.sim.ExpireDeltaState(upn, "inbox")
+	before, _ := r.st.Cursor(id, "inbox")
+	poll()
+	if after, _ := r.st.Cursor(id, "inbox"); after.Resyncs != before.Resyncs+1 {
+		t.Fatalf("resyncs %d → %d, want one more", before.Resyncs, after.Resyncs)
+	}
+	r.checkExactlyOnce(id, upn)
+	if b, _ := poll(); b != 1 {
+		t.Fatalf("after the resync: %d batches, want 1", b)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/textproto"
 	"net/url"
 	"regexp"
@@ -519,6 +520,48 @@ func (m *Mailbox) ListFolderTree(ctx context.Context, max int) ([]FolderNode, er
 	}
 	if err := walk(top, "", 0); err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// DeltaResult is one link's answer in DeltaPages: its page, or why not.
+type DeltaResult struct {
+	Page *Page
+	Err  error
+}
+
+// BatchableLink reports whether a stored nextLink or deltaLink can go into
+// a $batch: inner requests take URLs relative to the version root, so the
+// link must lie under the client's base URL.
+func (m *Mailbox) BatchableLink(link string) bool {
+	return strings.HasPrefix(link, m.c.cfg.BaseURL+"/")
+}
+
+// DeltaPages follows several folders' links (BatchableLink) in one $batch
+// envelope per MaxBatch links: an idle mailbox's poll is then one HTTP
+// exchange, however many folders it syncs (Graph still counts every link
+// as a request of its own). Inner 429s and 5xx are retried as in every
+// batch; a link whose answer still failed carries its error (IsResync on
+// an expired delta state). The error is the envelope's.
+func (m *Mailbox) DeltaPages(ctx context.Context, links []string) ([]DeltaResult, error) {
+	paths := make([]string, len(links))
+	for i, l := range links {
+		if !m.BatchableLink(l) {
+			return nil, fmt.Errorf("graphsync: link %d of %s is not under %s: follow it alone", i, m.id, m.c.cfg.BaseURL)
+		}
+		paths[i] = strings.TrimPrefix(l, m.c.cfg.BaseURL)
+	}
+	resps, err := m.batch(ctx, paths)
+	if err != nil {
+		return nil, fmt.Errorf("graphsync: delta pages of %s: %w", m.id, err)
+	}
+	out := make([]DeltaResult, len(links))
+	for i, r := range resps {
+		if r.Status != http.StatusOK {
+			out[i].Err = fmt.Errorf("graphsync: page of %s: %w", m.id, innerError(r))
+			continue
+		}
+		out[i].Page, out[i].Err = parsePage(r.Body)
 	}
 	return out, nil
 }
