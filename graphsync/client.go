@@ -42,6 +42,12 @@ type Config struct {
 	// Budget are the per-mailbox limits; Retry the retry policy.
 	Budget BudgetOptions
 	Retry  RetryOptions
+	// AppRate bounds the requests per second of all mailboxes together
+	// (inner requests of a $batch each count), so a fleet's polls bunched
+	// together — after a start, all mailboxes are due at once — never
+	// burst past an app-wide limit (the simulator's 2,000 per second;
+	// Graph documents 130,000 per 10 s per app). Default 1,500.
+	AppRate int
 	// AttemptTimeout bounds one HTTP attempt, body included (default 60 s).
 	AttemptTimeout time.Duration
 	// BatchSlots is how many concurrency slots one $batch takes (default 4:
@@ -107,6 +113,7 @@ type Client struct {
 
 	mu        sync.Mutex
 	mailboxes map[string]*Mailbox
+	app       *Budget // AppRate over all mailboxes
 }
 
 // New checks cfg and builds a Client.
@@ -131,13 +138,18 @@ func New(cfg Config) (*Client, error) {
 	if cfg.BatchSlots <= 0 {
 		cfg.BatchSlots = 4
 	}
+	if cfg.AppRate <= 0 {
+		cfg.AppRate = 1500
+	}
 	cfg.Retry.defaults()
 	cfg.Budget.defaults()
 	hosts := []string{"graph.microsoft.com", u.Hostname()}
 	if u.Port() != "" {
 		hosts = append(hosts, u.Host)
 	}
-	return &Client{cfg: cfg, base: u, hosts: hosts, metrics: newGraphMetrics(cfg.Registerer), mailboxes: map[string]*Mailbox{}}, nil
+	// The app's pace: a one-second window in tenths, no concurrency bound.
+	app := NewBudget(BudgetOptions{Limit: cfg.AppRate, Window: time.Second, Buckets: 10, MaxInFlight: 1 << 16})
+	return &Client{cfg: cfg, base: u, hosts: hosts, metrics: newGraphMetrics(cfg.Registerer), mailboxes: map[string]*Mailbox{}, app: app}, nil
 }
 
 // BaseURL is the Graph root requests go to.
@@ -306,6 +318,13 @@ func (t *budgetTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err != nil {
 			return nil, err
 		}
+		// Then the app's pace (a rate only: its slot goes back at once).
+		appRelease, err := c.app.Acquire(ctx, cost.units, 1)
+		if err != nil {
+			release()
+			return nil, err
+		}
+		appRelease()
 		actx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
 		r := req.Clone(actx)
 		if authz != "" {

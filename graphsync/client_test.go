@@ -349,3 +349,45 @@ func TestDeltaAndBatchAgainstSim(t *testing.T) {
 		t.Fatalf("%d $batch envelopes for %d messages with attachments, want %d", got, withAtt, want)
 	}
 }
+
+// TestAppRateSpansMailboxes: AppRate paces all mailboxes together. 50
+// requests over 5 mailboxes at 20 per second: 20 go at once, 20 once the
+// first ones have left the one-second window, the last 10 a second later —
+// so they take at least 2 seconds (a slow machine only makes it longer).
+func TestAppRateSpansMailboxes(t *testing.T) {
+	var arrived atomic.Int64
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"id":"f","displayName":"Inbox","totalItemCount":1}`))
+	}))
+	defer srv.Close()
+	c, err := graphsync.New(graphsync.Config{BaseURL: srv.URL + "/v1.0", Transport: srv.Client().Transport, Tokens: staticTokens{}, AppRate: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for k := 0; k < 5; k++ {
+		m, err := c.Mailbox(fmt.Sprintf("mbx_%d", k), fmt.Sprintf("u%d@contoso.com", k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 10; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := m.GetFolder(context.Background(), "inbox"); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if n := arrived.Load(); n != 50 {
+		t.Fatalf("%d requests arrived, want 50", n)
+	}
+	if d := time.Since(start); d < 1900*time.Millisecond {
+		t.Fatalf("50 requests at 20 per second took %v, want at least 2 s", d)
+	}
+}
