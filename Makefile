@@ -2,12 +2,15 @@
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
-LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+# Releases are stripped (-s -w: no symbol table, no DWARF; stack traces and
+# pprof profiles still name functions): 172 MB → about 125 MB.
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: build test vet race fuzz bench addon
+.PHONY: build test test-long vet race fuzz bench addon
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/maildesk ./cmd/maildesk
+	@ls -l bin/maildesk | awk '{printf "bin/maildesk: %.1f MB\n", $$5/1e6}'
 
 vet:
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \

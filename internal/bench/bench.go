@@ -23,7 +23,7 @@ import (
 )
 
 // Scenarios in the order they run.
-var Scenarios = []string{"backfill", "fleet", "latency", "push", "rpc", "chaos"}
+var Scenarios = []string{"backfill", "fleet", "latency", "push", "rpc", "chaos", "binary"}
 
 // Options size the scenarios. Zero values take the defaults, chosen so all
 // scenarios finish in about 5 minutes on 2 cores.
@@ -170,6 +170,7 @@ var scenarioFuncs = map[string]func(context.Context, Options) (Result, error){
 	"push":     runPush,
 	"rpc":      runRPC,
 	"chaos":    runChaos,
+	"binary":   runBinary,
 	"scaleout": runScaleOut, // opt-in (--scenario scaleout --postgres …): not in Scenarios
 }
 

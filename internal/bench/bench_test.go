@@ -45,6 +45,7 @@ func TestScoreboardShape(t *testing.T) {
 		"push":     {"items", "items_per_s", "calls", "items_per_call"},
 		"rpc":      {"calls_per_s", "list_p50_ms", "list_p99_ms", "get_p50_ms", "get_p99_ms"},
 		"chaos":    {"messages", "kills", "graph_faults", "lost", "dup"},
+		"binary":   {"size_mb", "stripped"},
 	}
 	var out bytes.Buffer
 	res, err := Run(context.Background(), tiny(), &out)
