@@ -22,9 +22,9 @@ test: vet
 	$(GO) test -shuffle=on -count=1 ./...
 	@if [ -f odoo-addon/run_tests.sh ]; then bash odoo-addon/run_tests.sh; fi
 
-# The suite with the long variants of a few tests (MAILDESK_LONG=1): 30
-# SIGKILLs instead of 12 in the chaos test, a 40 MB upload instead of 10 MB,
-# 300 mailboxes over three nodes. make test covers each behaviour once.
+# The suite with the long variants of a few tests (MAILDESK_LONG=1), e.g.
+# 30 SIGKILLs instead of 12 in the chaos test, a 40 MB upload instead of
+# 10 MB. make test covers each behaviour once.
 test-long: vet
 	MAILDESK_LONG=1 $(GO) test -shuffle=on -count=1 -timeout 30m ./...
 
