@@ -183,12 +183,10 @@ func (s *Syncer) quietRound(ctx context.Context, mb store.Mailbox, start time.Ti
 	res, err := s.round(ctx, mb, start, curs)
 	if err != nil || res.Queued > 0 || res.Seen > 0 || res.More || start.Sub(mb.LastSuccessAt) >= quietStatusEvery {
 		if err == nil {
-			_, _ = updateStatus(s.st, mb.ID, func(m *store.MailboxStatus) error {
-				m.LastSyncAt = start.UTC()
-				return nil
-			})
+			s.recordSuccess(mb.ID, start) // one write: the sync time with the success
+		} else {
+			s.finish(ctx, mb, res, err)
 		}
-		s.finish(ctx, mb, res, err)
 	}
 	if s.cfg.Metrics != nil {
 		s.cfg.Metrics.observeRound(mb.ID, res, err, s.cfg.Now())
@@ -200,22 +198,31 @@ func (s *Syncer) quietRound(ctx context.Context, mb store.Mailbox, start time.Ti
 // empty round writes the new one.
 const cursorRefresh = 10 * time.Minute
 
-func (s *Syncer) finish(ctx context.Context, mb store.Mailbox, res RoundResult, err error) {
+// recordSuccess records a successful round: connected, no error, the
+// success time, and (when not zero) the round's start as last_sync_at.
+func (s *Syncer) recordSuccess(id string, syncAt time.Time) {
 	now := s.cfg.Now().UTC()
+	_, err := updateStatus(s.st, id, func(m *store.MailboxStatus) error {
+		if m.State == StateSyncing {
+			m.State = StateConnected
+		}
+		m.ErrorCode, m.Error = "", ""
+		m.LastSuccessAt = now
+		m.Failures = 0
+		if !syncAt.IsZero() {
+			m.LastSyncAt = syncAt.UTC()
+		}
+		return nil
+	})
+	if err != nil {
+		s.log.Error().Err(err).Str("mailbox", id).Msg("sync: record success")
+	}
+}
+
+func (s *Syncer) finish(ctx context.Context, mb store.Mailbox, res RoundResult, err error) {
 	switch {
 	case err == nil:
-		_, uerr := updateStatus(s.st, mb.ID, func(m *store.MailboxStatus) error {
-			if m.State == StateSyncing {
-				m.State = StateConnected
-			}
-			m.ErrorCode, m.Error = "", ""
-			m.LastSuccessAt = now
-			m.Failures = 0
-			return nil
-		})
-		if uerr != nil {
-			s.log.Error().Err(uerr).Str("mailbox", mb.ID).Msg("sync: record success")
-		}
+		s.recordSuccess(mb.ID, time.Time{})
 	case graphsync.IsReauth(err):
 		s.back(mb.ID)
 		if s.cfg.OnReauth != nil {
