@@ -124,7 +124,7 @@ def run(env):  # noqa: C901 - a linear script
                     item["attachments"] = [{"name": "quote-%d.pdf" % i, "content_type": "application/pdf",
                                             "data_base64": base64.b64encode(ATTACHMENT).decode()}]
                 items.append(mime(item) if RAW or MODE == "odoo" else item)
-            statuses = {}
+            statuses, landed = {}, {}
             box = mailbox.with_user(bridge)
             profiler = None
             if os.environ.get("PROFILE"):
@@ -163,6 +163,8 @@ def run(env):  # noqa: C901 - a linear script
                     continue
                 for result in box.maildesk_ingest(items[k:k + BATCH]):
                     statuses[result["status"]] = statuses.get(result["status"], 0) + 1
+                    for model, _res_id in result.get("records") or []:
+                        landed[model] = landed.get(model, 0) + 1
                 env.flush_all()
                 cr.commit()
             took = time.perf_counter() - start
@@ -192,14 +194,14 @@ def run(env):  # noqa: C901 - a linear script
             cr.commit()
     rate = len(items) / took if took else 0.0
     print("maildesk ingest, %s mode: %d %s items in batches of %d (%s, %s): %.1f s, %.0f msg/s, "
-          "%.2f SQL queries per message; %s" % (
+          "%.2f SQL queries per message; %s, on %s" % (
               MODE, len(items), "MIME" if RAW or MODE == "odoo" else "structured", BATCH,
               "every 5th with 30 KB attached" if ATTACHMENTS else "no attachments",
-              "backfill" if BACKFILL else "live", took, rate, queries / len(items), statuses))
+              "backfill" if BACKFILL else "live", took, rate, queries / len(items), statuses, landed))
     print(json.dumps({"scenario": "odoo_ingest_%s" % MODE, "raw": RAW or MODE == "odoo", "attachments": ATTACHMENTS,
                       "backfill": BACKFILL, "messages": len(items), "batch": BATCH, "seconds": round(took, 2),
                       "msg_per_s": round(rate, 1), "queries_per_msg": round(queries / len(items), 2),
-                      "statuses": statuses, "load_average": os.getloadavg()[0]}))
+                      "statuses": statuses, "landed": landed, "load_average": os.getloadavg()[0]}))
 
 
 run(env)  # noqa: F821 - odoo-bin shell provides env

@@ -839,36 +839,23 @@ class MaildeskIngest(models.AbstractModel):
         found = rows[rule.id]
         if found is None:
             return None
-        records, ancestors = found
-        field = rule.partner_field
-        by_email = bool(addresses) and self._rule_email_clause(rule)
-        matches = []
-        for record in records:
-            partner = record[field]
-            if partner:
-                if not companies.intersection(ancestors.get(partner.id, ())):
-                    continue
-                owner = partner.commercial_partner_id.id
-            elif by_email and record.email_normalized in addresses:
-                owner = record.email_normalized or record.id
-            else:
-                continue
-            matches.append((record, owner))
-            if len(matches) == 20:
-                break
-        return matches
-
-    @api.model
-    def _rule_email_clause(self, rule):
-        Model = self.env[rule.model]
-        return "email_normalized" in Model._fields and Model._fields["email_normalized"].store
+        entries, by_company, by_email = found
+        wanted = set()
+        for company in companies:
+            wanted.update(by_company.get(company, ()))
+        for address in addresses:
+            wanted.update(by_email.get(address, ()))
+        # The entries are in the rule's order: the first 20 are _rule_search's.
+        return [entries[i] for i in sorted(wanted)[:20]]
 
     @api.model
     def _rule_batch_search(self, rule, people):
         """The rule's documents of all the batch's people, in the rule's order,
-        and each contact's ancestors among the companies (Odoo's ``child_of``:
-        a contact is child of itself, its parent, its parent's parent…,
-        archived ones included)."""
+        as ``(entries, by_company, by_email)``: entries ``(record, owner)`` as
+        ``_rule_search`` makes them; the entries (their index) of each company's
+        contacts, Odoo's ``child_of`` (a contact is child of itself, its
+        parent, its parent's parent…, archived ones included); those of each
+        address (documents without a customer)."""
         companies, addresses = people["companies"], people["addresses"]
         parent = {}
         Partner = self.env["res.partner"].sudo().with_context(active_test=False)
@@ -888,25 +875,35 @@ class MaildeskIngest(models.AbstractModel):
                 chain.add(node)
                 node = parent.get(node)
             ancestors[partner_id] = chain & companies
+        Model = self.env[rule.model].sudo()
         field = rule.partner_field
         clauses = []
         if seen:
             clauses.append([(field, "in", sorted(seen))])
-        if addresses and self._rule_email_clause(rule):
+        if addresses and "email_normalized" in Model._fields and Model._fields["email_normalized"].store:
             clauses.append([(field, "=", False), ("email_normalized", "in", sorted(addresses))])
         if not clauses:
-            return [], ancestors
+            return [], {}, {}
         try:
             domain = rule._eval_domain()
         except Exception:  # noqa: BLE001 - _rule_search says why, per customer
             return None
         where = clauses[0] if len(clauses) == 1 else ["|"] + clauses[0] + ["&"] + clauses[1]
-        records = self.env[rule.model].sudo().search(
-            domain + where, order="write_date desc, id desc", limit=RULE_BATCH_LIMIT
-        )
+        records = Model.search(domain + where, order="write_date desc, id desc", limit=RULE_BATCH_LIMIT)
         if len(records) == RULE_BATCH_LIMIT:
             return None
-        return records, ancestors
+        entries, by_company, by_email = [], {}, {}
+        for index, record in enumerate(records):
+            partner = record[field]
+            if partner:
+                for company in ancestors.get(partner.id, ()):
+                    by_company.setdefault(company, []).append(index)
+                owner = partner.commercial_partner_id.id
+            else:
+                by_email.setdefault(record.email_normalized, []).append(index)
+                owner = record.email_normalized or record.id
+            entries.append((record, owner))
+        return entries, by_company, by_email
 
     @api.model
     def _rule_search(self, rule, companies, addresses):

@@ -333,7 +333,9 @@ class MaildeskMailbox(models.Model):
 
     @api.model
     def _default_internal_domains(self):
-        addresses = self.env["res.company"].sudo().search([]).mapped("email")
-        addresses += self.sudo().with_context(active_test=False).search([]).mapped("email")
-        addresses += self.env["res.users"].sudo().search([("share", "=", False)]).mapped("email")
+        # search_fetch: only the e-mail is read (ingest asks this every batch).
+        addresses = self.env["res.company"].sudo().search_fetch([], ["email"]).mapped("email")
+        addresses += self.sudo().with_context(active_test=False).search_fetch([], ["email"]).mapped("email")
+        users = self.env["res.users"].sudo().search_fetch([("share", "=", False)], ["partner_id"])
+        addresses += users.partner_id.mapped("email")
         return routing.company_domains(addresses)
