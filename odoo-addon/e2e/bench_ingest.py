@@ -88,7 +88,7 @@ def run(env):  # noqa: C901 - a linear script
             "groups_id": [(6, 0, [env.ref("maildesk.group_maildesk_bridge").id])],
         })
         gateway_model = "crm.lead" if "crm.lead" in env else "res.partner"
-        last_ids = {model: (env[model].with_context(active_test=False).search([], order="id desc", limit=1).id
+        last_ids = {model: (env[model].with_context(active_test=False).search([], order="id desc", limit=1).id or 0
                             if model in env else 0) for model in ("crm.lead", "res.partner")}
         mailbox = env["maildesk.mailbox"].create({
             "email": "bench-%d@ourco.example" % int(time.time()), "mode": "log" if MODE == "odoo" else MODE,
