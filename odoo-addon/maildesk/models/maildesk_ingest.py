@@ -77,6 +77,14 @@ class MaildeskIngest(models.AbstractModel):
         if not isinstance(items, list):
             items = []
         prepared = [self._prepare(mailbox, item, options) for item in items]
+        for p in prepared:
+            if p.get("raw") is not None and not p.get("error") and not self._uses_gateway(mailbox, p):
+                # Raw MIME to log: parsed now, so the batch's lookups below
+                # cover its addresses and replied mail too.
+                try:
+                    p["parsed"] = self._parse_mime(mailbox, p)
+                except Exception:  # noqa: BLE001 - parsed again, and answered, with the item
+                    _logger.debug("MailDesk ingest: %s is parsed with its item", p["graph_id"], exc_info=True)
 
         # One duplicate search for the whole batch. A Graph id is this
         # mailbox's; a Message-Id held anywhere in Odoo makes a duplicate
@@ -515,9 +523,13 @@ class MaildeskIngest(models.AbstractModel):
         return bool(p["received_at"] and p["received_at"] < fields.Datetime.now() - BACKFILL_AGE)
 
     @api.model
+    def _uses_gateway(self, mailbox, p):
+        """Odoo's mail gateway takes the item (else it is logged)."""
+        return mailbox.mode == "gateway" and p["direction"] == "in" and not p["target"]
+
+    @api.model
     def _process(self, mailbox, p, partners_by_email, threads, route=None):
-        use_gateway = mailbox.mode == "gateway" and p["direction"] == "in" and not p["target"]
-        if use_gateway:
+        if self._uses_gateway(mailbox, p):
             reason = self._gateway_exclusion(mailbox, p, route or self._route_context(mailbox))
             if reason:
                 return {"status": "excluded", "error": "not logged: %s" % reason}
@@ -875,21 +887,16 @@ class MaildeskIngest(models.AbstractModel):
                 chain.add(node)
                 node = parent.get(node)
             ancestors[partner_id] = chain & companies
-        Model = self.env[rule.model].sudo()
         field = rule.partner_field
-        clauses = []
-        if seen:
-            clauses.append([(field, "in", sorted(seen))])
-        if addresses and "email_normalized" in Model._fields and Model._fields["email_normalized"].store:
-            clauses.append([(field, "=", False), ("email_normalized", "in", sorted(addresses))])
-        if not clauses:
-            return [], {}, {}
         try:
-            domain = rule._eval_domain()
+            domain = self._rule_domain(rule, [(field, "in", sorted(seen))] if seen else None, addresses)
         except Exception:  # noqa: BLE001 - _rule_search says why, per customer
             return None
-        where = clauses[0] if len(clauses) == 1 else ["|"] + clauses[0] + ["&"] + clauses[1]
-        records = Model.search(domain + where, order="write_date desc, id desc", limit=RULE_BATCH_LIMIT)
+        if domain is None:
+            return [], {}, {}
+        records = self.env[rule.model].sudo().search(
+            domain, order="write_date desc, id desc", limit=RULE_BATCH_LIMIT
+        )
         if len(records) == RULE_BATCH_LIMIT:
             return None
         entries, by_company, by_email = [], {}, {}
@@ -906,23 +913,31 @@ class MaildeskIngest(models.AbstractModel):
         return entries, by_company, by_email
 
     @api.model
-    def _rule_search(self, rule, companies, addresses):
-        Model = self.env[rule.model].sudo()
-        field = rule.partner_field
-        clauses = []
-        if companies:
-            clauses.append([(field, "child_of", sorted(companies))])
+    def _rule_domain(self, rule, customers, addresses):
+        """The rule's documents whose customer matches ``customers`` (a domain
+        on the customer field, or None) or, having no customer, whose e-mail
+        is one of ``addresses``; None when there is nothing to search. Raises
+        what evaluating the rule's own domain raises."""
+        Model = self.env[rule.model]
+        clauses = [customers] if customers else []
         if addresses and "email_normalized" in Model._fields and Model._fields["email_normalized"].store:
-            clauses.append([(field, "=", False), ("email_normalized", "in", list(addresses))])
+            clauses.append([(rule.partner_field, "=", False), ("email_normalized", "in", sorted(addresses))])
+        if not clauses:
+            return None
+        where = clauses[0] if len(clauses) == 1 else ["|"] + clauses[0] + ["&"] + clauses[1]
+        return rule._eval_domain() + where
+
+    @api.model
+    def _rule_search(self, rule, companies, addresses):
+        field = rule.partner_field
+        try:
+            domain = self._rule_domain(rule, [(field, "child_of", sorted(companies))] if companies else None, addresses)
+        except Exception as exc:  # noqa: BLE001 - a rule broken after save is skipped, not fatal
+            _logger.warning("MailDesk: routing rule %s skipped: %s", rule.display_name, exc)
+            return []
         matches = []
-        if clauses:
-            try:
-                domain = rule._eval_domain()
-            except Exception as exc:  # noqa: BLE001 - a rule broken after save is skipped, not fatal
-                _logger.warning("MailDesk: routing rule %s skipped: %s", rule.display_name, exc)
-                return []
-            where = clauses[0] if len(clauses) == 1 else ["|"] + clauses[0] + ["&"] + clauses[1]
-            for record in Model.search(domain + where, order="write_date desc, id desc", limit=20):
+        if domain is not None:
+            for record in self.env[rule.model].sudo().search(domain, order="write_date desc, id desc", limit=20):
                 partner = record[field]
                 owner = partner.commercial_partner_id.id if partner else (record.email_normalized or record.id)
                 matches.append((record, owner))
