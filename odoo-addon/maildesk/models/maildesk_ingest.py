@@ -456,10 +456,10 @@ class MaildeskIngest(models.AbstractModel):
         }
 
     @api.model
-    def _records_created(self, route):
-        """A record created for a mail may be the next mail's document: what
-        the batch looked up about documents and companies is asked again."""
-        route["matches"].clear()
+    def _forget_batch_lookups(self, route):
+        """Records were created (a lead, contacts): later mail of the batch
+        looks documents and companies up on its own again, as it did before
+        there were batch lookups."""
         route.pop("people", None)
         route.get("rule_rows", {}).clear()
         route.get("companies_by_domain", {}).clear()
@@ -542,6 +542,8 @@ class MaildeskIngest(models.AbstractModel):
             # so far is written first.
             self._flush_posts(mailbox, route)
             result = self._process_gateway(mailbox, p, threads)
+            if route:
+                self._forget_batch_lookups(route)
             self._remember_thread(p, result, threads)
             return result
         if p["parsed"] is None:
@@ -1109,7 +1111,8 @@ class MaildeskIngest(models.AbstractModel):
         records = decision["records"]
         if decision["create"]:
             records = self._create_decided(mailbox, p, decision, partners_by_email, route)
-            self._records_created(route)
+            route["matches"].clear()  # a new record may be the next mail's document
+            self._forget_batch_lookups(route)
         if not records:
             return {"status": "unrouted"}
         route.setdefault("exists", {}).update({(r._name, r.id): True for r in records})
