@@ -41,6 +41,10 @@ class TestRoutingBatch(MaildeskCase):
         cls.lead_zed = Lead.create({"name": "Zed deal", "type": "opportunity", "partner_id": cls.zed.id})
         # A lead without a customer, found by its e-mail.
         cls.lead_new = Lead.create({"name": "New prospect", "type": "lead", "email_from": "Neo <neo@new.example>"})
+        cls.shared = cls.env["maildesk.mailbox"].create({
+            "email": "sales@contoso.example", "kind": "shared", "mode": "gateway",
+            "gateway_model_id": cls.env["ir.model"]._get_id("crm.lead"), "main_user_id": cls.bob.id,
+        })
         cls.senders = ["ann@acme-eu.example", "carl@acme.example", "zoe@zed.example", "neo@new.example",
                        "solo@solo.example", "eu@acme-eu.example", "info@acme.example", "nobody@else.example"]
 
@@ -71,3 +75,26 @@ class TestRoutingBatch(MaildeskCase):
         self.assertEqual(records[4], [["res.partner", self.solo.id]])
         self.assertEqual(records[5], [["crm.lead", self.lead_eu.id]])
         self.assertEqual(batch[7]["status"], "unrouted")
+
+    def test_a_lead_the_gateway_creates_is_found_by_later_mail_of_the_batch(self):
+        """A gateway mailbox: Odoo's gateway makes a lead of a prospect's mail;
+        mail sent to the prospect later in the same batch goes on that lead,
+        although the batch looked the rules up (for another customer) before
+        the lead existed."""
+        shared = self.shared
+        prospect = self.env["res.partner"].create({"name": "Pia", "email": "pia@prospect.example"})
+        to_sales = [{"email": "sales@contoso.example"}]
+        res = self.ingest([
+            # Sent to Zoe first: the rules are looked up for the batch here.
+            self.item("gw-1", direction="out", from_={"email": "sales@contoso.example"},
+                      to=[{"email": "zoe@zed.example"}], conversation_id="c-zoe"),
+            self.item("gw-2", from_={"name": "Pia", "email": "pia@prospect.example"}, to=to_sales,
+                      subject="Need a quote", conversation_id="c-pia"),
+            self.item("gw-3", direction="out", from_={"email": "sales@contoso.example"},
+                      to=[{"email": "pia@prospect.example"}], subject="Other matter", conversation_id="c-pia-2"),
+        ], mailbox=shared, options={"backfill": True})
+        self.assertEqual([r["status"] for r in res], ["posted"] * 3, res)
+        self.assertEqual(res[0]["records"], [["crm.lead", self.lead_zed.id]])
+        lead = self.env["crm.lead"].browse(res[1]["records"][0][1])
+        self.assertEqual(lead.partner_id, prospect, res)
+        self.assertEqual(res[2]["records"], [["crm.lead", lead.id]], res)
