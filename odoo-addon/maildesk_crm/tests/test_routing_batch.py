@@ -30,14 +30,14 @@ class TestRoutingBatch(MaildeskCase):
         cls.ann = Partner.create({"name": "Ann", "email": "ann@acme-eu.example", "parent_id": cls.acme_eu.id})
         cls.carl = Partner.create({"name": "Carl", "email": "carl@acme.example", "parent_id": cls.acme.id})
         # An archived contact still counts for child_of.
-        cls.bob = Partner.create({"name": "Bob", "email": "bob@acme.example", "parent_id": cls.acme.id,
+        cls.bert = Partner.create({"name": "Bert", "email": "bert@acme.example", "parent_id": cls.acme.id,
                                   "active": False})
         cls.zed = Partner.create({"name": "Zed", "is_company": True, "email": "info@zed.example"})
         cls.zoe = Partner.create({"name": "Zoe", "email": "zoe@zed.example", "parent_id": cls.zed.id})
         cls.solo = Partner.create({"name": "Solo", "email": "solo@solo.example"})
         Lead = cls.env["crm.lead"]
         cls.lead_eu = Lead.create({"name": "EU deal", "type": "opportunity", "partner_id": cls.ann.id})
-        cls.lead_bob = Lead.create({"name": "Bob deal", "type": "opportunity", "partner_id": cls.bob.id})
+        cls.lead_bert = Lead.create({"name": "Bert deal", "type": "opportunity", "partner_id": cls.bert.id})
         cls.lead_zed = Lead.create({"name": "Zed deal", "type": "opportunity", "partner_id": cls.zed.id})
         # A lead without a customer, found by its e-mail.
         cls.lead_new = Lead.create({"name": "New prospect", "type": "lead", "email_from": "Neo <neo@new.example>"})
@@ -66,10 +66,10 @@ class TestRoutingBatch(MaildeskCase):
         records = [r["records"] for r in batch]
         self.assertEqual(records[0], [["crm.lead", self.lead_eu.id]])
         # Carl's company holds two customers' deals (Acme EU's and archived
-        # Bob's, whose company is Acme): the mail goes on Carl, both offered.
+        # Bert's, whose company is Acme): the mail goes on Carl, both offered.
         self.assertEqual(records[1], [["res.partner", self.carl.id]])
         self.assertEqual(sorted(map(tuple, batch[1]["candidates"])),
-                         sorted([("crm.lead", self.lead_eu.id), ("crm.lead", self.lead_bob.id)]))
+                         sorted([("crm.lead", self.lead_eu.id), ("crm.lead", self.lead_bert.id)]))
         self.assertEqual(records[2], [["crm.lead", self.lead_zed.id]])
         self.assertEqual(records[3], [["crm.lead", self.lead_new.id]])
         self.assertEqual(records[4], [["res.partner", self.solo.id]])
