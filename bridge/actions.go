@@ -58,6 +58,13 @@ type MarkReadParams struct {
 	Read       *bool    `json:"read"` // default true
 }
 
+// FlagParams are message.flag's params.
+type FlagParams struct {
+	MailboxID  string   `json:"mailbox_id"`
+	MessageIDs []string `json:"message_ids"`
+	Flagged    *bool    `json:"flagged"` // default true
+}
+
 // MoveParams are message.move's params.
 type MoveParams struct {
 	MailboxID  string   `json:"mailbox_id"`
@@ -163,6 +170,9 @@ func (x *Actions) MarkRead(ctx context.Context, a Actor, p MarkReadParams) (bool
 			return false, Internal(err)
 		}
 	}
+	if err := x.forgetGone(m, failed); err != nil {
+		return false, err
+	}
 	detail := map[string]any{"count": len(done), "read": read, "result": "done"}
 	if len(failed) > 0 {
 		detail["failed"] = len(failed)
@@ -173,6 +183,62 @@ func (x *Actions) MarkRead(ctx context.Context, a Actor, p MarkReadParams) (bool
 		return false, partialError(m, "marked", len(done), failed)
 	}
 	return true, nil
+}
+
+// Flag flags messages for follow-up or clears their flag in Microsoft 365
+// ($batch, 20 per request) and in the index.
+func (x *Actions) Flag(ctx context.Context, a Actor, p FlagParams) (bool, error) {
+	m, gm, ids, err := x.load(a, p.MailboxID, nonNilIDs(p.MessageIDs))
+	if err != nil {
+		return false, err
+	}
+	flagged := p.Flagged == nil || *p.Flagged
+	cctx, cancel := context.WithTimeout(ctx, x.cfg.Timeout)
+	defer cancel()
+	failed, err := gm.SetFlag(cctx, ids, flagged)
+	if err != nil {
+		e := mapGraphError(m, err)
+		auditAction(x.cfg.Store, x.cfg.Log, a, "message.flag", m.ID, map[string]any{"count": len(ids), "flagged": flagged, "result": "failed", "code": e.Code})
+		return false, e
+	}
+	done := okIDs(ids, failed)
+	if len(done) > 0 {
+		if err := x.cfg.Store.UpdateMessages(m.ID, done, func(msg *store.Message) { msg.Flagged = flagged }); err != nil {
+			return false, Internal(err)
+		}
+	}
+	if err := x.forgetGone(m, failed); err != nil {
+		return false, err
+	}
+	detail := map[string]any{"count": len(done), "flagged": flagged, "result": "done"}
+	if len(failed) > 0 {
+		detail["failed"] = len(failed)
+		detail["result"] = "partial"
+	}
+	auditAction(x.cfg.Store, x.cfg.Log, a, "message.flag", m.ID, detail)
+	if len(failed) > 0 {
+		return false, partialError(m, "flagged", len(done), failed)
+	}
+	return true, nil
+}
+
+// forgetGone takes the messages Graph no longer has (deleted in Outlook
+// meanwhile) out of the index, so lists and counts stop showing them.
+func (x *Actions) forgetGone(m store.Mailbox, failed map[string]error) error {
+	var gone []string
+	for id, err := range failed {
+		if graphsync.IsNotFound(err) {
+			gone = append(gone, id)
+		}
+	}
+	if len(gone) == 0 {
+		return nil
+	}
+	sort.Strings(gone)
+	if err := x.cfg.Store.UpdateMessages(m.ID, gone, func(msg *store.Message) { msg.Removed = true }); err != nil {
+		return Internal(err)
+	}
+	return nil
 }
 
 // Move moves messages to a folder in Microsoft 365 and in the index.
@@ -198,6 +264,9 @@ func (x *Actions) Move(ctx context.Context, a Actor, p MoveParams) (MoveResult, 
 		if err := x.cfg.Store.UpdateMessages(m.ID, done, func(msg *store.Message) { msg.Folder = folder }); err != nil {
 			return MoveResult{}, Internal(err)
 		}
+	}
+	if err := x.forgetGone(m, failed); err != nil {
+		return MoveResult{}, err
 	}
 	changed := 0
 	for id, nid := range moved {

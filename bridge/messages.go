@@ -145,6 +145,7 @@ type MessageSummary struct {
 	Cc                []store.Address `json:"cc"`
 	ReceivedAt        time.Time       `json:"received_at"`
 	IsRead            bool            `json:"is_read"`
+	Flagged           bool            `json:"flagged"`
 	HasAttachments    bool            `json:"has_attachments"`
 	Snippet           string          `json:"snippet"`
 	OdooRefs          []store.OdooRef `json:"odoo_refs"`
@@ -165,7 +166,7 @@ type MessageListResult struct {
 
 func summary(m store.Message) MessageSummary {
 	s := MessageSummary{ID: m.ID, InternetMessageID: m.InternetMessageID, ConversationID: m.ConversationID, Subject: m.Subject,
-		From: m.From, To: m.To, Cc: m.Cc, ReceivedAt: m.ReceivedAt, IsRead: m.IsRead, HasAttachments: m.HasAttachments,
+		From: m.From, To: m.To, Cc: m.Cc, ReceivedAt: m.ReceivedAt, IsRead: m.IsRead, Flagged: m.Flagged, HasAttachments: m.HasAttachments,
 		Snippet: m.Snippet, OdooRefs: m.OdooRefs, Delivery: m.Delivery, DeliveryError: m.DeliveryError, Sensitivity: m.Sensitivity}
 	if s.To == nil {
 		s.To = []store.Address{}
@@ -288,6 +289,20 @@ func graphFailure(mb store.Mailbox, err error) error {
 	return &Error{Kind: KindUser, Code: "graph_error", Message: fmt.Sprintf("MailDesk could not read the message from Microsoft 365 for %s; try again later", mb.Email), Err: err}
 }
 
+// CodeMessageDeleted is the not_found of a message that was in the index
+// but that Microsoft 365 no longer has (deleted in Outlook meanwhile).
+const CodeMessageDeleted = "message_deleted"
+
+// deleted takes a message Graph no longer has out of the index (lists and
+// counts stop showing it) and answers the typed not-found of message.get
+// and message.attachment.
+func (s *Messages) deleted(mb store.Mailbox, m store.Message) error {
+	if err := s.st.UpdateMessages(mb.ID, []string{m.ID}, func(msg *store.Message) { msg.Removed = true }); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return Internal(err)
+	}
+	return Errorf(KindMissing, CodeMessageDeleted, "This message was deleted in Outlook (mailbox %s)", mb.Email)
+}
+
 // MessageGet returns a message with its sanitised body and attachment list,
 // read from Graph (cached).
 func (s *Messages) MessageGet(ctx context.Context, a Actor, p MessageGetParams) (MessageDetail, error) {
@@ -309,6 +324,9 @@ func (s *Messages) MessageGet(ctx context.Context, a Actor, p MessageGetParams) 
 	defer cancel()
 	gmsg, err := gm.GetMessage(ctx, m.ID)
 	if err != nil {
+		if graphsync.IsNotFound(err) {
+			return MessageDetail{}, s.deleted(mb, m)
+		}
 		return MessageDetail{}, graphFailure(mb, err)
 	}
 	var atts []graphsync.Attachment
@@ -384,6 +402,10 @@ func (s *Messages) MessageAttachment(ctx context.Context, a Actor, p MessageAtta
 	at, err := gm.GetAttachment(ctx, m.ID, p.AttachmentID)
 	if err != nil {
 		if graphsync.IsNotFound(err) {
+			// The attachment, or its whole message, is gone: ask which.
+			if _, gerr := gm.GetMessage(ctx, m.ID); graphsync.IsNotFound(gerr) {
+				return AttachmentData{}, s.deleted(mb, m)
+			}
 			return AttachmentData{}, NotFound("Attachment %s is not on message %s", p.AttachmentID, m.ID)
 		}
 		return AttachmentData{}, graphFailure(mb, err)

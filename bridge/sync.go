@@ -740,7 +740,7 @@ func indexEntry(folder string, m *graphsync.Message, backfill bool) store.Messag
 		ID: m.ID, Folder: folder, InternetMessageID: m.InternetMessageID, ConversationID: m.ConversationID,
 		Subject: m.Subject, From: store.Address(m.From), To: storeAddrs(m.To), Cc: storeAddrs(m.Cc),
 		ReceivedAt: m.ReceivedAt, IsRead: m.IsRead, HasAttachments: m.HasAttachments,
-		Snippet: store.SnippetOf(m.Preview, 160),
+		Flagged: m.Flagged, FlagKnown: m.FlagKnown, Snippet: store.SnippetOf(m.Preview, 160),
 	}
 	if m.Full {
 		sm.Sensitivity, sm.InReplyTo, sm.References, sm.Backfill = m.Sensitivity(), m.InReplyTo(), m.References(), backfill

@@ -28,6 +28,19 @@ func (m *Mailbox) SetRead(ctx context.Context, ids []string, read bool) (map[str
 	}, nil)
 }
 
+// SetFlag flags messages for follow-up or clears the flag (followupFlag
+// flagStatus "flagged" / "notFlagged"), 20 PATCHes per $batch; the answer
+// is SetRead's.
+func (m *Mailbox) SetFlag(ctx context.Context, ids []string, flagged bool) (map[string]error, error) {
+	status := "notFlagged"
+	if flagged {
+		status = "flagged"
+	}
+	return m.actionBatch(ctx, ids, func(id string) actionReq {
+		return actionReq{Method: http.MethodPatch, URL: m.rel("messages/" + url.PathEscape(id)), Body: map[string]any{"flag": map[string]any{"flagStatus": status}}}
+	}, nil)
+}
+
 // MoveMessages moves messages to a folder (well-known name or folder id),
 // 20 POST /move per $batch. With immutable ids a message keeps its id; moved
 // maps each moved id to the id Graph answered.

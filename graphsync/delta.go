@@ -29,7 +29,7 @@ var MessageSelect = []string{
 	"id", "internetMessageId", "conversationId", "subject", "from", "sender",
 	"toRecipients", "ccRecipients", "replyTo", "receivedDateTime", "sentDateTime",
 	"isRead", "isDraft", "hasAttachments", "bodyPreview", "body",
-	"internetMessageHeaders", "parentFolderId",
+	"internetMessageHeaders", "parentFolderId", "flag",
 }
 
 // Address is a mail address.
@@ -73,10 +73,14 @@ type Message struct {
 	IsRead            bool
 	IsDraft           bool
 	HasAttachments    bool
-	Preview           string
-	BodyType          string // html | text
-	Body              string
-	Headers           []Header
+	// Flagged: followupFlag.flagStatus is "flagged" (not "notFlagged" or
+	// "complete"); FlagKnown says the item carried a flag at all (an update
+	// may not).
+	Flagged, FlagKnown bool
+	Preview            string
+	BodyType           string // html | text
+	Body               string
+	Headers            []Header
 
 	Attachments []Attachment // filled by FetchAttachments
 	MIME        []byte       // filled by FetchMIME
@@ -223,6 +227,9 @@ type wireMessage struct {
 	} `json:"body"`
 	Headers     []Header         `json:"internetMessageHeaders"`
 	Attachments []wireAttachment `json:"attachments"`
+	Flag        *struct {
+		FlagStatus string `json:"flagStatus"`
+	} `json:"flag"`
 }
 
 type wirePage struct {
@@ -253,6 +260,9 @@ func (w *wireMessage) message() *Message {
 	}
 	if w.IsDraft != nil {
 		m.IsDraft = *w.IsDraft
+	}
+	if w.Flag != nil {
+		m.FlagKnown, m.Flagged = true, w.Flag.FlagStatus == "flagged"
 	}
 	if w.HasAttachments != nil {
 		m.HasAttachments = *w.HasAttachments

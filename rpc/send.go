@@ -7,9 +7,9 @@ import (
 )
 
 // SendService serves message.send, message.save_draft, message.send_draft,
-// message.mark_read, message.move and
-// message.log_to_record (other message.* methods live in other services of
-// the same namespace). Register it under "message".
+// message.mark_read, message.flag, message.move and message.log_to_record
+// (other message.* methods live in other services of the same namespace).
+// Register it under "message".
 type SendService struct {
 	Sender  *bridge.Sender
 	Actions *bridge.Actions
@@ -39,6 +39,13 @@ func (s *SendService) SendDraft(r *http.Request, p *bridge.SendDraftParams, out 
 // MarkRead answers message.mark_read with true.
 func (s *SendService) MarkRead(r *http.Request, p *bridge.MarkReadParams, out *bool) error {
 	v, err := s.Actions.MarkRead(r.Context(), ActorOf(r), *p)
+	*out = v
+	return err
+}
+
+// Flag answers message.flag with true.
+func (s *SendService) Flag(r *http.Request, p *bridge.FlagParams, out *bool) error {
+	v, err := s.Actions.Flag(r.Context(), ActorOf(r), *p)
 	*out = v
 	return err
 }

@@ -60,6 +60,8 @@ func TestSendServiceOverJSONRPC(t *testing.T) {
 		{"message.send", map[string]any{"mailbox_id": m.ID, "mime": "x"}, "odoo.exceptions.ValidationError", "invalid_params"},
 		{"message.mark_read", map[string]any{"mailbox_id": m.ID, "message_ids": []string{"AAMk1"}, "read": true}, "odoo.exceptions.MissingError", "not_found"},
 		{"message.move", map[string]any{"mailbox_id": m.ID, "message_ids": []string{"AAMk1"}, "folder": "../etc"}, "odoo.exceptions.ValidationError", "invalid_params"},
+		{"message.flag", map[string]any{"mailbox_id": m.ID, "message_ids": []string{"AAMk1"}, "flagged": true}, "odoo.exceptions.MissingError", "not_found"},
+		{"message.flag", map[string]any{"mailbox_id": m.ID, "message_ids": []string{"AAMk1"}, "flagged": "yes"}, "odoo.exceptions.ValidationError", "invalid_params"},
 		{"message.log_to_record", map[string]any{"mailbox_id": m.ID, "message_id": "AAMk1", "model": "res.partner", "res_id": 7}, "odoo.exceptions.UserError", "not_linked"},
 		{"message.save_draft", map[string]any{"mailbox_id": m.ID, "mime_base64": "eA=="}, "odoo.exceptions.ValidationError", "invalid_params"},
 		{"message.save_draft", map[string]any{"mailbox_id": m.ID, "subject": "x", "message_id": "no-brackets"}, "odoo.exceptions.ValidationError", "invalid_params"},

@@ -53,9 +53,13 @@ type Message struct {
 	ReceivedAt        time.Time `json:"received_at"`
 	IsRead            bool      `json:"is_read"`
 	HasAttachments    bool      `json:"has_attachments"`
-	Snippet           string    `json:"snippet,omitempty"`
-	Size              int64     `json:"size,omitempty"`
-	Removed           bool      `json:"removed,omitempty"`
+	// Flagged: flagged for follow-up in Outlook (followupFlag flagStatus).
+	Flagged bool `json:"flagged,omitempty"`
+	// FlagKnown: the delta item carried its flag (updates may not); not stored.
+	FlagKnown bool   `json:"-"`
+	Snippet   string `json:"snippet,omitempty"`
+	Size      int64  `json:"size,omitempty"`
+	Removed   bool   `json:"removed,omitempty"`
 	// Sensitivity is Outlook's (normal | personal | private | confidential).
 	Sensitivity string `json:"sensitivity,omitempty"`
 	// InReplyTo and References are the threading message ids the page

@@ -34,6 +34,9 @@ func StatusChanged(st *MailboxStatus, before string, now time.Time) {
 func (m *Message) MergeUpdate(msg Message, withContent bool) {
 	m.Folder = msg.Folder
 	m.IsRead = msg.IsRead
+	if msg.FlagKnown {
+		m.Flagged = msg.Flagged
+	}
 	m.Removed = false
 	if withContent && m.Subject == "" {
 		m.Subject = msg.Subject

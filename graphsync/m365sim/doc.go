@@ -95,7 +95,9 @@
 //     receivedDateTime desc (default) or asc; get (sample 01's default
 //     properties; internetMessageHeaders only when selected, sample 02;
 //     Prefer outlook.body-content-type="text", sample 03); $expand=
-//     attachments; PATCH isRead (and importance, and subject of drafts);
+//     attachments; PATCH isRead, flag {flagStatus} (notFlagged, flagged,
+//     complete: Graph docs resources/followupflag.md), importance, and
+//     subject of drafts;
 //     DELETE moves to Deleted Items, or deletes for good from there;
 //     POST /move {destinationId} answers 201 with the moved message.
 //   - /messages/{id}/$value: the raw MIME, Content-Type text/plain

@@ -735,7 +735,7 @@ func (s *Sim) renderMessage(mb *mailbox, m *message, sel map[string]bool, g *gre
 	set("ccRecipients", func() any { return emailsJSON(m.cc) })
 	set("bccRecipients", func() any { return emailsJSON(m.bcc) })
 	set("replyTo", func() any { return emailsJSON(m.replyTo) })
-	set("flag", func() any { return map[string]any{"flagStatus": "notFlagged"} })
+	set("flag", func() any { return map[string]any{"flagStatus": orDefault(m.flagStatus, "notFlagged")} })
 	if sel != nil && sel["internetmessageheaders"] && !m.isDraft {
 		out["internetMessageHeaders"] = headersJSON(m)
 	}
@@ -841,6 +841,26 @@ func (s *Sim) serveMessage(g *greq, id string, rest []string) {
 				_ = json.Unmarshal(raw, &m.subject)
 				mb.touch(m, now)
 				changed = true
+			}
+			if raw, ok := patch["flag"]; ok {
+				// followupFlag (Graph docs resources/followupflag.md):
+				// flagStatus notFlagged | flagged | complete.
+				var flag struct {
+					FlagStatus string `json:"flagStatus"`
+				}
+				if json.Unmarshal(raw, &flag) != nil || !validFlagStatus(flag.FlagStatus) {
+					mb.mu.Unlock()
+					g.badRequest("Invalid value for flag.flagStatus.")
+					return
+				}
+				if flag.FlagStatus == "notFlagged" {
+					flag.FlagStatus = ""
+				}
+				if m.flagStatus != flag.FlagStatus {
+					m.flagStatus = flag.FlagStatus
+					mb.touch(m, now)
+					changed = true
+				}
 			}
 			if raw, ok := patch["importance"]; ok {
 				_ = json.Unmarshal(raw, &m.importance)
@@ -1038,4 +1058,8 @@ func assignAttIDs(mb *mailbox, m *message) {
 			a.modified = m.created
 		}
 	}
+}
+
+func validFlagStatus(s string) bool {
+	return s == "notFlagged" || s == "flagged" || s == "complete"
 }

@@ -51,6 +51,7 @@ type message struct {
 	created, received, sent, modified time.Time
 	isRead, isDraft                   bool
 	importance                        string
+	flagStatus                        string // followupFlag.flagStatus: notFlagged ("") | flagged | complete
 	sensitivity                       string // normal | personal | private | confidential ("" = normal)
 	subject, msgID, convID            string
 	inReplyTo, references             string
@@ -294,6 +295,8 @@ type MessageInfo struct {
 	// confidential): Graph v1.0 has no message property for it, so clients
 	// see it as the Sensitivity header in internetMessageHeaders and MIME.
 	Sensitivity string
+	// FlagStatus is followupFlag.flagStatus (notFlagged, flagged, complete).
+	FlagStatus string
 }
 
 // SentMessage is what a user sent through Graph.
@@ -316,7 +319,8 @@ func info(m *message) MessageInfo {
 	}
 	mi := MessageInfo{ID: m.imm, RestID: m.rest, Folder: fname, Subject: m.subject, InternetMessageID: m.msgID,
 		ConversationID: m.convID, From: m.from.Address, ReceivedAt: m.received, IsRead: m.isRead, IsDraft: m.isDraft,
-		HasAttachments: m.hasAttachments(), InReplyTo: m.inReplyTo, References: m.references, Sensitivity: orDefault(m.sensitivity, "normal")}
+		HasAttachments: m.hasAttachments(), InReplyTo: m.inReplyTo, References: m.references, Sensitivity: orDefault(m.sensitivity, "normal"),
+		FlagStatus: orDefault(m.flagStatus, "notFlagged")}
 	for _, a := range m.to {
 		mi.To = append(mi.To, a.Address)
 	}

@@ -264,3 +264,36 @@ func TestSDKSensitivityHeader(t *testing.T) {
 		t.Fatal("MIME lacks the Sensitivity header")
 	}
 }
+
+// The follow-up flag through the SDK (Graph docs resources/followupflag.md):
+// PATCH flag.flagStatus, read back in the message and in $select=flag.
+func TestSDKFollowupFlag(t *testing.T) {
+	s := newSim(t, Options{})
+	s.GenerateMailbox(testUser, 5, GenOptions{NoSamples: true, AttachmentRate: -1})
+	id := s.Messages(testUser, "inbox")[0].ID
+	tok, _ := token(t, s, testUser, allScopes)
+	gc, _ := sdkClient(t, s, tok)
+	ctx := context.Background()
+	item := gc.Users().ByUserId(testUser).Messages().ByMessageId(id)
+	for _, status := range []models.FollowupFlagStatus{models.FLAGGED_FOLLOWUPFLAGSTATUS, models.COMPLETE_FOLLOWUPFLAGSTATUS, models.NOTFLAGGED_FOLLOWUPFLAGSTATUS} {
+		flag := models.NewFollowupFlag()
+		flag.SetFlagStatus(&status)
+		body := models.NewMessage()
+		body.SetFlag(flag)
+		if _, err := item.Patch(ctx, body, nil); err != nil {
+			t.Fatal(err)
+		}
+		got, err := item.Get(ctx, &users.ItemMessagesMessageItemRequestBuilderGetRequestConfiguration{
+			QueryParameters: &users.ItemMessagesMessageItemRequestBuilderGetQueryParameters{Select: []string{"flag"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.GetFlag() == nil || *got.GetFlag().GetFlagStatus() != status || s.Messages(testUser, "inbox")[0].FlagStatus != status.String() {
+			t.Fatalf("after PATCH %s: %v / %s", status.String(), got.GetFlag(), s.Messages(testUser, "inbox")[0].FlagStatus)
+		}
+	}
+	bad := call(t, s, tok, "PATCH", "/me/messages/"+id, `{"flag":{"flagStatus":"urgent"}}`, "Content-Type", "application/json")
+	if bad.status != 400 {
+		t.Fatalf("flagStatus urgent: %d, want 400", bad.status)
+	}
+}
