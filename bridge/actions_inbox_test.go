@@ -3,6 +3,7 @@ package bridge_test
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -146,5 +147,44 @@ func TestMessageDeletedInOutlook(t *testing.T) {
 	}
 	if c, _ := e.st.FolderCounts(m.ID); c["inbox"].Total != 1 || c["inbox"].Unread != 0 {
 		t.Fatalf("inbox count after the partial mark_read %+v", c["inbox"])
+	}
+}
+
+// message.list's query and unread_only skip entries on their stored JSON
+// before decoding them (bbolt); the answers are those of the full check.
+func TestMessageListQueryPrefilter(t *testing.T) {
+	e := newSendEnv(t)
+	m := e.mailbox("anna@contoso.com", "personal", "anna@contoso.com", 0)
+	for i, subj := range []string{"Offer ÄBC for Müller", "Re: <urgent> & \"quoted\"", "plain question", "Tab\there"} {
+		raw := fmt.Sprintf("From: Carl Østergaard <carl@customer.example>\r\nTo: %s\r\nSubject: %s\r\nMessage-Id: <p%d@customer.example>\r\n\r\nbody %d\r\n", m.Email, subj, i, i)
+		if _, err := e.sim.DeliverMIME(m.Email, "inbox", []byte(raw)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.sync(m.ID)
+	msgs := bridge.NewMessages(e.st, bridge.NewMailboxes(e.st, zerolog.Nop()), e.graph, 0)
+	first, err := msgs.MessageList(anna, bridge.MessageListParams{MailboxID: m.ID, Folder: "inbox"})
+	if err != nil || len(first.Messages) != 4 {
+		t.Fatal(first, err)
+	}
+	var rest []string
+	for _, row := range first.Messages[1:] {
+		rest = append(rest, row.ID)
+	}
+	if _, err := e.actions.MarkRead(context.Background(), anna, bridge.MarkReadParams{MailboxID: m.ID, MessageIDs: rest}); err != nil {
+		t.Fatal(err)
+	}
+	for q, want := range map[string]int{
+		"äbc": 1, "MÜLLER": 1, "offer müller": 0, "<urgent> &": 1, `"quoted"`: 1, "østergaard": 4, "carl@customer.example": 4,
+		"question ørsted": 0, "tab\there": 1, "no such": 0, "for müller carl": 1,
+	} {
+		res, err := msgs.MessageList(anna, bridge.MessageListParams{MailboxID: m.ID, Folder: "inbox", Query: q})
+		if err != nil || len(res.Messages) != want {
+			t.Errorf("query %q: %d messages, want %d (%v)", q, len(res.Messages), want, err)
+		}
+	}
+	res, err := msgs.MessageList(anna, bridge.MessageListParams{MailboxID: m.ID, Folder: "inbox", UnreadOnly: true})
+	if err != nil || len(res.Messages) != 1 || res.Messages[0].ID != first.Messages[0].ID {
+		t.Fatalf("unread only: %+v %v", res.Messages, err)
 	}
 }

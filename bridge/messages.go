@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"bytes"
 	"container/list"
 	"context"
 	"encoding/base64"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/microcosm-cc/bluemonday"
 
@@ -218,7 +221,13 @@ func (s *Messages) MessageList(a Actor, p MessageListParams) (MessageListResult,
 		}
 		return true
 	}
-	msgs, next, err := s.st.ListMessages(mb.ID, folder, p.Limit, p.Cursor, keep)
+	var msgs []store.Message
+	var next string
+	if ms, ok := s.st.(rawMatcher); ok && (q != "" || p.UnreadOnly) {
+		msgs, next, err = ms.ListMessagesMatching(mb.ID, folder, p.Limit, p.Cursor, rawPrefilter(q, p.UnreadOnly), keep)
+	} else {
+		msgs, next, err = s.st.ListMessages(mb.ID, folder, p.Limit, p.Cursor, keep)
+	}
 	if err != nil {
 		if p.Cursor != "" {
 			return MessageListResult{}, Invalid("The cursor is not valid for this folder; start again without one")
@@ -230,6 +239,68 @@ func (s *Messages) MessageList(a Actor, p MessageListParams) (MessageListResult,
 		out.Messages = append(out.Messages, summary(m))
 	}
 	return out, nil
+}
+
+// rawMatcher is a store that can skip index entries on their stored JSON
+// before decoding them (bbolt's); a search through 50,000 messages then
+// decodes only the few that can match.
+type rawMatcher interface {
+	ListMessagesMatching(mailboxID, folder string, limit int, after string, raw func([]byte) bool, keep func(*store.Message) bool) ([]store.Message, string, error)
+}
+
+// rawPrefilter is a necessary condition of message.list's query and
+// unread_only on an entry's stored JSON: each word of the query appears in
+// it, any case (a word lies within one field, and JSON writes a field's
+// text as is unless it holds characters it escapes: queries with those
+// are not prefiltered); an unread entry says "is_read":false.
+func rawPrefilter(q string, unreadOnly bool) func([]byte) bool {
+	var words [][]byte
+	if !strings.ContainsAny(q, "<>&\"\\\u2028\u2029") {
+		for _, w := range strings.Fields(q) {
+			if strings.IndexFunc(w, func(r rune) bool { return r < 0x20 }) >= 0 {
+				words = nil
+				break
+			}
+			words = append(words, []byte(w))
+		}
+	}
+	unread := []byte(`"is_read":false`)
+	var buf []byte // ListMessagesMatching calls it from one goroutine
+	return func(raw []byte) bool {
+		if unreadOnly && !bytes.Contains(raw, unread) {
+			return false
+		}
+		if len(words) == 0 {
+			return true
+		}
+		buf = appendLower(buf[:0], raw)
+		for _, w := range words {
+			if !bytes.Contains(buf, w) {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// appendLower appends b lower-cased as strings.ToLower does, without a new
+// allocation per call for ASCII.
+func appendLower(dst, b []byte) []byte {
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c < utf8.RuneSelf {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(b[i:])
+		dst = utf8.AppendRune(dst, unicode.ToLower(r))
+		i += n
+	}
+	return dst
 }
 
 // MessageGetParams are message.get's params.

@@ -76,7 +76,11 @@ class MaildeskController(http.Controller):
         # Not the user's mailbox: answer as if it did not exist.
         if not mailbox or not compat.has_access(mailbox, "read"):
             raise NotFound()
-        data = mailbox._inbox_attachment(message_id, attachment_id)
+        try:
+            data = mailbox._inbox_attachment(message_id, attachment_id)
+        except MissingError as exc:
+            # Deleted in Outlook meanwhile (or no such attachment): a 404 that says so.
+            raise NotFound(str(exc)) from None
         content = base64.b64decode(data.get("data_base64") or "")
         name = data.get("name") or "attachment"
         headers = [
@@ -84,5 +88,9 @@ class MaildeskController(http.Controller):
             ("Content-Length", str(len(content))),
             ("Content-Disposition", content_disposition(name)),
             ("X-Content-Type-Options", "nosniff"),
+            # Mail attachments are untrusted: never a page of Odoo's origin
+            # (the file viewer loads images through <img> and PDFs through
+            # pdf.js, neither needs more).
+            ("Content-Security-Policy", "default-src 'none'; sandbox"),
         ]
         return request.make_response(content, headers)

@@ -16,3 +16,4 @@ from . import res_users
 from . import maildesk_placement
 from . import maildesk_inbox
 from . import maildesk_compose
+from . import maildesk_inbox_actions

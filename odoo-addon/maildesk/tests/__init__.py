@@ -18,3 +18,5 @@ from . import test_inbox_live_ui
 from . import test_inbox_hoot
 from . import test_compose
 from . import test_compose_ui
+from . import test_inbox_actions
+from . import test_inbox_actions_ui

@@ -3,7 +3,15 @@
 // Every call goes through maildesk.mailbox model methods: the browser never
 // talks to the sidecar, so the shared secret stays on the server.
 
-import { Component, onWillStart, onWillUnmount, useState } from "@odoo/owl";
+import {
+    Component,
+    onMounted,
+    onPatched,
+    onWillStart,
+    onWillUnmount,
+    useExternalListener,
+    useState,
+} from "@odoo/owl";
 import { _t } from "@web/core/l10n/translation";
 import { registry } from "@web/core/registry";
 import { useService } from "@web/core/utils/hooks";
@@ -12,6 +20,8 @@ import { SelectCreateDialog } from "@web/views/view_dialogs/select_create_dialog
 import { ConfirmationDialog } from "@web/core/confirmation_dialog/confirmation_dialog";
 import { MailDeskComposer, MailDeskSignatureDialog } from "./composer";
 import { mergeSearchResults } from "./search";
+import { useFileViewer } from "@web/core/file_viewer/file_viewer_hook";
+import { folderOptions, groupByMailbox, shortcutFor, shortcutList, viewerFile } from "./inbox_actions";
 
 const MODEL = "maildesk.mailbox";
 
@@ -52,8 +62,6 @@ export class MailDeskInbox extends Component {
             // The mail with one contact, all folders (the partner's Emails button).
             address: params.address || "",
             addressName: params.partner_name || params.address || "",
-            // Folders of the mailboxes of messages opened in the combined list.
-            folderCache: {},
             // Mailboxes the combined list could not read: [{mailbox_id, email, error}]
             mailboxErrors: [],
             folders: [],
@@ -73,8 +81,31 @@ export class MailDeskInbox extends Component {
             // Microsoft 365's search (message.search) after the index's answer.
             searching: false,
             graphCursor: false,
+            // Checked rows (message id → true): the action bar acts on them,
+            // else on the open message.
+            checked: {},
+            // "Move to…": the open menu's folders, per mailbox (Graph's tree).
+            moveMenu: false,
+            folderTrees: {},
+            showShortcuts: false,
+            busy: false,
         });
         this.searchToken = 0;
+        this.fileViewer = useFileViewer();
+        this.shortcuts = shortcutList();
+        useExternalListener(window, "keydown", (ev) => this.onKeydown(ev));
+        // Inbox opened → first rows on screen (the Numbers of issue 14).
+        this.openedAt = performance.now();
+        const noteFirstPage = () => {
+            if (this.openedAt && this.state.messages.length) {
+                const ms = Math.round(performance.now() - this.openedAt);
+                this.openedAt = 0;
+                // Read by the measured tour.
+                console.info(`maildesk: first page of the inbox on screen ${ms} ms after the inbox started`);
+            }
+        };
+        onMounted(noteFirstPage);
+        onPatched(noteFirstPage);
         onWillStart(() => this.loadMailboxes());
     }
 
@@ -110,14 +141,6 @@ export class MailDeskInbox extends Component {
     /** The mailbox a message belongs to (the combined list mixes them). */
     boxOf(message) {
         return (message && message.mailbox_id) || this.state.mailboxId;
-    }
-
-    /** Folders offered by "Move to folder…" for the open message. */
-    get moveFolders() {
-        if (!this.state.combined) {
-            return this.state.folders;
-        }
-        return (this.state.selected && this.state.folderCache[this.state.selected.mailbox_id]) || [];
     }
 
     async selectCombined(folder, address = "") {
@@ -224,6 +247,7 @@ export class MailDeskInbox extends Component {
                 this.state.messages = [...this.state.messages, ...res.messages.filter((m) => !known.has(m.id))];
             } else {
                 this.state.messages = res.messages;
+                this.state.checked = {};
             }
             this.state.nextCursor = res.next_cursor;
             this.state.mailboxErrors = res.errors || [];
@@ -285,15 +309,18 @@ export class MailDeskInbox extends Component {
             await this.openComposer(mailboxId, "draft", message.id);
             return;
         }
-        const detail = await this.call("maildesk_inbox_message", [[mailboxId], message.id], {
+        const detail = await this.call("maildesk_inbox_open", [[mailboxId], message.id], {
             show_images: showImages,
         });
         detail.id = message.id;
         detail.mailbox_id = mailboxId;
-        await this.prepareLog();
-        if (this.state.combined && !this.state.folderCache[mailboxId]) {
-            this.state.folderCache[mailboxId] = await this.call("maildesk_inbox_folders", [[mailboxId]]);
+        if (detail.deleted) {
+            // Deleted in Outlook meanwhile: say so where the mail was, drop the row.
+            this.dropRows([message.id]);
+            this.state.selected = detail;
+            return;
         }
+        await this.prepareLog();
         detail.frameDoc = buildFrameDoc(detail.body_html, showImages || detail.sender_trusted);
         this.state.selected = detail;
         const row = this.state.messages.find((m) => m.id === message.id);
@@ -320,13 +347,6 @@ export class MailDeskInbox extends Component {
         this.live.setMailboxes([{ id: mailboxId, unread: res.unread }]);
         if (row) {
             row.is_read = read;
-        }
-    }
-
-    async toggleRead() {
-        const row = this.state.messages.find((m) => m.id === this.state.selected.id);
-        if (row) {
-            await this.setRead(row, !row.is_read);
         }
     }
 
@@ -388,16 +408,255 @@ export class MailDeskInbox extends Component {
         });
     }
 
-    async move(ev) {
-        const folder = ev.target.value;
-        if (!folder) {
+    // ------------------------------------------------------------------
+    // Acting on mail: the checked rows, else the open message
+    // ------------------------------------------------------------------
+
+    get checkedCount() {
+        return Object.keys(this.state.checked).length;
+    }
+
+    get allChecked() {
+        return this.state.messages.length > 0 && this.state.messages.every((m) => this.state.checked[m.id]);
+    }
+
+    isChecked(message) {
+        return Boolean(this.state.checked[message.id]);
+    }
+
+    toggleChecked(message) {
+        if (this.state.checked[message.id]) {
+            delete this.state.checked[message.id];
+        } else {
+            this.state.checked[message.id] = true;
+        }
+    }
+
+    /** Select all on this page, or none when all are. */
+    toggleAll() {
+        const all = this.allChecked;
+        this.state.checked = {};
+        if (!all) {
+            for (const m of this.state.messages) {
+                this.state.checked[m.id] = true;
+            }
+        }
+    }
+
+    /** The rows an action applies to. */
+    targets() {
+        if (this.checkedCount) {
+            return this.state.messages.filter((m) => this.state.checked[m.id]);
+        }
+        const open = this.state.selected;
+        if (!open || open.deleted) {
+            return [];
+        }
+        return [this.state.messages.find((m) => m.id === open.id) || { id: open.id, mailbox_id: open.mailbox_id }];
+    }
+
+    get hasTargets() {
+        return this.targets().length > 0;
+    }
+
+    /** The mailbox of every target, when they share one ("Move to…" lists its folders). */
+    get targetMailbox() {
+        const boxes = new Set(this.targets().map((m) => this.boxOf(m)));
+        return boxes.size === 1 ? [...boxes][0] : false;
+    }
+
+    /** Rows leave the list (moved, deleted); the open one gives way to the next. */
+    dropRows(ids) {
+        const gone = new Set(ids);
+        const openId = this.state.selected && this.state.selected.id;
+        const index = this.state.messages.findIndex((m) => m.id === openId);
+        const next = gone.has(openId) ? this.state.messages.slice(index + 1).find((m) => !gone.has(m.id)) : null;
+        this.state.messages = this.state.messages.filter((m) => !gone.has(m.id));
+        for (const id of ids) {
+            delete this.state.checked[id];
+        }
+        return next;
+    }
+
+    /**
+     * delete | archive | move (to ``folder``) | read | unread | flag | unflag
+     * on the targets, one call per mailbox.
+     */
+    async act(action, folder = false) {
+        const targets = this.targets();
+        if (!targets.length || this.state.busy) {
             return;
         }
-        const { id, mailbox_id } = this.state.selected;
-        await this.call("maildesk_move", [[mailbox_id], [id], folder]);
-        this.state.messages = this.state.messages.filter((m) => m.id !== id);
-        this.state.selected = null;
-        this.notification.add(_t("Message moved."), { type: "success" });
+        this.state.moveMenu = false;
+        this.state.busy = true;
+        const moving = ["delete", "archive", "move"].includes(action);
+        const done = [];
+        try {
+            for (const [mailboxId, rows] of groupByMailbox(targets, this.state.mailboxId)) {
+                const inboxRows = rows.filter((m) => (m.folder || this.state.folder) === "inbox");
+                let inboxUnread = 0;
+                if (moving) {
+                    inboxUnread = folder === "inbox" ? 0 : inboxRows.filter((m) => !m.is_read).length;
+                } else if (action === "read" || action === "unread") {
+                    inboxUnread = inboxRows.filter((m) => m.is_read === (action === "unread")).length;
+                }
+                const res = await this.call("maildesk_inbox_act", [[mailboxId], rows.map((m) => m.id), action], {
+                    folder: folder || false,
+                    inbox_unread: inboxUnread,
+                });
+                this.live.setMailboxes([{ id: mailboxId, unread: res.unread }]);
+                done.push(...rows);
+            }
+        } catch {
+            // The error is shown above the list; what changed shows after a reload.
+            await this.loadMessages(false);
+            return;
+        } finally {
+            this.state.busy = false;
+        }
+        if (moving) {
+            const next = this.dropRows(done.map((m) => m.id));
+            const open = this.state.selected && done.some((m) => m.id === this.state.selected.id);
+            const labels = { delete: _t("Deleted"), archive: _t("Archived"), move: _t("Moved") };
+            this.notification.add(_t("%(action)s: %(count)s message(s).", { action: labels[action], count: done.length }), {
+                type: "success",
+            });
+            if (open) {
+                this.state.selected = null;
+                if (next) {
+                    await this.openMessage(next);
+                }
+            }
+            return;
+        }
+        for (const row of done) {
+            if (action === "read" || action === "unread") {
+                row.is_read = action === "read";
+            } else {
+                row.flagged = action === "flag";
+            }
+        }
+        if (this.state.selected && done.some((m) => m.id === this.state.selected.id)) {
+            if (action === "flag" || action === "unflag") {
+                this.state.selected.flagged = action === "flag";
+            }
+        }
+    }
+
+    /** "Move to…": the folder tree of the targets' mailbox, read from Graph once. */
+    async toggleMoveMenu() {
+        if (this.state.moveMenu) {
+            this.state.moveMenu = false;
+            return;
+        }
+        const mailboxId = this.targetMailbox;
+        if (!mailboxId) {
+            this.notification.add(_t("Select messages of one mailbox to move them."), { type: "warning" });
+            return;
+        }
+        if (!this.state.folderTrees[mailboxId]) {
+            this.state.folderTrees[mailboxId] = await this.call("maildesk_inbox_folder_tree", [[mailboxId]]);
+        }
+        this.state.moveMenu = true;
+    }
+
+    get moveOptions() {
+        const mailboxId = this.targetMailbox;
+        return folderOptions(mailboxId && this.state.folderTrees[mailboxId], this.state.folder);
+    }
+
+    // ------------------------------------------------------------------
+    // Keyboard
+    // ------------------------------------------------------------------
+
+    onKeydown(ev) {
+        if (this.state.view !== "mail") {
+            return;
+        }
+        const action = shortcutFor(ev, { dialogOpen: Boolean(document.querySelector(".modal, .o-FileViewer")) });
+        if (!action) {
+            return;
+        }
+        ev.preventDefault();
+        this.runShortcut(action);
+    }
+
+    async runShortcut(action) {
+        const open = this.state.selected && !this.state.selected.deleted ? this.state.selected : null;
+        switch (action) {
+            case "next":
+            case "previous":
+                return this.step(action === "next" ? 1 : -1);
+            case "reply":
+            case "reply_all":
+            case "forward":
+                return open && this.compose(action);
+            case "archive":
+            case "delete":
+                return this.act(action);
+            case "toggle": {
+                const row = open && this.state.messages.find((m) => m.id === open.id);
+                return row && this.toggleChecked(row);
+            }
+            case "help":
+                this.state.showShortcuts = !this.state.showShortcuts;
+                return;
+            case "escape":
+                this.state.showShortcuts = false;
+                this.state.moveMenu = false;
+                return;
+        }
+    }
+
+    /** Open the next (1) or previous (-1) message of the list. */
+    async step(delta) {
+        const messages = this.state.messages;
+        if (!messages.length) {
+            return;
+        }
+        const openId = this.state.selected && this.state.selected.id;
+        const index = messages.findIndex((m) => m.id === openId);
+        const to = index < 0 ? 0 : Math.max(0, Math.min(messages.length - 1, index + delta));
+        if (to !== index) {
+            await this.openMessage(messages[to]);
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Attachments: Odoo's file viewer, download, save to a record
+    // ------------------------------------------------------------------
+
+    get attachmentFiles() {
+        const msg = this.state.selected;
+        return ((msg && msg.attachments) || []).filter((a) => !a.is_inline).map(viewerFile);
+    }
+
+    preview(file) {
+        // The viewer finds the file in the list by identity: one list for both.
+        const files = this.attachmentFiles;
+        this.fileViewer.open(files.find((f) => f.id === file.id), files);
+    }
+
+    /** Save an attachment on the record the mail is logged on, or on a picked one. */
+    async saveAttachment(file, ev) {
+        const choice = ev.target.value;
+        ev.target.value = "";
+        if (!choice) {
+            return;
+        }
+        const { id: messageId, mailbox_id } = this.state.selected;
+        const save = async (model, resId) => {
+            const res = await this.call("maildesk_save_attachment", [[mailbox_id], messageId, file.id, model, resId]);
+            this.notification.add(_t("%(file)s saved on %(record)s.", { file: res.name, record: res.record }), {
+                type: "success",
+            });
+        };
+        const [kind, model, resId] = choice.split(":");
+        if (kind === "record") {
+            await save(model, parseInt(resId));
+        } else {
+            this.pickRecord(model, _t("Save %s to record", file.name), (picked) => save(model, picked));
+        }
     }
 
     async prepareLog() {

@@ -23,7 +23,7 @@ registry.category("web_tour.tours").add("maildesk_inbox_tour", {
         { trigger: ".o_maildesk_row.fw-bold:contains(Tour subject)", run: "click" },
         { trigger: ".o_maildesk_reader h4:contains(Tour subject)" },
         { trigger: ".o_maildesk_reader .alert:contains(remote images were blocked)" },
-        { trigger: ".o_maildesk_reader a:contains(quote.pdf)" },
+        { trigger: ".o_maildesk_reader .o_maildesk_att_preview:contains(quote.pdf)" },
         {
             trigger: "iframe.o_maildesk_frame",
             run() {
