@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-"""Screenshots of MailDesk's routing screens in a real Odoo, for the admin guide.
+"""Screenshots of MailDesk's screens in a real Odoo, for the admin guide and the addon's readme.
 
 Run it against the Odoo an end-to-end run left running (run_local.sh with
 KEEP_RUNNING=1): it signs in as the admin in a headless Chromium and saves
 PNG files of the mailbox form's Routing and Privacy tabs, the routing preview
-of the mailbox and the MailDesk block of Settings.
+of the mailbox and the MailDesk block of Settings (--out), and of the inbox:
+the list with the reading pane, rows checked with the action bar, and the
+keyboard shortcuts popover (--inbox-out, the addon's static/description).
 
     /usr/bin/python3 odoo-addon/e2e/screenshots.py --odoo http://127.0.0.1:8090 --db maildesk_e2e \\
-        --mailbox ben@contoso.com --out docs/img
+        --mailbox ben@contoso.com --out docs/img --inbox-out odoo-addon/maildesk/static/description
 
 Needs Debian's chromium and python3-websocket (the Chrome DevTools protocol).
 """
@@ -63,14 +65,17 @@ class Page:
         self.wait("!document.querySelector('.o_loading_indicator, .o_blockUI')", "%s to settle" % what)
         time.sleep(0.5)
 
-    def shot(self, path, selector=None):
+    def shot(self, path, selector=None, scale=1):
         clip = None
         if selector:
             rect = self.js(
                 "(() => { const r = document.querySelector(%s).getBoundingClientRect();"
                 " return {x: r.x, y: r.y, width: r.width, height: r.height}; })()" % json.dumps(selector)
             )
-            clip = dict(rect, scale=1)
+            clip = dict(rect, scale=scale)
+        elif scale != 1:
+            size = self.js("({width: innerWidth, height: innerHeight})")
+            clip = dict(x=0, y=0, width=size["width"], height=size["height"], scale=scale)
         params = {"format": "png"}
         if clip:
             params["clip"] = clip
@@ -115,6 +120,30 @@ def odoo_call(odoo, db, login, password, model, method, args, kwargs=None):
     return rpc("object", "execute_kw", db, uid, password, model, method, args, kwargs or {})
 
 
+def shoot_inbox(page, a):
+    """The inbox as a user sees it: the list and a message, checked rows and
+    the action bar, the keyboard shortcuts (scaled down: small files)."""
+    os.makedirs(a.inbox_out, exist_ok=True)
+    page.goto("%s/odoo/action-maildesk.maildesk_inbox_action" % a.odoo,
+              "document.querySelectorAll('.o_maildesk_row').length > 3", "the inbox")
+    page.js("document.querySelectorAll('.o_maildesk_row')[1].click(); true")
+    page.wait("!!document.querySelector('.o_maildesk_reader h4')", "a message in the reading pane")
+    time.sleep(1)
+    page.shot(os.path.join(a.inbox_out, "inbox.png"), scale=0.6)
+    page.js("[...document.querySelectorAll('.o_maildesk_row .o_maildesk_check')].slice(0, 3).forEach(c => c.click()); true")
+    page.wait("!!document.querySelector('.o_maildesk_checked_count')", "the checked rows")
+    page.js("document.querySelector('.o_maildesk_act_move').click(); true")
+    page.wait("!!document.querySelector('.o_maildesk_move_menu .o_maildesk_move_target')", "the folder tree")
+    time.sleep(0.5)
+    page.shot(os.path.join(a.inbox_out, "inbox-actions.png"), ".o_maildesk_list", scale=0.8)
+    page.js("document.querySelector('.o_maildesk_act_move').click();"
+            "document.querySelectorAll('.o_maildesk_row .o_maildesk_check').forEach(c => c.checked && c.click());"
+            "document.body.dispatchEvent(new KeyboardEvent('keydown', {key: '?', bubbles: true})); true")
+    page.wait("!!document.querySelector('.o_maildesk_shortcuts')", "the shortcuts popover")
+    time.sleep(0.5)
+    page.shot(os.path.join(a.inbox_out, "inbox-shortcuts.png"), ".o_maildesk_list", scale=0.8)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--odoo", required=True)
@@ -123,6 +152,9 @@ def main(argv=None):
     p.add_argument("--password", default="admin")
     p.add_argument("--mailbox", required=True, help="address of a connected log-mode mailbox")
     p.add_argument("--out", default="docs/img")
+    p.add_argument("--inbox-out", default="odoo-addon/maildesk/static/description",
+                   help="where the inbox's screenshots go (the addon's readme shows them)")
+    p.add_argument("--only-inbox", action="store_true", help="only the inbox's screenshots")
     p.add_argument("--width", type=int, default=1366)
     p.add_argument("--height", type=int, default=900)
     a = p.parse_args(argv)
@@ -141,6 +173,10 @@ def main(argv=None):
                 "document.querySelector('form').submit(); true" % (json.dumps(a.login), json.dumps(a.password)))
         page.wait("location.pathname.startsWith('/odoo') || location.pathname.startsWith('/web')", "signing in")
         page.wait("!!document.querySelector('.o_main_navbar')", "the web client")
+
+        shoot_inbox(page, a)
+        if a.only_inbox:
+            return 0
 
         form = "%s/odoo/action-maildesk.maildesk_mailbox_action/%d" % (a.odoo, mid)
         page.goto(form, "!!document.querySelector('.o_form_view .o_notebook')", "the mailbox form")

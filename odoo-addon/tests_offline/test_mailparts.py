@@ -93,6 +93,21 @@ class TestMailparts(unittest.TestCase):
         self.assertIn('<td data-maildesk-background="http://x/b.png">', out)
         self.assertEqual(mailparts.block_remote_images(""), ("", 0))
 
+    def test_block_remote_srcset_and_poster(self):
+        """A srcset whose candidates carry widths or densities (spaces in the
+        value), or whose later candidate is remote, and a video's poster."""
+        html = ('<img src="cid:a" srcset="https://t.example/a.png 2x">'
+                "<img srcset='a.png 1x, //t.example/b.png 2x'><video poster=https://t.example/p.png></video>"
+                '<img srcset="data:image/png;base64,AA 1x">')
+        out, count = mailparts.block_remote_images(html)
+        self.assertEqual(count, 3)
+        self.assertNotIn(' srcset="http', out)
+        self.assertIn('data-maildesk-srcset="https://t.example/a.png 2x"', out)
+        self.assertIn('data-maildesk-srcset="a.png 1x, //t.example/b.png 2x"', out)
+        self.assertIn('data-maildesk-poster="https://t.example/p.png"', out)
+        self.assertIn('src="cid:a"', out)
+        self.assertIn('srcset="data:image/png;base64,AA 1x"', out)
+
     def test_bcc_goes_back_into_the_mime(self):
         bcc = mailparts.envelope_bcc(["a@x.org", "b@x.org", "boss@x.org"], "A <a@x.org>", "b@x.org")
         self.assertEqual(bcc, ["boss@x.org"])

@@ -155,17 +155,23 @@ def parse_datetime(value):
     return parsed.replace(microsecond=0)
 
 
+# An attribute that loads a resource, with its value (quoted or not).
 _REMOTE_SRC_RE = re.compile(
-    r"""(?P<attr>\s(?:src|background|srcset))\s*=\s*(?P<q>["']?)(?P<url>(?:https?:)?//[^"'\s>]*)(?P=q)""",
+    r"""(?P<attr>\s(?:src|background|srcset|poster))\s*=\s*(?:"(?P<dq>[^"]*)"|'(?P<sq>[^']*)'|(?P<uq>[^"'\s>]+))""",
     re.IGNORECASE,
 )
+# Remote: the value starts with http(s):// or //; for srcset, any of its
+# comma-separated candidates does ("a.png 1x, https://t.example/b.png 2x").
+_REMOTE_URL_RE = re.compile(r"""^\s*(?:https?:)?//""", re.IGNORECASE)
+_REMOTE_SRCSET_RE = re.compile(r"""(?:^|,)\s*(?:https?:)?//""", re.IGNORECASE)
 _REMOTE_CSS_RE = re.compile(r"""url\(\s*(["']?)(?:https?:)?//[^)]*\)""", re.IGNORECASE)
 
 
 def block_remote_images(html):
     """Neutralise remote resources (tracking pixels) in ``html``.
 
-    ``src``/``background``/``srcset`` pointing at http(s) are replaced by
+    ``src``/``background``/``srcset``/``poster`` pointing at http(s) (for
+    ``srcset``: any of its candidates) are replaced by
     ``data-maildesk-<attr>`` (so nothing loads, not even an empty ``src``) and CSS ``url(http...)`` becomes ``url()``;
     inline (``cid:``, ``data:``) images stay. Returns ``(html, count)``.
     """
@@ -175,9 +181,13 @@ def block_remote_images(html):
 
     def _attr(match):
         nonlocal count
-        count += 1
         attr = match.group("attr").strip().lower()
-        return ' data-maildesk-%s="%s"' % (attr, match.group("url").replace('"', "&quot;"))
+        value = next(v for v in (match.group("dq"), match.group("sq"), match.group("uq"), "") if v is not None)
+        remote = _REMOTE_SRCSET_RE if attr == "srcset" else _REMOTE_URL_RE
+        if not remote.search(value):
+            return match.group(0)
+        count += 1
+        return ' data-maildesk-%s="%s"' % (attr, value.replace('"', "&quot;"))
 
     html = _REMOTE_SRC_RE.sub(_attr, html)
 

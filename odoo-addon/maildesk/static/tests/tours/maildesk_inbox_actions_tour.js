@@ -85,7 +85,7 @@ registry.category("web_tour.tours").add("maildesk_inbox_actions_tour", {
         {
             trigger: ".o_maildesk_list:not(:has(.o_maildesk_row:contains(Gone already)))",
             run() {
-                if (document.querySelector(".o_error_dialog, .o_dialog .modal-title:contains('Error')")) {
+                if (document.querySelector(".o_error_dialog, .o_dialog_error")) {
                     throw new Error("an error dialog was shown for a deleted message");
                 }
             },
@@ -139,8 +139,7 @@ registry.category("web_tour.tours").add("maildesk_hostile_tour", {
         // The quote in Odoo's composer.
         { trigger: ".o_maildesk_reader button:contains(Reply)", run: "click" },
         { trigger: ".modal .o_field_html:contains(Hostile hello)" },
-        {
-            trigger: ".modal .o_field_html:contains(Hostile hello)",
+        { trigger: ".modal .o_field_html:contains(Hostile hello)",
             run() {
                 const editor = document.querySelector(".modal .o_field_html");
                 if (editor.querySelector("script, iframe, object, embed, form, style, link, [onclick], [onerror], a[href^='javascript']")) {
