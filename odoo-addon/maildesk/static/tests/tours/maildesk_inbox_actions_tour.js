@@ -136,19 +136,25 @@ registry.category("web_tour.tours").add("maildesk_hostile_tour", {
                 assertNothingRan();
             },
         },
-        // The quote in Odoo's composer.
+        // The quote in the MailDesk composer (an inert frame of its own).
         { trigger: ".o_maildesk_reader button:contains(Reply)", run: "click" },
-        { trigger: ".modal .o_field_html:contains(Hostile hello)" },
-        { trigger: ".modal .o_field_html:contains(Hostile hello)",
+        { trigger: ".modal iframe.o_maildesk_editor",
             run() {
-                const editor = document.querySelector(".modal .o_field_html");
-                if (editor.querySelector("script, iframe, object, embed, form, style, link, [onclick], [onerror], a[href^='javascript']")) {
-                    throw new Error("the composer kept active content: " + editor.innerHTML.slice(0, 500));
+                const frame = document.querySelector(".modal iframe.o_maildesk_editor");
+                if (/allow-scripts/.test(frame.getAttribute("sandbox") || "")) {
+                    throw new Error("the composer's frame may run scripts");
+                }
+                const doc = frame.contentDocument;
+                if (!doc || !doc.body || !doc.body.textContent.includes("Hostile hello")) {
+                    throw new Error("the reply does not quote the mail (yet)");
+                }
+                if (doc.body.querySelector("script, iframe, object, embed, form, link, [onclick], [onerror], [onload], a[href^='javascript'], img[src*='127.0.0.1:8121']")) {
+                    throw new Error("the composer kept active content: " + doc.body.innerHTML.slice(0, 500));
                 }
                 assertNothingRan();
             },
         },
-        { trigger: ".modal .o_form_button_cancel, .modal button:contains(Discard)", run: "click" },
+        { trigger: ".modal button:contains(Close)", run: "click" },
         {
             trigger: "body:not(:has(.modal))",
             run() {
