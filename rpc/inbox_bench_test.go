@@ -21,8 +21,8 @@ func inboxBench(b *testing.B, n int) (*http.Client, string, string) {
 	if err := RegisterSync(e.srv, bridge.NewSyncControl(e.st, boxes, nil), bridge.NewMessages(e.st, boxes, nil, 1<<20)); err != nil {
 		b.Fatal(err)
 	}
-	m, err := e.st.CreateMailbox(store.Mailbox{Email: "big@contoso.com", Kind: "personal", State: store.StateConnected,
-		OwnerUID: 2, MainUserID: 2, Mode: "log", Folders: []string{"inbox", "sentitems"}})
+	m, err := e.st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "big@contoso.com", Kind: "personal",
+		OwnerUID: 2, MainUserID: 2, Mode: "log", Folders: []string{"inbox", "sentitems"}}, MailboxStatus: store.MailboxStatus{State: store.StateConnected}})
 	if err != nil {
 		b.Fatal(err)
 	}
