@@ -151,36 +151,56 @@ func actionable(m store.Mailbox) error {
 // MarkRead sets or clears the read flag in Microsoft 365 ($batch, 20 per
 // request) and in the index.
 func (x *Actions) MarkRead(ctx context.Context, a Actor, p MarkReadParams) (bool, error) {
-	m, gm, ids, err := x.load(a, p.MailboxID, nonNilIDs(p.MessageIDs))
+	read := p.Read == nil || *p.Read
+	return x.patch(ctx, a, p.MailboxID, p.MessageIDs, patchOp{method: "message.mark_read", key: "read", value: read, verb: "marked",
+		graph: func(ctx context.Context, gm *graphsync.Mailbox, ids []string) (map[string]error, error) {
+			return gm.SetRead(ctx, ids, read)
+		},
+		index: func(msg *store.Message) { msg.IsRead = read }})
+}
+
+// patchOp is one message property set in Microsoft 365 and in the index
+// (mark_read, flag): the audited method, its detail key and value, and the
+// verb of its partial-failure message.
+type patchOp struct {
+	method, key, verb string
+	value             bool
+	graph             func(ctx context.Context, gm *graphsync.Mailbox, ids []string) (map[string]error, error)
+	index             func(msg *store.Message)
+}
+
+// patch runs op on the messages: Graph first, then the index for those
+// Graph changed; those Graph no longer has leave the index; audited.
+func (x *Actions) patch(ctx context.Context, a Actor, mailboxID string, messageIDs []string, op patchOp) (bool, error) {
+	m, gm, ids, err := x.load(a, mailboxID, nonNilIDs(messageIDs))
 	if err != nil {
 		return false, err
 	}
-	read := p.Read == nil || *p.Read
 	cctx, cancel := context.WithTimeout(ctx, x.cfg.Timeout)
 	defer cancel()
-	failed, err := gm.SetRead(cctx, ids, read)
+	failed, err := op.graph(cctx, gm, ids)
 	if err != nil {
 		e := mapGraphError(m, err)
-		auditAction(x.cfg.Store, x.cfg.Log, a, "message.mark_read", m.ID, map[string]any{"count": len(ids), "read": read, "result": "failed", "code": e.Code})
+		auditAction(x.cfg.Store, x.cfg.Log, a, op.method, m.ID, map[string]any{"count": len(ids), op.key: op.value, "result": "failed", "code": e.Code})
 		return false, e
 	}
 	done := okIDs(ids, failed)
 	if len(done) > 0 {
-		if err := x.cfg.Store.UpdateMessages(m.ID, done, func(msg *store.Message) { msg.IsRead = read }); err != nil {
+		if err := x.cfg.Store.UpdateMessages(m.ID, done, op.index); err != nil {
 			return false, Internal(err)
 		}
 	}
 	if err := x.forgetGone(m, failed); err != nil {
 		return false, err
 	}
-	detail := map[string]any{"count": len(done), "read": read, "result": "done"}
+	detail := map[string]any{"count": len(done), op.key: op.value, "result": "done"}
 	if len(failed) > 0 {
 		detail["failed"] = len(failed)
 		detail["result"] = "partial"
 	}
-	auditAction(x.cfg.Store, x.cfg.Log, a, "message.mark_read", m.ID, detail)
+	auditAction(x.cfg.Store, x.cfg.Log, a, op.method, m.ID, detail)
 	if len(failed) > 0 {
-		return false, partialError(m, "marked", len(done), failed)
+		return false, partialError(m, op.verb, len(done), failed)
 	}
 	return true, nil
 }
@@ -188,38 +208,12 @@ func (x *Actions) MarkRead(ctx context.Context, a Actor, p MarkReadParams) (bool
 // Flag flags messages for follow-up or clears their flag in Microsoft 365
 // ($batch, 20 per request) and in the index.
 func (x *Actions) Flag(ctx context.Context, a Actor, p FlagParams) (bool, error) {
-	m, gm, ids, err := x.load(a, p.MailboxID, nonNilIDs(p.MessageIDs))
-	if err != nil {
-		return false, err
-	}
 	flagged := p.Flagged == nil || *p.Flagged
-	cctx, cancel := context.WithTimeout(ctx, x.cfg.Timeout)
-	defer cancel()
-	failed, err := gm.SetFlag(cctx, ids, flagged)
-	if err != nil {
-		e := mapGraphError(m, err)
-		auditAction(x.cfg.Store, x.cfg.Log, a, "message.flag", m.ID, map[string]any{"count": len(ids), "flagged": flagged, "result": "failed", "code": e.Code})
-		return false, e
-	}
-	done := okIDs(ids, failed)
-	if len(done) > 0 {
-		if err := x.cfg.Store.UpdateMessages(m.ID, done, func(msg *store.Message) { msg.Flagged = flagged }); err != nil {
-			return false, Internal(err)
-		}
-	}
-	if err := x.forgetGone(m, failed); err != nil {
-		return false, err
-	}
-	detail := map[string]any{"count": len(done), "flagged": flagged, "result": "done"}
-	if len(failed) > 0 {
-		detail["failed"] = len(failed)
-		detail["result"] = "partial"
-	}
-	auditAction(x.cfg.Store, x.cfg.Log, a, "message.flag", m.ID, detail)
-	if len(failed) > 0 {
-		return false, partialError(m, "flagged", len(done), failed)
-	}
-	return true, nil
+	return x.patch(ctx, a, p.MailboxID, p.MessageIDs, patchOp{method: "message.flag", key: "flagged", value: flagged, verb: "flagged",
+		graph: func(ctx context.Context, gm *graphsync.Mailbox, ids []string) (map[string]error, error) {
+			return gm.SetFlag(ctx, ids, flagged)
+		},
+		index: func(msg *store.Message) { msg.Flagged = flagged }})
 }
 
 // forgetGone takes the messages Graph no longer has (deleted in Outlook

@@ -184,14 +184,23 @@ export class MailDeskInbox extends Component {
         this.state.mailboxId = id;
         this.state.folders = [];
         this.state.selected = null;
-        try {
-            this.state.folders = await this.call("maildesk_inbox_folders", [[id]]);
-            this.noteInboxUnread(id, this.state.folders);
-        } catch {
+        // The folders (and Graph's counts) and the first page at once: the
+        // list does not wait for the folder pane.
+        const folders = this.call("maildesk_inbox_folders", [[id]]).then(
+            (list) => {
+                this.state.folders = list;
+                this.noteInboxUnread(id, list);
+                return true;
+            },
+            () => false
+        );
+        const page = this.selectFolder(this.state.folder || "inbox");
+        if (!(await folders)) {
+            await page;
             this.state.messages = [];
             return;
         }
-        await this.selectFolder(this.state.folder || "inbox");
+        await page;
     }
 
     async selectFolder(folder) {

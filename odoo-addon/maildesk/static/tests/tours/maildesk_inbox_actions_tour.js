@@ -2,17 +2,7 @@
 // The inbox's actions, shortcuts, attachments and a hostile message, as a
 // plain user who owns the mailbox (see tests/test_inbox_actions_ui.py).
 import { registry } from "@web/core/registry";
-
-function pick(selector, value) {
-    return {
-        trigger: selector,
-        run() {
-            const el = document.querySelector(selector);
-            el.value = value;
-            el.dispatchEvent(new Event("change", { bubbles: true }));
-        },
-    };
-}
+import { pick } from "@maildesk/../tests/tours/maildesk_inbox_tour";
 
 /** A key pressed on the page (not in a field), as the inbox hears it. */
 function press(key, trigger = ".o_maildesk_list") {

@@ -4,7 +4,7 @@ import { registry } from "@web/core/registry";
 
 // Picks an option of a <select> the way a user's pick reaches the inbox (a
 // change event); the tour's own "select" action is 18.0+, this runs on 17.0 too.
-function pick(selector, value) {
+export function pick(selector, value) {
     return {
         trigger: selector,
         run() {
