@@ -248,6 +248,8 @@ type rawMatcher interface {
 	ListMessagesMatching(mailboxID, folder string, limit int, after string, raw func([]byte) bool, keep func(*store.Message) bool) ([]store.Message, string, error)
 }
 
+var _ rawMatcher = (*store.Store)(nil)
+
 // rawPrefilter is a necessary condition of message.list's query and
 // unread_only on an entry's stored JSON: each word of the query appears in
 // it, any case (a word lies within one field, and JSON writes a field's

@@ -22,7 +22,7 @@ func inboxBench(b *testing.B, n int) (*http.Client, string, string) {
 		b.Fatal(err)
 	}
 	m, err := e.st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "big@contoso.com", Kind: "personal",
-		OwnerUID: 2, MainUserID: 2, Mode: "log", Folders: []string{"inbox", "sentitems"}}, MailboxStatus: store.MailboxStatus{State: store.StateConnected}})
+		OwnerUID: 2, MainUserID: 2, Mode: "log", Folders: []string{"inbox", "sentitems"}}, MailboxStatus: store.MailboxStatus{State: bridge.StateConnected}})
 	if err != nil {
 		b.Fatal(err)
 	}
