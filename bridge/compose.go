@@ -202,13 +202,8 @@ func (s *Sender) SendDraft(ctx context.Context, a Actor, p SendDraftParams) (Sen
 
 func (s *Sender) sendDraft(ctx context.Context, a Actor, m store.Mailbox, sp SendParams, draftID string) (SendResult, error) {
 	detail := s.who(sp, map[string]any{"draft_id": draftID, "path": "draft_send"})
-	if m.Kind == "shared" {
-		if memo, ok := s.memo(m.ID); ok && memo.mode == "denied" {
-			e := sendAsDenied(m, memo.delegate)
-			detail["result"], detail["code"], detail["remembered"] = "refused", e.Code, true
-			s.audit(a, m.ID, detail)
-			return SendResult{}, e
-		}
+	if err := s.deniedBefore(a, m, detail); err != nil {
+		return SendResult{}, err
 	}
 	gm, err := s.cfg.Graph.Mailbox(m.ID, m.Email)
 	if err != nil {
@@ -236,12 +231,8 @@ func (s *Sender) sendDraft(ctx context.Context, a Actor, m store.Mailbox, sp Sen
 	res := SendResult{InternetMessageID: d.InternetMessageID, QueuedAt: s.cfg.Now().UTC().Format(time.RFC3339), SentAs: SentAsSelf}
 	if m.Kind == "shared" {
 		res.SentAs = SentAsUnknown
-		if c, err := gm.GetSentCopy(cctx, draftID); err == nil {
-			res.SentAs = SentAsSendAs
-			if c.OnBehalf() {
-				res.SentAs = SentAsOnBehalf
-			}
-			s.remember(m.ID, rightMemo{mode: res.SentAs, delegate: delegateOf(m)})
+		if mode := s.learnSentAs(cctx, gm, m, draftID); mode != "" {
+			res.SentAs = mode
 		}
 	}
 	detail["result"], detail["sent_as"] = "sent", res.SentAs

@@ -354,3 +354,31 @@ func TestSearchBeyondSyncedWindow(t *testing.T) {
 		t.Fatalf("drafts: %+v %v", dl.Messages, err)
 	}
 }
+
+// A shared mailbox's draft goes out with the delegate's Exchange right:
+// refused without Send As (remembered), Send As once granted.
+func TestComposeSharedMailboxDraft(t *testing.T) {
+	e := newSendEnv(t)
+	e.sim.AddUser("anna@contoso.com", "Anna Example")
+	e.sim.AddSharedMailbox("sales@contoso.com", "Sales", m365sim.Grant{User: "anna@contoso.com", FullAccess: true})
+	m := e.mailbox("sales@contoso.com", "shared", "anna@contoso.com", 0)
+	ctx := context.Background()
+	saved, err := e.sender.SaveDraft(ctx, anna, bridge.DraftParams{SendParams: bridge.SendParams{MailboxID: m.ID,
+		To: []string{"carl@customer.example"}, Subject: "From sales", BodyHTML: "<p>Hi</p>", MessageID: "<s1-openerp-x@odoo.contoso.com>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.sender.SendDraft(ctx, anna, bridge.SendDraftParams{MailboxID: m.ID, DraftID: saved.DraftID}); codeOfErr(err) != "send_as_denied" {
+		t.Fatalf("without Send As: %v", err)
+	}
+	before := e.rt.count()
+	if _, err := e.sender.SendDraft(ctx, anna, bridge.SendDraftParams{MailboxID: m.ID, DraftID: saved.DraftID}); codeOfErr(err) != "send_as_denied" || e.rt.count() != before {
+		t.Fatalf("remembered denial: %v, %d requests", err, e.rt.count()-before)
+	}
+	e.sim.Grant("sales@contoso.com", m365sim.Grant{User: "anna@contoso.com", FullAccess: true, SendAs: true})
+	e.sender.Forget(m.ID)
+	res, err := e.sender.SendDraft(ctx, anna, bridge.SendDraftParams{MailboxID: m.ID, DraftID: saved.DraftID})
+	if err != nil || res.SentAs != bridge.SentAsSendAs || res.InternetMessageID != "<s1-openerp-x@odoo.contoso.com>" {
+		t.Fatalf("with Send As: %+v %v", res, err)
+	}
+}

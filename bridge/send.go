@@ -211,6 +211,39 @@ func (s *Sender) Send(ctx context.Context, a Actor, p SendParams) (SendResult, e
 	return res, err
 }
 
+// deniedBefore refuses (audited) a shared mailbox whose delegate Exchange
+// refused Send As within RightsTTL; nil otherwise.
+func (s *Sender) deniedBefore(a Actor, m store.Mailbox, detail map[string]any) error {
+	if m.Kind != "shared" {
+		return nil
+	}
+	memo, ok := s.memo(m.ID)
+	if !ok || memo.mode != "denied" {
+		return nil
+	}
+	e := sendAsDenied(m, memo.delegate)
+	detail["result"], detail["code"], detail["remembered"] = "refused", e.Code, true
+	s.audit(a, m.ID, detail)
+	return e
+}
+
+// learnSentAs reads a shared mailbox's sent draft back to see whether
+// Exchange used Send As or Send on Behalf, remembers it and returns it
+// ("" when the copy could not be read).
+func (s *Sender) learnSentAs(ctx context.Context, gm *graphsync.Mailbox, m store.Mailbox, draftID string) string {
+	c, err := gm.GetSentCopy(ctx, draftID)
+	if err != nil {
+		s.cfg.Log.Warn().Err(err).Str("mailbox", m.ID).Msg("send: could not read the sent copy to see which right Exchange used")
+		return ""
+	}
+	mode := SentAsSendAs
+	if c.OnBehalf() {
+		mode = SentAsOnBehalf
+	}
+	s.remember(m.ID, rightMemo{mode: mode, delegate: delegateOf(m)})
+	return mode
+}
+
 // claimOnce claims request key of mailbox m for one attempt. done is true
 // when an earlier attempt answers instead: sent (its answer), under way or
 // cut off (interrupted's error). A failed attempt is tried again.
@@ -255,15 +288,10 @@ func (s *Sender) recordOutcome(m store.Mailbox, key, msgID string, res SendResul
 // deliver sends a checked message through Graph.
 func (s *Sender) deliver(ctx context.Context, a Actor, m store.Mailbox, p SendParams, msg checked) (SendResult, error) {
 	detail := s.who(p, map[string]any{"request_id": p.RequestID, "internet_message_id": msg.msgID, "recipients": msg.recipients, "bytes": len(msg.raw)})
-	if m.Kind == "shared" {
-		// Checked after the request id, so a retry of a message that went
-		// out still gets its first answer.
-		if memo, ok := s.memo(m.ID); ok && memo.mode == "denied" {
-			err := sendAsDenied(m, memo.delegate)
-			detail["result"], detail["code"], detail["remembered"] = "refused", err.Code, true
-			s.audit(a, m.ID, detail)
-			return SendResult{}, err
-		}
+	// Checked after the request id, so a retry of a message that went out
+	// still gets its first answer.
+	if err := s.deniedBefore(a, m, detail); err != nil {
+		return SendResult{}, err
 	}
 	// Recorded before sending, so a Sent Items copy synced at any time is
 	// recognised and not delivered to Odoo a second time.
@@ -324,14 +352,8 @@ func (s *Sender) deliver(ctx context.Context, a Actor, m store.Mailbox, p SendPa
 			res.SentAs = memo.mode
 		}
 		if st.DraftID != "" {
-			if c, err := gm.GetSentCopy(cctx, st.DraftID); err == nil {
-				res.SentAs = SentAsSendAs
-				if c.OnBehalf() {
-					res.SentAs = SentAsOnBehalf
-				}
-				s.remember(m.ID, rightMemo{mode: res.SentAs, delegate: delegateOf(m)})
-			} else {
-				s.cfg.Log.Warn().Err(err).Str("mailbox", m.ID).Msg("send: could not read the sent copy to see which right Exchange used")
+			if mode := s.learnSentAs(cctx, gm, m, st.DraftID); mode != "" {
+				res.SentAs = mode
 			}
 		}
 	}
