@@ -112,7 +112,7 @@ func (s *Store) PruneMessages(before time.Time, limit int) (int, error) {
 			if len(gone) > 0 {
 				st, err := getStatus(tx, string(box))
 				if err == nil {
-					st.Counts.Messages = max(0, st.Counts.Messages-int64(len(gone)))
+					st.Pruned(len(gone))
 					if err := putStatus(tx, string(box), &st); err != nil {
 						return err
 					}

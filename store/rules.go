@@ -27,6 +27,12 @@ func StatusChanged(st *MailboxStatus, before string, now time.Time) {
 	}
 }
 
+// Pruned lowers the mailbox's message count by the n index entries
+// retention removed.
+func (st *MailboxStatus) Pruned(n int) {
+	st.Counts.Messages = max(0, st.Counts.Messages-int64(n))
+}
+
 // MergeUpdate folds a delta page's entry for a message the index already
 // holds into it: what an update can change (folder, read flag, removal), the
 // subject when the page carries content, and the sensitivity and threading

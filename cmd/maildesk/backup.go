@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/maildesk/maildesk/store"
+	"github.com/maildesk/maildesk/store/pgstore"
 )
 
 // cmdBackup writes a consistent copy of the database to FILE. While serve
@@ -30,7 +31,7 @@ func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		return err
 	}
 	if cfg.Postgres() {
-		return errors.New("the data is in PostgreSQL (--store): back it up with pg_dump (secrets stay sealed; keep the key file apart); maildesk backup handles the bbolt file only")
+		return fmt.Errorf("the data is in PostgreSQL (--store): back it up with pg_dump --format=custom --file=maildesk.dump '%s' (secrets stay sealed; keep the key file apart); maildesk backup handles the bbolt file only", pgstore.Redact(cfg.Store))
 	}
 	if len(rest) != 1 {
 		return errors.New("usage: maildesk backup [flags] FILE")

@@ -36,7 +36,13 @@ type mailboxView struct {
 
 func startInProcess(t *testing.T, dir string, sim *m365sim.Sim) *runningSidecar {
 	t.Helper()
-	cfg := Config{Listen: "127.0.0.1:0", DataDir: dir, LogLevel: "warn", LogFormat: "json", MaxBodyBytes: 64 << 20, ShutdownGrace: 5 * time.Second}
+	return startInProcessOn(t, dir, "", sim)
+}
+
+// startInProcessOn is startInProcess with --store storeURL ("" for bbolt).
+func startInProcessOn(t *testing.T, dir, storeURL string, sim *m365sim.Sim) *runningSidecar {
+	t.Helper()
+	cfg := Config{Listen: "127.0.0.1:0", DataDir: dir, LogLevel: "warn", LogFormat: "json", MaxBodyBytes: 64 << 20, ShutdownGrace: 5 * time.Second, Store: storeURL}
 	cfg.KeyFile = filepath.Join(dir, "maildesk.key")
 	cfg.SharedSecretFile = filepath.Join(dir, "shared-secret")
 	key, secret, err := prepareDataDir(cfg, io.Discard)

@@ -7,6 +7,7 @@
 //	maildesk version             print the version
 //	maildesk backup FILE         consistent copy of the database, also while serve runs
 //	maildesk status              ask a running sidecar for health and mailboxes
+//	maildesk store copy          copy a bbolt data directory into PostgreSQL
 //	maildesk sim [flags]         run the Microsoft 365 simulator
 //	maildesk demo [flags]        simulator + sidecar + Odoo stand-in: the whole flow in one process
 //	maildesk bench [flags]       the performance scoreboard (package bench)
@@ -56,6 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = cmdStatus(ctx, args, stdout, stderr, getenv)
 	case "restore":
 		err = cmdRestore(ctx, args, stdout, stderr, getenv)
+	case "store":
+		err = cmdStore(ctx, args, stdout, stderr, getenv)
 	case "healthcheck":
 		err = cmdHealthcheck(ctx, args, stdout, stderr, getenv)
 	case "sim":
@@ -94,6 +97,8 @@ usage:
   maildesk backup FILE       write a consistent copy of the database to FILE
                              (streams it from the running sidecar, or reads the file when none runs)
   maildesk restore FILE      put a backup in place of the database (sidecar stopped)
+  maildesk store copy --from DATA_DIR --to postgres://…
+                             copy a bbolt data directory into PostgreSQL (sidecar stopped)
   maildesk status            show a running sidecar's health and mailboxes
   maildesk healthcheck       exit 0 when the local sidecar's /healthz answers 200
   maildesk sim [flags]       run the Microsoft 365 simulator

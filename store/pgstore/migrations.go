@@ -150,7 +150,7 @@ func (s *Store) checkKey(tx pgx.Tx) error {
 		return fmt.Errorf("pgstore: read key check: %w", err)
 	}
 	if _, err := s.seal.Open(sealed, []byte("key_check")); err != nil {
-		return fmt.Errorf("pgstore: %s was sealed with another encryption key than the key file given: start with the key file this database was created with; nothing was changed: %w", redact(s.url), store.ErrWrongKey)
+		return fmt.Errorf("pgstore: %s was sealed with another encryption key than the key file given: start with the key file this database was created with; nothing was changed: %w", Redact(s.url), store.ErrWrongKey)
 	}
 	return nil
 }

@@ -68,13 +68,13 @@ func Open(url string, key []byte, opts Options) (*Store, error) {
 	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: %s: %w", redact(url), err)
+		return nil, fmt.Errorf("pgstore: %s: %w", Redact(url), err)
 	}
 	if opts.Schema != "" {
 		cfg.ConnConfig.RuntimeParams["search_path"] = opts.Schema
 		conn, err := pgx.ConnectConfig(bg, cfg.ConnConfig.Copy())
 		if err != nil {
-			return nil, fmt.Errorf("pgstore: connect to %s: %w", redact(url), err)
+			return nil, fmt.Errorf("pgstore: connect to %s: %w", Redact(url), err)
 		}
 		_, err = conn.Exec(bg, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{opts.Schema}.Sanitize())
 		conn.Close(bg)
@@ -84,7 +84,7 @@ func Open(url string, key []byte, opts Options) (*Store, error) {
 	}
 	pool, err := pgxpool.NewWithConfig(bg, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: connect to %s: %w", redact(url), err)
+		return nil, fmt.Errorf("pgstore: connect to %s: %w", Redact(url), err)
 	}
 	s := &Store{pool: pool, seal: seal, now: opts.Now, url: url}
 	if err := s.migrate(); err != nil {
@@ -94,8 +94,8 @@ func Open(url string, key []byte, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// redact drops the password from a connection URL for messages.
-func redact(url string) string {
+// Redact drops the password from a connection URL for messages.
+func Redact(url string) string {
 	if i := strings.Index(url, "://"); i >= 0 {
 		if at := strings.LastIndex(url, "@"); at > i {
 			cred := url[i+3 : at]
@@ -124,7 +124,10 @@ func (s *Store) Ping() error {
 // Backup is not done by the sidecar for PostgreSQL: use pg_dump (or the
 // replication and backups already run for the database).
 func (s *Store) Backup(w io.Writer) (int64, error) {
-	return 0, errors.New("pgstore: the sidecar does not stream PostgreSQL backups: back the database up with pg_dump (secrets stay sealed in it; keep the key file apart)")
+	return 0, fmt.Errorf("pgstore: the sidecar streams no PostgreSQL backup. Back the database up on a host with PostgreSQL's client tools: "+
+		"pg_dump --format=custom --file=maildesk.dump '%[1]s' (the password from PGPASSWORD or ~/.pgpass); "+
+		"restore into an empty database with the sidecars stopped: pg_restore --no-owner --dbname='%[1]s' maildesk.dump. "+
+		"Secrets stay sealed in the dump: keep the key file apart", Redact(s.url))
 }
 
 // tx runs fn in one transaction, committing when it returns nil.

@@ -93,7 +93,7 @@ func (s *Store) PruneMessages(before time.Time, limit int) (int, error) {
 				return err
 			}
 			if haveStatus {
-				st.Counts.Messages = max(0, st.Counts.Messages-int64(len(ids)))
+				st.Pruned(len(ids))
 				if err := putStatus(tx, box, &st); err != nil {
 					return err
 				}
