@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"testing"
 	"time"
 
@@ -65,7 +66,7 @@ func dump(t *testing.T, schema string) []byte {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, "SELECT table_name FROM information_schema.tables WHERE table_schema = $1", schema)
+	rows, err := conn.Query(ctx, "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name", schema)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,25 +80,33 @@ func dump(t *testing.T, schema string) []byte {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Rows in a stable order: a heap's order may change without a write.
+		var lines [][]byte
 		for rows.Next() {
 			vals, err := rows.Values()
 			if err != nil {
 				t.Fatal(err)
 			}
+			var row bytes.Buffer
 			for _, v := range vals {
 				switch v := v.(type) {
 				case []byte:
-					out.Write(v)
+					row.Write(v)
 				case string:
-					out.WriteString(v)
+					row.WriteString(v)
 				default:
 					b, _ := json.Marshal(v)
-					out.Write(b)
+					row.Write(b)
 				}
-				out.WriteByte(0)
+				row.WriteByte(0)
 			}
+			lines = append(lines, row.Bytes())
 		}
 		rows.Close()
+		sort.Slice(lines, func(i, j int) bool { return bytes.Compare(lines[i], lines[j]) < 0 })
+		for _, l := range lines {
+			out.Write(l)
+		}
 	}
 	return out.Bytes()
 }
