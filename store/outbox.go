@@ -444,9 +444,7 @@ func (s *Store) RetryFailed(mailboxID string) (int, error) {
 		})
 		for i := range items {
 			it := &items[i]
-			it.Failed, it.FailedAt = false, time.Time{}
-			it.Attempts, it.SameErrors = 0, 0
-			it.NextAttemptAt = now
+			it.Retried(now)
 			if _, err := putOutbox(tx, it); err != nil {
 				return err
 			}
@@ -455,9 +453,7 @@ func (s *Store) RetryFailed(mailboxID string) (int, error) {
 			}
 		}
 		n = len(items)
-		m.Counts.Failed = 0
-		m.Delivery.FailedReason = ""
-		m.Delivery.FailedAt = time.Time{}
+		m.FailedCleared()
 		return putStatus(tx, mailboxID, &m)
 	})
 	if err != nil {

@@ -99,3 +99,19 @@ func Requeued(mailboxID string, m *MailboxStatus, msg *Message, it *OutboxItem, 
 	}
 	msg.Delivery, msg.DeliveryError = DeliveryQueued, ""
 }
+
+// Retried puts a failed outbox item back in the queue, due at now with a
+// fresh attempt count (RetryFailed on both backends).
+func (it *OutboxItem) Retried(now time.Time) {
+	it.Failed, it.FailedAt = false, time.Time{}
+	it.Attempts, it.SameErrors = 0, 0
+	it.NextAttemptAt = now
+}
+
+// FailedCleared forgets a mailbox's failed count and reason once its failed
+// items are queued again (RetryFailed on both backends).
+func (st *MailboxStatus) FailedCleared() {
+	st.Counts.Failed = 0
+	st.Delivery.FailedReason = ""
+	st.Delivery.FailedAt = time.Time{}
+}
