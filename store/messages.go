@@ -190,11 +190,7 @@ func (s *Store) ApplyPage(mailboxID string, p Page) (PageResult, error) {
 			if err := putMessage(msgs, order, &msg); err != nil {
 				return err
 			}
-			seq, err := putOutbox(tx, &OutboxItem{
-				MailboxID: mailboxID, GraphID: msg.ID, Folder: msg.Folder, Direction: it.Direction,
-				InternetMessageID: msg.InternetMessageID, ReceivedAt: msg.ReceivedAt,
-				CreatedAt: now, NextAttemptAt: now, Payload: it.Payload,
-			})
+			seq, err := putOutbox(tx, NewOutboxItem(mailboxID, &msg, it.Direction, it.Payload, now))
 			if err != nil {
 				return err
 			}

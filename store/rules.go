@@ -115,3 +115,13 @@ func (st *MailboxStatus) FailedCleared() {
 	st.Delivery.FailedReason = ""
 	st.Delivery.FailedAt = time.Time{}
 }
+
+// NewOutboxItem is the outbox item a newly indexed message is queued as, due
+// at once (ApplyPage on both backends).
+func NewOutboxItem(mailboxID string, msg *Message, direction string, payload []byte, now time.Time) *OutboxItem {
+	return &OutboxItem{
+		MailboxID: mailboxID, GraphID: msg.ID, Folder: msg.Folder, Direction: direction,
+		InternetMessageID: msg.InternetMessageID, ReceivedAt: msg.ReceivedAt,
+		CreatedAt: now, NextAttemptAt: now, Payload: payload,
+	}
+}

@@ -114,11 +114,7 @@ func (s *Store) applyPage(mailboxID string, p store.Page, fence fence) (store.Pa
 			if err := putMessage(tx, mailboxID, &msg); err != nil {
 				return err
 			}
-			seq, err := insertOutbox(tx, &store.OutboxItem{
-				MailboxID: mailboxID, GraphID: msg.ID, Folder: msg.Folder, Direction: it.Direction,
-				InternetMessageID: msg.InternetMessageID, ReceivedAt: msg.ReceivedAt,
-				CreatedAt: now, NextAttemptAt: now, Payload: it.Payload,
-			})
+			seq, err := insertOutbox(tx, store.NewOutboxItem(mailboxID, &msg, it.Direction, it.Payload, now))
 			if err != nil {
 				return err
 			}
