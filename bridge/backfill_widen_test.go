@@ -48,20 +48,7 @@ func TestBackfillWidenedDuringRunningBackfillIsHonoured(t *testing.T) {
 	}
 	ctl := bridge.NewSyncControl(r.st, bridge.NewMailboxes(r.st, zerolog.Nop()), sched)
 
-	type out struct {
-		res bridge.RoundResult
-		err error
-	}
-	done := make(chan out, 1)
-	go func() {
-		res, err := syncer.SyncMailbox(context.Background(), id)
-		done <- out{res, err}
-	}()
-	select {
-	case <-g.held:
-	case o := <-done:
-		t.Fatalf("the round ended before its second backfill page: %+v %v", o.res, o.err)
-	}
+	done := g.startHeld(t, syncer, id)
 	since := now.Add(-40 * 24 * time.Hour).UTC().Format(time.RFC3339)
 	q, err := ctl.Backfill(bridge.Actor{UID: 2}, bridge.BackfillParams{MailboxID: id, Since: since})
 	if err != nil || !q.Queued {

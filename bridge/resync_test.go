@@ -32,6 +32,30 @@ type gate struct {
 	release chan struct{}
 }
 
+// roundOut is how a sync round started by startHeld ended.
+type roundOut struct {
+	res bridge.RoundResult
+	err error
+}
+
+// startHeld starts a sync round of mailbox id and returns once the gate holds
+// its request (the round is surely in the middle of a folder); the round's
+// end arrives on the returned channel after the gate is released.
+func (g *gate) startHeld(t *testing.T, syncer *bridge.Syncer, id string) <-chan roundOut {
+	t.Helper()
+	done := make(chan roundOut, 1)
+	go func() {
+		res, err := syncer.SyncMailbox(context.Background(), id)
+		done <- roundOut{res, err}
+	}()
+	select {
+	case <-g.held:
+	case o := <-done:
+		t.Fatalf("the round ended before its second backfill page: %+v %v", o.res, o.err)
+	}
+	return done
+}
+
 func (g *gate) RoundTrip(r *http.Request) (*http.Response, error) {
 	g.mu.Lock()
 	hold := g.armed && g.match(r)
@@ -172,20 +196,7 @@ func TestResyncFromScratchDuringRoundLandsOnce(t *testing.T) {
 	g.mu.Lock()
 	g.armed = true
 	g.mu.Unlock()
-	type out struct {
-		res bridge.RoundResult
-		err error
-	}
-	done := make(chan out, 1)
-	go func() {
-		res, err := syncer.SyncMailbox(context.Background(), id)
-		done <- out{res, err}
-	}()
-	select {
-	case <-g.held:
-	case o := <-done:
-		t.Fatalf("the round ended before its second backfill page: %+v %v", o.res, o.err)
-	}
+	done := g.startHeld(t, syncer, id)
 	days := 40
 	if _, err := boxes.Update(bridge.Actor{UID: 1, Admin: true}, bridge.MailboxUpdateParams{MailboxID: id, MailboxFields: bridge.MailboxFields{BackfillDays: &days}}); err != nil {
 		t.Fatal(err)
