@@ -29,6 +29,7 @@ type subscription struct {
 	lifecycleURL string
 	clientState  string
 	expires      time.Time
+	renewals     int // PATCHes that set expirationDateTime
 	immutable    bool
 	created      time.Time
 }
@@ -38,6 +39,10 @@ type SubscriptionInfo struct {
 	ID, Resource, ChangeType, NotificationURL, LifecycleNotificationURL, ClientState string
 	User                                                                             string
 	Expires                                                                          time.Time
+	// Renewals counts the PATCHes that renewed it: a test waits on the
+	// renewal itself, since a renewal within the same second may leave
+	// Expires where it was.
+	Renewals int
 }
 
 func (s *Sim) subJSON(sub *subscription) map[string]any {
@@ -139,6 +144,7 @@ func (s *Sim) serveSubscriptions(g *greq) {
 		}
 		s.mu.Lock()
 		sub.expires = exp
+		sub.renewals++
 		out := s.subJSON(sub)
 		s.mu.Unlock()
 		writeJSON(g.w, 200, out)
@@ -449,7 +455,7 @@ func (s *Sim) Subscriptions() []SubscriptionInfo {
 			continue
 		}
 		out = append(out, SubscriptionInfo{ID: sub.id, Resource: sub.resource, ChangeType: sub.changeType, NotificationURL: sub.notifyURL,
-			LifecycleNotificationURL: sub.lifecycleURL, ClientState: sub.clientState, User: sub.user.UPN, Expires: sub.expires})
+			LifecycleNotificationURL: sub.lifecycleURL, ClientState: sub.clientState, User: sub.user.UPN, Expires: sub.expires, Renewals: sub.renewals})
 	}
 	return out
 }
