@@ -105,3 +105,13 @@ def running_tests():
     from odoo.modules import module
 
     return bool(module.current_test) or bool(getattr(threading.current_thread(), "testing", False))
+
+
+def gateway_post_process(thread, message, msg_dict, routes):
+    """What ``message_process`` does between routing a mail and processing
+    its routes: 19.0 finds the mail's author and recipients then
+    (``_message_parse_post_process``: a lead made of a customer's mail has
+    the customer as ``partner_id``); 17.0 and 18.0 found them while checking
+    the routes (``_routing_check_route``), already done."""
+    if hasattr(thread, "_message_parse_post_process"):
+        msg_dict.update(thread._message_parse_post_process(message, msg_dict, routes))

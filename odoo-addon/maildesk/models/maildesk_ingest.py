@@ -23,6 +23,7 @@ from markupsafe import Markup
 from odoo import SUPERUSER_ID, _, api, fields, models, tools
 from odoo.exceptions import ValidationError
 
+from .. import compat
 from ..lib import mailparts, routing
 
 _logger = logging.getLogger(__name__)
@@ -1361,6 +1362,9 @@ class MaildeskIngest(models.AbstractModel):
                 "error": "Odoo's mail loop detection: %s sent too many mails creating records; not routed"
                 % (msg_dict.get("email_from") or "the sender"),
             }
+        # The author and recipients, as message_process finds them (19.0 only
+        # after routing).
+        compat.gateway_post_process(thread, message, msg_dict, routes)
         thread._message_route_process(message, msg_dict, routes)
         # Write the new records now, as the superuser: the savepoint around
         # the item flushes in whichever environment of the request comes
