@@ -129,14 +129,23 @@ registry.category("web_tour.tours").add("maildesk_hostile_tour", {
         // The quote in the MailDesk composer (an inert frame of its own).
         { trigger: ".o_maildesk_reader button:contains(Reply)", run: "click" },
         { trigger: ".modal iframe.o_maildesk_editor",
-            run() {
+            async run() {
                 const frame = document.querySelector(".modal iframe.o_maildesk_editor");
                 if (/allow-scripts/.test(frame.getAttribute("sandbox") || "")) {
                     throw new Error("the composer's frame may run scripts");
                 }
+                // The quote is the frame's srcdoc, set once the dialog is
+                // mounted: the step can run before that document has loaded.
+                const loaded = () => {
+                    const d = frame.contentDocument;
+                    return d && d.URL === "about:srcdoc" && d.readyState === "complete";
+                };
+                while (!loaded()) {
+                    await new Promise((resolve) => frame.addEventListener("load", resolve, { once: true }));
+                }
                 const doc = frame.contentDocument;
-                if (!doc || !doc.body || !doc.body.textContent.includes("Hostile hello")) {
-                    throw new Error("the reply does not quote the mail (yet)");
+                if (!doc.body || !doc.body.textContent.includes("Hostile hello")) {
+                    throw new Error("the reply does not quote the mail");
                 }
                 if (doc.body.querySelector("script, iframe, object, embed, form, link, [onclick], [onerror], [onload], a[href^='javascript'], img[src*='127.0.0.1:8121']")) {
                     throw new Error("the composer kept active content: " + doc.body.innerHTML.slice(0, 500));
