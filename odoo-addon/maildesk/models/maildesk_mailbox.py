@@ -662,6 +662,9 @@ class MaildeskMailbox(models.Model):
         linked = self._linked_records([m.get("internet_message_id") for m in messages])
         for message in messages:
             message["linked"] = linked.get(message.get("internet_message_id"), [])
+            # A row knows its mailbox, as the combined list's rows do: one
+            # clicked while the inbox switches lists still opens in it.
+            message["mailbox_id"] = self.id
         return {"messages": messages, "next_cursor": result.get("next_cursor") or False}
 
     def _linked_records(self, message_ids):

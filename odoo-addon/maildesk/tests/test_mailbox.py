@@ -225,6 +225,7 @@ class TestMailbox(MaildeskCase):
         res = self.mailbox.with_user(self.anna).maildesk_inbox_messages(folder="inbox")
         self.assertEqual(res["messages"][0]["linked"][0]["model"], "res.partner")
         self.assertEqual(res["messages"][0]["linked"][0]["res_id"], self.customer.id)
+        self.assertEqual(res["messages"][0]["mailbox_id"], self.mailbox.id)
 
     def test_reply_opens_the_composer_on_the_sender(self):
         self.sidecar.answers["message.get"] = {

@@ -32,6 +32,8 @@ registry.category("web_tour.tours").add("maildesk_inbox_live_tour", {
         { trigger: ".o_maildesk_folder:contains(Inbox) .badge:contains(3)" },
         { trigger: ".o_maildesk_all", run: "click" },
         { trigger: ".o_maildesk_all.fw-bold" },
+        // The combined list is back (not team@'s list, still shown while it loads).
+        { trigger: ".o_maildesk_row:contains(Own read) .o_maildesk_row_mailbox:contains(live@contoso.example)" },
         // Reading an unread mail: its mailbox's badge and the systray follow.
         { trigger: ".o_maildesk_row.fw-bold:contains(Team unread)", run: "click" },
         { trigger: ".o_maildesk_reader h4:contains(Team unread)" },
