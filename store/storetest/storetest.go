@@ -119,6 +119,10 @@ func Run(t *testing.T, newStore NewStore) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			// Each case opens its own store (a file, a schema): they
+			// share nothing, and on PostgreSQL most of a case is waiting
+			// on round trips, so they overlap.
+			t.Parallel()
 			defer func() {
 				if r := recover(); r != nil {
 					if e, ok := r.(mustError); ok {
