@@ -106,6 +106,7 @@ func waitDrained(ctx context.Context, t *testing.T, sc *runningSidecar, id strin
 // `maildesk restore` into a new data directory, gives a sidecar that carries
 // on (it syncs mail that arrived later) and puts nothing into Odoo twice.
 func TestBackupDuringSyncRestoresWithoutDuplicates(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs a sync against the simulator")
 	}

@@ -136,6 +136,7 @@ func buildLikeDockerfile(t *testing.T) string {
 // TestDeployedBinary runs the binary the image ships, built once for all
 // subtests.
 func TestDeployedBinary(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds the binary; skipped with -short")
 	}

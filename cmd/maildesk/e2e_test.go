@@ -18,6 +18,7 @@ import (
 // of the main user, unknown senders unrouted, and nothing twice — also
 // after the mailbox is deleted, created again and synced from scratch.
 func TestEndToEndSimulatorToOdoo(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	d, err := startDemo(ctx, demoOptions{Messages: 160, Seed: 7, DataDir: t.TempDir(), MaxAttachment: 64 << 10})
@@ -130,6 +131,7 @@ func TestEndToEndSimulatorToOdoo(t *testing.T) {
 // backfill: the mailbox shows the delay while it lasts, nothing is lost,
 // nothing arrives twice, and delivery resumes by itself.
 func TestOdooDownDuringBackfill(t *testing.T) {
+	t.Parallel()
 	// 2,000 messages; make test-long (MAILDESK_LONG=1) runs 5,000.
 	messages := 2000
 	if os.Getenv("MAILDESK_LONG") == "1" {

@@ -26,6 +26,7 @@ func TestMain(m *testing.M) {
 // connected through the real OAuth flow, backfilled, every message
 // delivered to the Odoo stand-in exactly once; system.health's store is ok.
 func TestEndToEndOnPostgres(t *testing.T) {
+	t.Parallel()
 	url, _ := pgtest.FreshSchema(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

@@ -399,6 +399,7 @@ func (n *testNode) metric(name, labels string) float64 {
 // mailboxes with a 3 s lease TTL; MAILDESK_LONG=1 runs the 300
 // mailboxes with the default TTL (15 s).
 func TestScaleOutThreeNodesSurviveSIGKILL(t *testing.T) {
+	t.Parallel()
 	boxes, per, ttl := 45, 16, 3*time.Second
 	if os.Getenv("MAILDESK_LONG") == "1" {
 		boxes, per, ttl = 300, 20, 15*time.Second

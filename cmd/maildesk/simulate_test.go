@@ -63,6 +63,7 @@ func TestSimulateSameMailboxesInAnyDirectory(t *testing.T) {
 // folders are resynced, the mail added after the restart reaches Odoo and
 // nothing reaches Odoo twice.
 func TestSimulatorRestartReauthThenResyncThroughOdoo(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	const seed, n = 9, 40

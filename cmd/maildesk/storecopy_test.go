@@ -20,6 +20,7 @@ import (
 // it syncs new mail with the copied tokens and cursors, and delivers every
 // message exactly once: nothing is delivered again, nothing is lost.
 func TestStoreCopyBboltToPostgresThenServe(t *testing.T) {
+	t.Parallel()
 	url, _ := pgtest.FreshSchema(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()

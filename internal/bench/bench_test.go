@@ -35,6 +35,7 @@ func tiny() Options {
 // prints: one JSON line per scenario with its figures, then the table;
 // the backfill and the chaos run lose and duplicate nothing.
 func TestScoreboardShape(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts child processes and simulators")
 	}

@@ -12,6 +12,7 @@ import (
 // The scaleout scenario at a tiny size: figures for 1, 2 and 3 nodes, the
 // mailboxes all claimed at start-up, no lease churn in a steady window.
 func TestScaleOutScenario(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts child processes and simulators")
 	}
