@@ -84,11 +84,27 @@ class MaildeskMailboxCompose(models.Model):
     # Signature
     # ------------------------------------------------------------------
 
+    def _may_set_signature(self, user):
+        """The mailbox's owner or a MailDesk administrator sets its signature
+        (not its other users: a shared mailbox's signature is its owner's)."""
+        self.ensure_one()
+        return user == self.sudo().owner_id or user.has_group("maildesk.group_maildesk_admin")
+
+    @api.model
+    def maildesk_inbox_mailboxes(self):
+        """The inbox's mailboxes; ``can_edit_signature`` shows the Signature
+        entry only to those who may set it."""
+        rows = super().maildesk_inbox_mailboxes()
+        mailboxes = self.browse([r["id"] for r in rows])
+        for row, mailbox in zip(rows, mailboxes):
+            row["can_edit_signature"] = mailbox._may_set_signature(self.env.user)
+        return rows
+
     def maildesk_set_signature(self, signature):
         """Set the signature: the mailbox's owner or a MailDesk administrator."""
         self.ensure_one()
         compat.check_access(self, "read")
-        if self.env.user != self.sudo().owner_id and not self.env.user.has_group("maildesk.group_maildesk_admin"):
+        if not self._may_set_signature(self.env.user):
             raise AccessError(
                 _("Only the owner of %(email)s or a MailDesk administrator may change its signature.", email=self.email)
             )

@@ -20,3 +20,4 @@ from . import test_compose
 from . import test_compose_ui
 from . import test_inbox_actions
 from . import test_inbox_actions_ui
+from . import test_signature_ui

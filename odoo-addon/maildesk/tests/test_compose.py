@@ -105,6 +105,18 @@ class TestCompose(MaildeskCase):
         self.box(self.admin_user).maildesk_set_signature("<p>Set by the admin</p>")
         self.assertIn("Set by the admin", self.mailbox.signature)
 
+    def test_signature_entry_only_for_who_may_set_it(self):
+        """The inbox shows Signature under a mailbox only to its owner (and
+        MailDesk administrators): not to its main user, nor to a user of a
+        shared mailbox."""
+        def entries(user):
+            rows = self.env["maildesk.mailbox"].with_user(user).maildesk_inbox_mailboxes()
+            return {r["email"]: r["can_edit_signature"] for r in rows if r["email"] in ("anna@contoso.example", "info@contoso.example")}
+        self.assertEqual(entries(self.anna), {"anna@contoso.example": True, "info@contoso.example": False})
+        self.assertEqual(entries(self.carol), {"anna@contoso.example": False})
+        self.assertEqual(entries(self.bob), {"info@contoso.example": True})
+        self.assertEqual(entries(self.admin_user), {"anna@contoso.example": True, "info@contoso.example": True})
+
     # -- reply, reply all, forward ----------------------------------------
 
     def test_reply_all_quotes_the_original_harmlessly(self):
