@@ -65,7 +65,7 @@ func TestComposeDraftRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	const odooID = "<1733.123456789-openerp-maildesk-1@odoo.contoso.com>"
 	first, err := e.sender.SaveDraft(ctx, anna, bridge.DraftParams{SendParams: bridge.SendParams{MailboxID: m.ID,
-		To: []string{"Carl <carl@customer.example>"}, Subject: "Offer 42", BodyHTML: "<p>Draft one</p>",
+		To: []string{"Carl <carl@customer.example>"}, Bcc: []string{"Boss <boss@contoso.com>"}, Subject: "Offer 42", BodyHTML: "<p>Draft one</p>",
 		MessageID: odooID, InReplyTo: "<orig-7@customer.example>", References: "<orig-7@customer.example>",
 		Attachments: []bridge.SendAttachment{{Name: "terms.txt", ContentType: "text/plain", DataBase64: b64([]byte("terms v1"))}}}})
 	if err != nil {
@@ -87,6 +87,9 @@ func TestComposeDraftRoundTrip(t *testing.T) {
 	}
 	if got.Subject != "Offer 42" || !strings.Contains(got.BodyHTML, "Draft one") || got.Headers["in-reply-to"] != "<orig-7@customer.example>" || got.Headers["message-id"] != odooID {
 		t.Fatalf("the draft as the composer reads it: subject %q body %q headers %v", got.Subject, got.BodyHTML, got.Headers)
+	}
+	if len(got.Bcc) != 1 || got.Bcc[0].Email != "boss@contoso.com" || got.Bcc[0].Name != "Boss" {
+		t.Fatalf("the draft's Bcc as the composer reads it: %+v", got.Bcc)
 	}
 
 	// Saved again over it, keeping its attachment.

@@ -324,8 +324,10 @@ type AttachmentInfo struct {
 // MessageDetail is message.get's answer.
 type MessageDetail struct {
 	MessageSummary
-	Folder      string            `json:"folder"`
-	ReplyTo     []store.Address   `json:"reply_to"`
+	Folder  string          `json:"folder"`
+	ReplyTo []store.Address `json:"reply_to"`
+	// Bcc: drafts and sent mail only (Graph's bccRecipients).
+	Bcc         []store.Address   `json:"bcc"`
 	Headers     map[string]string `json:"headers"`
 	BodyHTML    string            `json:"body_html"`
 	Attachments []AttachmentInfo  `json:"attachments"`
@@ -412,6 +414,9 @@ func (s *Messages) MessageGet(ctx context.Context, a Actor, p MessageGetParams) 
 		Headers: map[string]string{}, Attachments: make([]AttachmentInfo, 0, len(atts))}
 	if d.ReplyTo == nil {
 		d.ReplyTo = []store.Address{}
+	}
+	if d.Bcc = storeAddrs(gmsg.Bcc); d.Bcc == nil {
+		d.Bcc = []store.Address{}
 	}
 	for _, h := range gmsg.Headers {
 		d.Headers[strings.ToLower(h.Name)] = h.Value

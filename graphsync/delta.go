@@ -68,11 +68,14 @@ type Message struct {
 	Subject           string
 	From              Address
 	To, Cc, ReplyTo   []Address
-	ReceivedAt        time.Time
-	SentAt            time.Time
-	IsRead            bool
-	IsDraft           bool
-	HasAttachments    bool
+	// Bcc is read by GetMessage only (drafts and sent mail carry it; delta
+	// pages do not ask for it).
+	Bcc            []Address
+	ReceivedAt     time.Time
+	SentAt         time.Time
+	IsRead         bool
+	IsDraft        bool
+	HasAttachments bool
 	// Flagged: followupFlag.flagStatus is "flagged" (not "notFlagged" or
 	// "complete"); FlagKnown says the item carried a flag at all (an update
 	// may not).
@@ -214,6 +217,7 @@ type wireMessage struct {
 	Sender            *wireAddr       `json:"sender"`
 	To                []wireAddr      `json:"toRecipients"`
 	Cc                []wireAddr      `json:"ccRecipients"`
+	Bcc               []wireAddr      `json:"bccRecipients"`
 	ReplyTo           []wireAddr      `json:"replyTo"`
 	ReceivedDateTime  *time.Time      `json:"receivedDateTime"`
 	SentDateTime      *time.Time      `json:"sentDateTime"`
@@ -278,7 +282,7 @@ func (w *wireMessage) message() *Message {
 	} else if w.Sender != nil {
 		m.From = Address{Name: w.Sender.EmailAddress.Name, Email: w.Sender.EmailAddress.Address}
 	}
-	m.To, m.Cc, m.ReplyTo = addrs(w.To), addrs(w.Cc), addrs(w.ReplyTo)
+	m.To, m.Cc, m.ReplyTo, m.Bcc = addrs(w.To), addrs(w.Cc), addrs(w.ReplyTo), addrs(w.Bcc)
 	if w.ReceivedDateTime != nil {
 		m.ReceivedAt = w.ReceivedDateTime.UTC()
 	}
@@ -461,9 +465,10 @@ func listFolderPages[T any](ctx context.Context, m *Mailbox, link string) ([]T, 
 	return out, nil
 }
 
-// GetMessage reads one message with body and headers (message.get).
+// GetMessage reads one message with body and headers (message.get), and
+// its Bcc (a draft reopened in the composer keeps it).
 func (m *Mailbox) GetMessage(ctx context.Context, id string) (*Message, error) {
-	q := url.Values{"$select": {strings.Join(MessageSelect, ",")}}
+	q := url.Values{"$select": {strings.Join(MessageSelect, ",") + ",bccRecipients"}}
 	body, err := m.getRaw(ctx, m.url("messages/"+url.PathEscape(id), q), nil)
 	if err != nil {
 		return nil, fmt.Errorf("graphsync: message %s: %w", id, err)

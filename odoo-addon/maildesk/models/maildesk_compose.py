@@ -220,7 +220,7 @@ class MaildeskMailboxCompose(models.Model):
             "mode": "draft",
             "to": ", ".join(mailparts.format_address(a) for a in data.get("to") or []),
             "cc": ", ".join(mailparts.format_address(a) for a in data.get("cc") or []),
-            "bcc": "",
+            "bcc": ", ".join(mailparts.format_address(a) for a in data.get("bcc") or []),
             "subject": data.get("subject") or "",
             "in_reply_to": headers.get("in-reply-to", ""),
             "references": headers.get("references", ""),

@@ -43,6 +43,7 @@ class TestCompose(MaildeskCase):
                 "id": "outlook-draft", "internet_message_id": "<AM0PR01MB@eurprd01.prod.outlook.com>",
                 "subject": "Typed in Outlook", "from": {"email": "anna@contoso.example"},
                 "to": [{"name": "Carl", "email": "carl@customer.example"}], "cc": [],
+                "bcc": [{"name": "Boss", "email": "boss@contoso.example"}, {"email": "files@contoso.example"}],
                 "headers": {"in-reply-to": "<orig@customer.example>"}, "body_html": "<p>draft body</p>",
                 "attachments": [{"id": "att-1", "name": "plan.xlsx", "size": 5, "is_inline": False}],
             }
@@ -178,6 +179,8 @@ class TestCompose(MaildeskCase):
         self.assertEqual(values["draft_id"], "outlook-draft")
         self.assertEqual(values["subject"], "Typed in Outlook")
         self.assertEqual(values["to"], "Carl <carl@customer.example>")
+        self.assertEqual(values["bcc"], "Boss <boss@contoso.example>, files@contoso.example",
+                         "a draft saved with Bcc reopens with it")
         self.assertEqual(values["in_reply_to"], "<orig@customer.example>")
         self.assertIn("-openerp-", values["message_id"])
         self.assertEqual(values["attachments"][0]["attachment_id"], "att-1")
