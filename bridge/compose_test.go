@@ -188,6 +188,86 @@ func TestComposeForwardKeepsAttachments(t *testing.T) {
 	}
 }
 
+// Forward keeps the original's inline images (cid: parts): the image the
+// original carries, copied from Graph with its Content-ID, and an image the
+// addon sends inline (the composer's data: image made a cid: part by Odoo)
+// are both inline parts of the draft and of the sent mail, and the body
+// still points at them.
+func TestComposeForwardKeepsInlineImages(t *testing.T) {
+	e := newSendEnv(t)
+	m := e.mailbox("anna@contoso.com", "personal", "anna@contoso.com", 0)
+	ctx := context.Background()
+	logo := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte("logo"), 200)...)
+	var raw bytes.Buffer
+	fmt.Fprintf(&raw, "From: Carl Customer <carl@customer.example>\r\nTo: anna@contoso.com\r\nSubject: Our new logo\r\n")
+	fmt.Fprintf(&raw, "Message-ID: <logo@customer.example>\r\nDate: %s\r\nMIME-Version: 1.0\r\n", time.Now().Format(time.RFC1123Z))
+	raw.WriteString("Content-Type: multipart/related; boundary=\"r1\"\r\n\r\n--r1\r\nContent-Type: text/html; charset=utf-8\r\n\r\n")
+	raw.WriteString("<p>Here it is: <img src=\"cid:logo.1@customer.example\"></p>\r\n--r1\r\n")
+	raw.WriteString("Content-Type: image/png; name=\"logo.png\"\r\nContent-ID: <logo.1@customer.example>\r\nContent-Disposition: inline; filename=\"logo.png\"\r\n")
+	raw.WriteString("Content-Transfer-Encoding: base64\r\n\r\n" + b64(logo) + "\r\n--r1--\r\n")
+	orig, err := e.sim.DeliverMIME("anna@contoso.com", "inbox", raw.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.sync(m.ID)
+	msgs := bridge.NewMessages(e.st, bridge.NewMailboxes(e.st, zerolog.Nop()), e.graph, 1<<20)
+	d, err := msgs.MessageGet(ctx, anna, bridge.MessageGetParams{MailboxID: m.ID, MessageID: orig})
+	if err != nil || len(d.Attachments) != 1 || !d.Attachments[0].IsInline || d.Attachments[0].ContentID != "logo.1@customer.example" {
+		t.Fatalf("the original's inline image: %+v %v", d.Attachments, err)
+	}
+	if !strings.Contains(d.BodyHTML, "cid:logo.1@customer.example") {
+		t.Fatalf("the original's body lost its cid: reference: %s", d.BodyHTML)
+	}
+	pasted := append([]byte("GIF89a"), bytes.Repeat([]byte("x"), 100)...)
+	const odooID = "<fwd.inline-openerp-maildesk-1@odoo.contoso.com>"
+	saved, err := e.sender.SaveDraft(ctx, anna, bridge.DraftParams{SendParams: bridge.SendParams{MailboxID: m.ID,
+		To: []string{"dora@partner.example"}, Subject: "Fwd: Our new logo", MessageID: odooID,
+		BodyHTML: `<p>FYI <img src="cid:maildesk-inline-1@odoo"></p><blockquote><p>Here it is: <img src="cid:logo.1@customer.example"></p></blockquote>`,
+		Attachments: []bridge.SendAttachment{{Name: "image1.gif", ContentType: "image/gif", DataBase64: b64(pasted),
+			ContentID: "maildesk-inline-1@odoo", IsInline: true}}},
+		CopyAttachments: []bridge.AttachmentRef{{MessageID: orig, AttachmentID: d.Attachments[0].ID}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The draft in Drafts, as Outlook (and the composer, reopening it) reads it.
+	draft, err := msgs.MessageGet(ctx, anna, bridge.MessageGetParams{MailboxID: m.ID, MessageID: saved.DraftID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inline := map[string]string{}
+	for _, at := range draft.Attachments {
+		if at.IsInline {
+			inline[at.ContentID] = at.ContentType
+		}
+	}
+	if inline["logo.1@customer.example"] != "image/png" || inline["maildesk-inline-1@odoo"] != "image/gif" || len(saved.Attachments) != 2 {
+		t.Fatalf("the draft's inline images: %+v (saved %+v)", draft.Attachments, saved.Attachments)
+	}
+	for _, ref := range []string{"cid:logo.1@customer.example", "cid:maildesk-inline-1@odoo"} {
+		if !strings.Contains(draft.BodyHTML, ref) {
+			t.Fatalf("the draft's body lost %s: %s", ref, draft.BodyHTML)
+		}
+	}
+	if _, err := e.sender.SendDraft(ctx, anna, bridge.SendDraftParams{MailboxID: m.ID, DraftID: saved.DraftID}); err != nil {
+		t.Fatal(err)
+	}
+	sent := findSent(t, e, "anna@contoso.com", odooID)
+	env, err := enmime.ReadEnvelope(bytes.NewReader(sent.MIME))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]byte{}
+	for _, p := range env.Inlines {
+		got[strings.Trim(p.ContentID, "<>")] = p.Content
+	}
+	if !bytes.Equal(got["logo.1@customer.example"], logo) || !bytes.Equal(got["maildesk-inline-1@odoo"], pasted) {
+		t.Fatalf("the sent mail's inline parts: %d (%d attachments)", len(env.Inlines), len(env.Attachments))
+	}
+	if !strings.Contains(env.HTML, "cid:logo.1@customer.example") || !strings.Contains(env.HTML, "cid:maildesk-inline-1@odoo") {
+		t.Fatalf("the sent body lost its cid: references: %s", env.HTML)
+	}
+}
+
 // A draft written in Outlook opens in the composer and, saved from Odoo,
 // is replaced by one with Odoo's Message-Id.
 func TestComposeOutlookDraftResumes(t *testing.T) {

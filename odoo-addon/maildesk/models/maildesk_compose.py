@@ -9,6 +9,7 @@ Message-Id; the sent mail's Sent Items copy reaches Odoo through sync and is
 logged by the mailbox's rules like mail sent from Outlook (Odoo's Message-Id
 check keeps it to one posting).
 """
+import hashlib
 import json
 import re
 
@@ -22,6 +23,35 @@ from ..lib import mailparts
 
 ODOO_MESSAGE_ID = re.compile(r"-openerp-")
 MAX_NEW_ATTACHMENT_BYTES = 25 * 1024 * 1024
+# An image in the composer's body as a data: URI (the inbox shows inline
+# images that way: the original's cid: parts of a forward or reply, a
+# resumed draft's): saved as an inline part the body points at with cid:.
+DATA_IMAGE = re.compile(
+    r"""(\bsrc\s*=\s*["'])data:(image/(?:png|jpe?g|gif|webp|bmp));base64,([A-Za-z0-9+/=\s]+)(["'])""", re.I
+)
+
+
+def inline_data_images(body):
+    """``body`` with each data: image replaced by ``cid:`` of an inline
+    attachment, and those attachments (one per distinct image)."""
+    parts = {}
+
+    def to_cid(match):
+        ctype, data = match.group(2).lower(), re.sub(r"\s+", "", match.group(3))
+        key = (ctype, data)
+        if key not in parts:
+            n = len(parts) + 1
+            digest = hashlib.sha1(data.encode()).hexdigest()[:16]
+            parts[key] = {
+                "name": "image%d.%s" % (n, ctype.split("/")[1].replace("jpeg", "jpg")),
+                "content_type": ctype,
+                "data_base64": data,
+                "content_id": "maildesk-inline-%d-%s@odoo" % (n, digest),
+                "is_inline": True,
+            }
+        return "%scid:%s%s" % (match.group(1), parts[key]["content_id"], match.group(4))
+
+    return DATA_IMAGE.sub(to_cid, body), list(parts.values())
 
 
 def split_addresses(value):
@@ -273,6 +303,11 @@ class MaildeskMailboxCompose(models.Model):
                 "content_type": new.get("content_type") or "application/octet-stream",
                 "data_base64": data,
             })
+        params["body_html"], inline = inline_data_images(params["body_html"])
+        for part in inline:
+            if len(part["data_base64"]) * 3 // 4 > MAX_NEW_ATTACHMENT_BYTES:
+                raise UserError(_("An image in the mail is too large (at most 25 MB)."))
+        uploads.extend(inline)
         if uploads:
             params["attachments"] = uploads
         params["user_login"] = self.env.user.login or ""

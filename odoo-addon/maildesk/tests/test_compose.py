@@ -1,4 +1,5 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import base64
 import json
 
 from odoo.exceptions import AccessError, ValidationError
@@ -173,6 +174,33 @@ class TestCompose(MaildeskCase):
         with self.assertRaisesRegex(ValidationError, "at least one recipient"):
             self.box().maildesk_draft_send({"to": "", "subject": "x"})
         self.assertFalse(self.calls("message.send_draft"))
+
+    def test_forward_keeps_inline_images(self):
+        """The original's cid: image shows in the composer (a data: URI) and is
+        saved as an inline part the draft's body points at with cid:."""
+        png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"logo" * 50).decode()
+        self.sidecar.answers["message.get"] = lambda p: {
+            "id": p["message_id"], "internet_message_id": "<logo@customer.example>", "subject": "Our new logo",
+            "from": {"name": "Carl", "email": "carl@customer.example"}, "to": [{"email": "anna@contoso.example"}],
+            "cc": [], "headers": {}, "body_html": '<p>Here it is: <img src="cid:logo.1@customer.example"></p>',
+            "attachments": [
+                {"id": "att-logo", "name": "logo.png", "content_type": "image/png", "size": 210, "is_inline": True,
+                 "content_id": "logo.1@customer.example"},
+                {"id": "att-1", "name": "offer.pdf", "content_type": "application/pdf", "size": 2048, "is_inline": False},
+            ],
+        }
+        self.sidecar.answers["message.attachment"] = lambda p: {"data_base64": png, "content_type": "image/png"}
+        values = self.box().maildesk_compose_prepare("forward", "orig-logo")
+        self.assertIn("data:image/png;base64," + png, values["body_html"], "the composer shows the image")
+        self.assertEqual([a["attachment_id"] for a in values["attachments"]], ["att-1"])
+        self.box().maildesk_draft_save(dict(values, to="dora@partner.example"))
+        saved = self.calls("message.save_draft")[-1]
+        inline = [a for a in saved.get("attachments") or [] if a.get("is_inline")]
+        self.assertEqual(len(inline), 1, saved.get("attachments"))
+        self.assertEqual((inline[0]["data_base64"], inline[0]["content_type"]), (png, "image/png"))
+        self.assertIn('src="cid:%s"' % inline[0]["content_id"], saved["body_html"])
+        self.assertNotIn("data:image", saved["body_html"])
+        self.assertEqual(saved["copy_attachments"], [{"message_id": "orig-logo", "attachment_id": "att-1"}])
 
     def test_outlook_draft_opens_with_an_odoo_message_id(self):
         values = self.box().maildesk_draft_open("outlook-draft")
