@@ -465,3 +465,32 @@ func TestComposeSharedMailboxDraft(t *testing.T) {
 		t.Fatalf("with Send As: %+v %v", res, err)
 	}
 }
+
+// The simulator's hostile sample, read through the sidecar as the reading
+// pane and the composer's quote get it: nothing in it can run or submit.
+// (Remote images stay in the HTML: Odoo blocks them until allowed, and the
+// frame's CSP refuses them; see the addon's tests.)
+func TestMessageGetDisarmsTheHostileSample(t *testing.T) {
+	e := newSendEnv(t)
+	m := e.mailbox("anna@contoso.com", "personal", "anna@contoso.com", 0)
+	id, err := e.sim.DeliverMIME("anna@contoso.com", "inbox", m365sim.HostileMIME("anna@contoso.com", "<hostile@x.example>", time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.sync(m.ID)
+	msgs := bridge.NewMessages(e.st, bridge.NewMailboxes(e.st, zerolog.Nop()), e.graph, 1<<20)
+	d, err := msgs.MessageGet(context.Background(), anna, bridge.MessageGetParams{MailboxID: m.ID, MessageID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(d.BodyHTML, "your invoice is overdue") {
+		t.Fatalf("the text is gone: %s", d.BodyHTML)
+	}
+	body := strings.ToLower(d.BodyHTML)
+	for _, bad := range []string{"<script", "onload", "onerror", "onmouseover", "javascript:", "<iframe", "<object", "<embed",
+		"<form", "formaction", "http-equiv", "<link", "@import", "<svg", "maildeskpwned"} {
+		if strings.Contains(body, bad) {
+			t.Errorf("message.get's body still has %q: %s", bad, d.BodyHTML)
+		}
+	}
+}

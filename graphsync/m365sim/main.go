@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 )
 
 // Main implements `maildesk sim`: it seeds a simulator, prints where it
@@ -73,8 +74,10 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 // Seed adds n users with m generated messages each and one shared mailbox
-// ("support@") that every seeded user has full access and send-as on. It
-// returns the users in creation order.
+// ("support@") that every seeded user has full access and send-as on; the
+// first user's inbox also gets the hostile sample (HostileMIME), half an
+// hour old, so the demo and the end-to-end test show it through the real
+// sidecar. It returns the users in creation order.
 func Seed(s *Sim, n, m int) []*User {
 	names := []string{"Anna Schmidt", "Ben Okafor", "Chloé Martin", "Dmitri Ivanov", "Eva Lindqvist", "Farid Haddad", "Grace Kim", "Hiro Tanaka"}
 	var out []*User
@@ -94,6 +97,11 @@ func Seed(s *Sim, n, m int) []*User {
 		grants = append(grants, Grant{User: upn, FullAccess: true, SendAs: true})
 	}
 	if n > 0 {
+		at := time.Now().Add(-30 * time.Minute).Truncate(time.Second)
+		msgID := "<hostile.sample@" + HostileHost + ">"
+		if _, err := s.DeliverMIMEAt(out[0].UPN, "inbox", HostileMIME(out[0].UPN, msgID, at), at); err != nil {
+			panic(err) // a fixed, well-formed message
+		}
 		sh := s.AddSharedMailbox("support@"+s.Domain(), "Support", grants...)
 		s.GenerateMailbox(sh.UPN, m, GenOptions{SentRate: 0.1, PrivateRate: DemoPrivateRate})
 		out = append(out, sh)

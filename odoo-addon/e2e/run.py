@@ -1057,6 +1057,43 @@ class E2E:
                 "search: Microsoft 365's search finds the sent mail by a word of its subject",
                 "%d hits" % len(found["messages"]))
 
+    def check_hostile(self):
+        """The simulator's hostile sample (m365sim.HostileMIME in anna@'s
+        inbox: scripts, event handlers, remote images, CSS tricks, a form)
+        through the real sidecar, as Anna's inbox lists it, shows it in the
+        reading pane and quotes it in a reply; and the copy Odoo logged."""
+        r = self.r
+        anna = self.users["anna"]["browser"]
+        mid = self.mailboxes["anna"]["id"]
+        try:
+            res = anna.call("maildesk.mailbox", "maildesk_inbox_messages", [mid], folder="inbox",
+                            query="hostile sample", limit=10)
+            hits = [m for m in res["messages"] if HOSTILE_SUBJECT in (m.get("subject") or "")]
+            if not hits:
+                r.check(False, "hostile: the simulator's hostile sample is in anna@'s inbox", "not found by the index")
+                return
+            row = hits[0]
+            shown = anna.call("maildesk.mailbox", "maildesk_inbox_message", [mid], row["id"])
+            quoted = anna.call("maildesk.mailbox", "maildesk_compose_prepare", [mid], "reply", row["id"])
+        except OdooError as exc:
+            r.check(False, "hostile: open and quote the hostile sample as its owner", short(exc.message))
+            return
+        snippet = (row.get("snippet") or "") + (row.get("subject") or "")
+        r.check("<" not in snippet.replace(HOSTILE_SUBJECT, ""), "hostile: the list's snippet is text only", short(snippet))
+        body = shown.get("body_html") or ""
+        left = hostile_leftovers(body)
+        r.check("invoice is overdue" in body and not left and (shown.get("images_blocked") or 0) >= 3,
+                "hostile: the reading pane (real sidecar, then Odoo) keeps nothing active and loads nothing remote",
+                "%s remote images blocked%s" % (shown.get("images_blocked"), "; left: %s" % ", ".join(left) if left else ""))
+        left = hostile_leftovers(quoted.get("body_html") or "")
+        r.check("invoice is overdue" in (quoted.get("body_html") or "") and not left,
+                "hostile: the reply's quote keeps nothing active and loads nothing remote", ", ".join(left))
+        logged = self.admin.call("mail.message", "search_read", [("message_id", "=", row.get("internet_message_id"))],
+                                 fields=["model", "res_id", "body"])
+        left = sorted({x for m in logged for x in hostile_leftovers(m["body"] or "", remote=False)})
+        r.check(logged and not left, "hostile: the copy logged in Odoo keeps nothing active",
+                "; ".join("%s,%s" % (m["model"], m["res_id"]) for m in logged) + ("; left: %s" % ", ".join(left) if left else ""))
+
     def find_sent_body(self, key, token, timeout):
         # The inbox's query matches subjects and senders; the chatter post has no subject of its own,
         # so look at the newest Sent Items and read each candidate's body.
@@ -1417,6 +1454,7 @@ class E2E:
 
         self.check_send()
         self.check_compose()
+        self.check_hostile()
         self.check_no_send_as()
         self.check_live_gateway()
         ok, status = self.wait_synced(["anna", "support"], "after sending", timeout=min(300, self.a.timeout))
@@ -1450,6 +1488,26 @@ class E2E:
             ok, status = self.wait_synced(["anna", "support"], "after restart", since=since)
             r.check(ok, "restart: sync finished after the restart", self.describe(status))
             self.check_no_twice(before, "after a sidecar restart")
+
+
+# m365sim.HostileSubject / HostileHost (graphsync/m365sim/hostile.go).
+HOSTILE_SUBJECT = "[MailDesk hostile sample]"
+HOSTILE_ACTIVE = [
+    ("script", r"<script"), ("event handler", r"""[\s"'/]on[a-z]+\s*="""), ("javascript: URL", r"javascript:"),
+    ("iframe", r"<iframe"), ("object", r"<object"), ("embed", r"<embed"), ("form", r"<form\b"),
+    ("formaction", r"formaction"), ("meta refresh", r"http-equiv"), ("stylesheet link", r"<link\b"),
+    ("@import", r"@import"), ("svg", r"<svg"), ("fixed overlay", r"position\s*:\s*fixed"),
+]
+HOSTILE_REMOTE = [
+    ("remote src/srcset/poster/background", r"""(?<![\w-])(?:src|srcset|poster|background)\s*=\s*["']?[^"'>]*evil\.hostile\.example"""),
+    ("remote CSS url()", r"""url\(\s*["']?\s*(?:https?:)?//"""),
+]
+
+
+def hostile_leftovers(html, remote=True):
+    """What of the hostile sample's tricks is still in ``html``."""
+    checks = HOSTILE_ACTIVE + (HOSTILE_REMOTE if remote else [])
+    return [name for name, pattern in checks if re.search(pattern, html or "", re.I)]
 
 
 def parse_args(argv):
