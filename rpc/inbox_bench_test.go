@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/maildesk/maildesk/bridge"
+	"github.com/maildesk/maildesk/internal/inboxgen"
 	"github.com/maildesk/maildesk/store"
 )
 
@@ -26,28 +27,9 @@ func inboxBench(b *testing.B, n int) (*http.Client, string, string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	start := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
-	words := []string{"offer", "invoice", "meeting", "delivery", "question", "contract", "order", "visit"}
-	const page = 1000
-	for base := 0; base < n; base += page {
-		for _, folder := range []string{"inbox", "sentitems"} {
-			var items []store.PageItem
-			for i := base; i < min(base+page, n); i++ {
-				if (i%5 == 4) != (folder == "sentitems") {
-					continue
-				}
-				items = append(items, store.PageItem{Direction: "in", Payload: []byte(`{}`), Message: store.Message{
-					ID: fmt.Sprintf("AAMkAGI2-%07d", i), Folder: folder, InternetMessageID: fmt.Sprintf("<m%d@customer%d.example>", i, i%300),
-					Subject: fmt.Sprintf("%s %d", words[i%len(words)], i), ReceivedAt: start.Add(time.Duration(i) * 3 * time.Minute),
-					From: store.Address{Name: fmt.Sprintf("Customer %d", i%300), Email: fmt.Sprintf("c%d@customer%d.example", i%300, i%300)},
-					To:   []store.Address{{Email: "big@contoso.com"}}, IsRead: i%7 != 0,
-					Snippet: "Hello, about the " + words[(i/3)%len(words)] + " we discussed last week: please find the details below and tell me what you think",
-				}})
-			}
-			if _, err := e.st.ApplyPage(m.ID, store.Page{Folder: folder, Items: items}); err != nil {
-				b.Fatal(err)
-			}
-		}
+	// The newest at 2020-01-01 + (n-1) × 3 min, as before the generator moved.
+	if err := inboxgen.Seed(e.st, m.ID, "big@contoso.com", n, time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(n-1)*3*time.Minute)); err != nil {
+		b.Fatal(err)
 	}
 	client := &http.Client{Timeout: time.Minute}
 	b.Cleanup(client.CloseIdleConnections)

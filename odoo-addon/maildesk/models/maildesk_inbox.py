@@ -8,7 +8,7 @@ import json
 import logging
 
 from odoo import _, api, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, MissingError, UserError, ValidationError
 
 from ..lib import mailparts
 
@@ -53,6 +53,37 @@ class MaildeskMailboxInbox(models.Model):
             unread = max(0, self.unread_count + (-changed if read else changed))
             self.sudo().with_context(maildesk_from_sidecar=True).write({"unread_count": unread})
         return {"unread": self.unread_count}
+
+    @api.model
+    def maildesk_inbox_start(self, mailbox_id=False, address=False, folder="inbox", query=False):
+        """Opening the inbox in one round trip: the user's mailboxes
+        (``maildesk_inbox_mailboxes``) and the first page of the list it
+        opens on — the mail with ``address``; else mailbox ``mailbox_id``;
+        else all mailboxes when there are several, the only one otherwise.
+        ``view`` says which ({"combined": True, "address": …} or
+        {"mailbox_id": …}); ``page`` is that list's answer, or ``{"error":
+        …}`` when it cannot be read. The folder pane (``folder.list``, the
+        counts) is asked for after, and the first page does not wait for it."""
+        mailboxes = self.maildesk_inbox_mailboxes()
+        if address:
+            view = {"combined": True, "address": address}
+        elif mailbox_id:
+            view = {"mailbox_id": int(mailbox_id)}
+        elif len(mailboxes) > 1:
+            view = {"combined": True}
+        elif mailboxes:
+            view = {"mailbox_id": mailboxes[0]["id"]}
+        else:
+            return {"mailboxes": mailboxes, "view": {}, "page": False}
+        kwargs = {"folder": folder or "inbox", "query": query or None}
+        try:
+            if view.get("combined"):
+                page = self.maildesk_inbox_combined(address=address or None, **kwargs)
+            else:
+                page = self.browse(view["mailbox_id"]).maildesk_inbox_messages(**kwargs)
+        except (AccessError, MissingError, UserError, ValidationError) as exc:
+            page = {"messages": [], "next_cursor": False, "error": str(exc)}
+        return {"mailboxes": mailboxes, "view": view, "page": page}
 
     # ------------------------------------------------------------------
     # All my mail in one place

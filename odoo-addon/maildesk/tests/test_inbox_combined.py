@@ -94,6 +94,34 @@ class TestInboxCombined(MaildeskCase):
         self.assertEqual([m["id"] for m in res["messages"]], ["a1", "a2", "a3"])
         self.assertEqual([e["email"] for e in res["errors"]], ["info@contoso.example"])
 
+    def test_opening_reads_the_mailboxes_and_the_first_page_in_one_call(self):
+        """maildesk_inbox_start: Anna (two mailboxes) opens on all of them;
+        Carol (only Anna's, as its main user) on that one; a given mailbox
+        or address opens on it; a mailbox the sidecar cannot read says why."""
+        Mailbox = self.env["maildesk.mailbox"]
+        self.mailbox.write({"main_user_id": self.carol.id})
+        start = Mailbox.with_user(self.anna).maildesk_inbox_start()
+        self.assertEqual({m["email"] for m in start["mailboxes"]}, {"anna@contoso.example", "info@contoso.example"})
+        self.assertEqual(start["view"], {"combined": True})
+        self.assertEqual([m["id"] for m in start["page"]["messages"]], ["a1", "s1", "s2", "a2", "s3", "a3", "s4"])
+        start = Mailbox.with_user(self.carol).maildesk_inbox_start()
+        self.assertEqual([m["email"] for m in start["mailboxes"]], ["anna@contoso.example"])
+        self.assertEqual(start["view"], {"mailbox_id": self.mailbox.id})
+        self.assertEqual([m["id"] for m in start["page"]["messages"]], ["a1", "a2", "a3"])
+        self.assertEqual({m["mailbox_id"] for m in start["page"]["messages"]}, {self.mailbox.id})
+        start = Mailbox.with_user(self.anna).maildesk_inbox_start(mailbox_id=self.shared.id, query="s")
+        self.assertEqual(start["view"], {"mailbox_id": self.shared.id})
+        self.assertEqual([p.get("query") for m, p in self.sidecar.calls if m == "message.list"][-1], "s")
+        start = Mailbox.with_user(self.carol).maildesk_inbox_start(mailbox_id=self.shared.id)
+        self.assertEqual(start["page"]["messages"], [])
+        self.assertTrue(start["page"]["error"], "Carol may not read info@: the list says so, the mailboxes still come")
+        self.assertEqual(len(start["mailboxes"]), 1)
+        self.sidecar.answers["folder.list"] = [{"id": "f-inbox", "name": "Inbox", "well_known": "inbox"}]
+        start = Mailbox.with_user(self.carol).maildesk_inbox_start(address="carl@customer.example")
+        self.assertEqual(start["view"], {"combined": True, "address": "carl@customer.example"})
+        self.assertEqual([m["id"] for m in start["page"]["messages"]], ["a1", "a2", "a3"])
+        self.assertEqual([p.get("address") for m, p in self.sidecar.calls if m == "message.list"][-1], "carl@customer.example")
+
     def test_bad_cursor(self):
         with self.assertRaises(Exception):
             self.combined(cursor="not json")

@@ -132,7 +132,12 @@ async function mountInbox({ deleted = [] } = {}) {
         snippet: `snippet ${n}`,
         linked: [],
     }));
-    onRpc("maildesk_inbox_mailboxes", () => [{ id: 5, email: "anna@contoso.example", state: "connected", unread: 1 }]);
+    // Opening: the mailboxes and the first page in one call.
+    onRpc("maildesk_inbox_start", () => ({
+        mailboxes: [{ id: 5, email: "anna@contoso.example", state: "connected", unread: 1 }],
+        view: { mailbox_id: 5 },
+        page: { messages: rows.map((r) => ({ ...r, mailbox_id: 5 })), next_cursor: false },
+    }));
     onRpc("maildesk_inbox_folders", () => [{ id: "f-inbox", name: "Inbox", well_known: "inbox", unread: 1, total: 3 }]);
     onRpc("maildesk_inbox_messages", () => ({ messages: rows.map((r) => ({ ...r })), next_cursor: false }));
     onRpc("maildesk_loggable_models", () => []);

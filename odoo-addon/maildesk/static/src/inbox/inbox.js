@@ -119,17 +119,35 @@ export class MailDeskInbox extends Component {
         }
     }
 
+    /**
+     * Opening: the user's mailboxes and the first page of the list shown
+     * first in one call (maildesk_inbox_start); the folder pane follows.
+     */
     async loadMailboxes() {
-        this.state.mailboxes = await this.orm.call(MODEL, "maildesk_inbox_mailboxes", []);
+        const start = await this.orm.call(MODEL, "maildesk_inbox_start", [], {
+            mailbox_id: this.state.mailboxId || false,
+            address: this.state.address || false,
+            folder: this.state.folder,
+            query: this.state.query || false,
+        });
+        this.state.mailboxes = start.mailboxes;
         this.live.setMailboxes(this.state.mailboxes);
-        if (this.state.address) {
-            await this.selectCombined("inbox", this.state.address);
-        } else if (this.state.mailboxId) {
-            await this.selectMailbox(this.state.mailboxId);
-        } else if (this.state.mailboxes.length > 1) {
-            await this.selectCombined("inbox");
-        } else if (this.state.mailboxes.length) {
-            await this.selectMailbox(this.state.mailboxes[0].id);
+        const view = start.view || {};
+        if (view.combined) {
+            await this.selectCombined("inbox", view.address || "", start.page);
+        } else if (view.mailbox_id) {
+            await this.selectMailbox(view.mailbox_id, start.page);
+        }
+    }
+
+    /** A first page read with the mailboxes: messages, or the reason there are none. */
+    showPage(res) {
+        this.state.messages = (res && res.messages) || [];
+        this.state.checked = {};
+        this.state.nextCursor = (res && res.next_cursor) || false;
+        this.state.mailboxErrors = (res && res.errors) || [];
+        if (res && res.error) {
+            this.state.error = res.error;
         }
     }
 
@@ -143,7 +161,7 @@ export class MailDeskInbox extends Component {
         return (message && message.mailbox_id) || this.state.mailboxId;
     }
 
-    async selectCombined(folder, address = "") {
+    async selectCombined(folder, address = "", page = null) {
         this.state.address = address;
         this.state.combined = true;
         this.state.mailboxId = false;
@@ -151,6 +169,10 @@ export class MailDeskInbox extends Component {
         this.state.view = "mail";
         this.state.folder = folder;
         this.state.selected = null;
+        if (page) {
+            this.showPage(page);
+            return;
+        }
         await this.loadMessages(false);
     }
 
@@ -178,7 +200,7 @@ export class MailDeskInbox extends Component {
         return this.state.mailboxes.find((m) => m.id === this.state.mailboxId);
     }
 
-    async selectMailbox(id) {
+    async selectMailbox(id, firstPage = null) {
         this.state.address = "";
         this.state.combined = false;
         this.state.mailboxId = id;
@@ -194,6 +216,18 @@ export class MailDeskInbox extends Component {
             },
             () => false
         );
+        if (firstPage) {
+            // Read with the mailboxes (opening the inbox): shown now; a
+            // mailbox whose folders cannot be read shows no list, as below.
+            this.state.view = "mail";
+            this.showPage(firstPage);
+            folders.then((ok) => {
+                if (!ok && this.state.mailboxId === id) {
+                    this.state.messages = [];
+                }
+            });
+            return;
+        }
         const page = this.selectFolder(this.state.folder || "inbox");
         if (!(await folders)) {
             await page;
