@@ -132,8 +132,14 @@ def shoot_inbox(page, a):
     page.shot(os.path.join(a.inbox_out, "inbox.png"), scale=0.6)
     # One mailbox's inbox: "Move to…" lists the folders of the checked rows' mailbox.
     page.js("document.querySelector('.o_maildesk_mailbox').click(); true")
-    page.wait("!!document.querySelector('.o_maildesk_folder') && !document.querySelector('.o_maildesk_row_mailbox')"
-              " && document.querySelectorAll('.o_maildesk_row').length > 3", "one mailbox's inbox", 240)
+    # The combined list's rows stay until the mailbox's page arrives (its
+    # rows lose their mailbox badge at once): wait for the list to settle.
+    one = ("!!document.querySelector('.o_maildesk_folder') && !document.querySelector('.o_maildesk_row_mailbox')"
+           " && !document.querySelector('.o_maildesk_list .p-3 .fa-spinner')"
+           " && document.querySelectorAll('.o_maildesk_row').length > 3")
+    page.wait(one, "one mailbox's inbox", 240)
+    time.sleep(3)
+    page.wait(one, "one mailbox's inbox", 240)
     page.js("[...document.querySelectorAll('.o_maildesk_row .o_maildesk_check')].slice(0, 3).forEach(c => c.click()); true")
     page.wait("!!document.querySelector('.o_maildesk_checked_count')", "the checked rows")
     page.js("document.querySelector('.o_maildesk_act_move').click(); true")
