@@ -1082,9 +1082,13 @@ class E2E:
         r.check("<" not in snippet.replace(HOSTILE_SUBJECT, ""), "hostile: the list's snippet is text only", short(snippet))
         body = shown.get("body_html") or ""
         left = hostile_leftovers(body)
-        r.check("invoice is overdue" in body and not left and (shown.get("images_blocked") or 0) >= 3,
+        # The sender is a contact now (log mode made it): its images would be
+        # shown; the pixel is an open tracker and goes whoever sends it.
+        r.check("invoice is overdue" in body and not left,
                 "hostile: the reading pane (real sidecar, then Odoo) keeps nothing active and loads nothing remote",
-                "%s remote images blocked%s" % (shown.get("images_blocked"), "; left: %s" % ", ".join(left) if left else ""))
+                "sender trusted %s, %s remote images blocked, %s trackers removed%s" % (
+                    shown.get("sender_trusted"), shown.get("images_blocked"), shown.get("trackers_removed"),
+                    "; left: %s" % ", ".join(left) if left else ""))
         left = hostile_leftovers(quoted.get("body_html") or "")
         r.check("invoice is overdue" in (quoted.get("body_html") or "") and not left,
                 "hostile: the reply's quote keeps nothing active and loads nothing remote", ", ".join(left))
@@ -1496,11 +1500,12 @@ HOSTILE_ACTIVE = [
     ("script", r"<script"), ("event handler", r"""[\s"'/]on[a-z]+\s*="""), ("javascript: URL", r"javascript:"),
     ("iframe", r"<iframe"), ("object", r"<object"), ("embed", r"<embed"), ("form", r"<form\b"),
     ("formaction", r"formaction"), ("meta refresh", r"http-equiv"), ("stylesheet link", r"<link\b"),
-    ("@import", r"@import"), ("svg", r"<svg"), ("fixed overlay", r"position\s*:\s*fixed"),
+    ("@import", r"@import"), ("fixed overlay", r"position\s*:\s*fixed"),
 ]
 HOSTILE_REMOTE = [
     ("remote src/srcset/poster/background", r"""(?<![\w-])(?:src|srcset|poster|background)\s*=\s*["']?[^"'>]*evil\.hostile\.example"""),
     ("remote CSS url()", r"""url\(\s*["']?\s*(?:https?:)?//"""),
+    ("remote SVG image", r"""<image\b[^>]*href\s*=\s*["']?\s*(?:https?:)?//"""),
 ]
 
 

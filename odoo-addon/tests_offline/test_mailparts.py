@@ -93,6 +93,20 @@ class TestMailparts(unittest.TestCase):
         self.assertIn('<td data-maildesk-background="http://x/b.png">', out)
         self.assertEqual(mailparts.block_remote_images(""), ("", 0))
 
+    def test_sidecar_remote_images_come_back_to_be_blocked_or_shown(self):
+        """The sidecar moves remote src to data-remote-src; the addon puts it
+        back, then blocks it (or shows it when allowed)."""
+        html = ('<p>Hi</p><img data-remote-src="https://evil.example/p.gif" width="1" height="1">'
+                "<img alt=logo data-remote-src='http://x.example/logo.png'><img data-remote-src=\"javascript:x\">")
+        back = mailparts.sidecar_remote_images(html)
+        self.assertIn('<img src="https://evil.example/p.gif" width="1" height="1">', back)
+        self.assertIn("<img alt=logo src='http://x.example/logo.png'>", back)
+        self.assertIn('data-remote-src="javascript:x"', back, "only http(s) comes back")
+        out, count = mailparts.block_remote_images(back)
+        self.assertEqual(count, 2)
+        self.assertNotIn(' src="http', out)
+        self.assertEqual(mailparts.sidecar_remote_images(""), "")
+
     def test_block_remote_srcset_and_poster(self):
         """A srcset whose candidates carry widths or densities (spaces in the
         value), or whose later candidate is remote, and a video's poster."""

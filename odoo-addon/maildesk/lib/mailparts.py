@@ -167,6 +167,18 @@ _REMOTE_SRCSET_RE = re.compile(r"""(?:^|,)\s*(?:https?:)?//""", re.IGNORECASE)
 _REMOTE_CSS_RE = re.compile(r"""url\(\s*(["']?)(?:https?:)?//[^)]*\)""", re.IGNORECASE)
 
 
+# The sidecar's sanitiser moves a remote image's src to data-remote-src
+# (bridge.SanitizeMailHTML): nothing loads unless the addon puts it back.
+_SIDECAR_REMOTE_RE = re.compile(r"""(<img\b[^>]*?\s)data-remote-src\s*=\s*("https?://[^"]*"|'https?://[^']*')""", re.IGNORECASE)
+
+
+def sidecar_remote_images(html):
+    """``html`` with the sidecar's ``data-remote-src`` back as ``src``, so
+    that the tracker filter and ``block_remote_images`` see the mail's remote
+    images and the user's "show images" (or a trusted sender) shows them."""
+    return _SIDECAR_REMOTE_RE.sub(r"\1src=\2", html or "")
+
+
 def block_remote_images(html):
     """Neutralise remote resources (tracking pixels) in ``html``.
 

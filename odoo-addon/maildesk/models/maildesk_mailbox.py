@@ -702,6 +702,7 @@ class MaildeskMailbox(models.Model):
         sender_email = mailparts.normalize_email(sender)
         # The sidecar sanitises too; sanitise again here, Odoo's way.
         body = tools.html_sanitize(data.get("body_html") or "", sanitize_style=True, strip_classes=True)
+        body = mailparts.sidecar_remote_images(str(body))
         # Open-tracking pixels never load, not even for trusted senders.
         body, data["trackers_removed"] = mailparts.strip_tracking_images(str(body))
         blocked = 0

@@ -202,6 +202,23 @@ class TestCompose(MaildeskCase):
         self.assertNotIn("data:image", saved["body_html"])
         self.assertEqual(saved["copy_attachments"], [{"message_id": "orig-logo", "attachment_id": "att-1"}])
 
+    def test_reading_pane_shows_remote_images_only_when_allowed(self):
+        """A body as the real sidecar answers it (a remote image's src moved to
+        data-remote-src): blocked until the user shows images, then shown."""
+        self.sidecar.answers["message.get"] = lambda p: {
+            "id": p["message_id"], "internet_message_id": "<remote@unknown.example>", "subject": "Logo",
+            "from": {"email": "stranger@unknown.example"}, "to": [], "cc": [], "headers": {}, "attachments": [],
+            "body_html": '<p>Hi</p><img data-remote-src="https://cdn.unknown.example/logo.png" alt="logo">',
+        }
+        shown = self.box().maildesk_inbox_message("m-remote")
+        self.assertEqual(shown["images_blocked"], 1)
+        self.assertIn('data-maildesk-src="https://cdn.unknown.example/logo.png"', shown["body_html"])
+        self.assertNotIn('src="https://', shown["body_html"].replace("data-maildesk-src=", ""))
+        allowed = self.box().maildesk_inbox_message("m-remote", show_images=True)
+        self.assertEqual(allowed["images_blocked"], 0)
+        self.assertIn('src="https://cdn.unknown.example/logo.png"', allowed["body_html"])
+        self.assertNotIn("data-remote-src", allowed["body_html"])
+
     def test_outlook_draft_opens_with_an_odoo_message_id(self):
         values = self.box().maildesk_draft_open("outlook-draft")
         self.assertEqual(values["draft_id"], "outlook-draft")
