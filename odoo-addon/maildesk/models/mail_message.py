@@ -1,5 +1,5 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-from odoo import fields, models
+from odoo import api, fields, models
 
 
 class MailMessage(models.Model):
@@ -24,3 +24,22 @@ class MailMessage(models.Model):
         help="Set when a routing rule found open documents of several customers for this mail: it went "
         "on the contacts, and the inbox offers these records (model,id;model,id).",
     )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        # Gateway ingest (maildesk.ingest._process_gateway): the messages
+        # Odoo's gateway posts for the mail get MailDesk's fields as they are
+        # created (not in a second UPDATE), and their ids are handed back (no
+        # search by Message-Id afterwards), with the record each is on.
+        stamp = self.env.context.get("maildesk_gateway_stamp")
+        if not stamp:
+            return super().create(vals_list)
+        ours = [vals.get("message_id") == stamp["message_id"] for vals in vals_list]
+        vals_list = [dict(vals, **stamp["values"]) if mine else vals for vals, mine in zip(vals_list, ours)]
+        messages = super().create(vals_list)
+        stamp["created"].extend(
+            (message.id, vals.get("model") or False, vals.get("res_id") or False)
+            for message, vals, mine in zip(messages, vals_list, ours)
+            if mine
+        )
+        return messages

@@ -148,6 +148,8 @@ class MaildeskIngest(models.AbstractModel):
         answers name the messages once they exist."""
         results = []
         route["pending"] = None if isolate else []
+        # The batch's Outlook conversations (what _conversation_models looks up).
+        route["batch_conversations"] = {p["conversation_id"] for p in prepared if p.get("conversation_id")}
         self._prefetch_routing(prepared, partners_by_email, threads, route)
         for p in prepared:
             result = {
@@ -542,7 +544,7 @@ class MaildeskIngest(models.AbstractModel):
             # conversation's mail, in the database: the batch's logged mail
             # so far is written first.
             self._flush_posts(mailbox, route)
-            result = self._process_gateway(mailbox, p, threads)
+            result = self._process_gateway(mailbox, p, threads, route)
             if route:
                 self._forget_batch_lookups(route)
             self._remember_thread(p, result, threads)
@@ -558,6 +560,10 @@ class MaildeskIngest(models.AbstractModel):
                 threads.update(self._threads_by_ref(extra_refs))
         result = self._process_log(mailbox, p, partners_by_email, threads, route or self._route_context(mailbox))
         self._remember_thread(p, result, threads)
+        if result.get("status") == "posted":
+            # Logged mail of the conversation, anywhere: a later gateway mail
+            # of it looks for it (_rehome_conversation).
+            self._note_conversation(route, p.get("conversation_id"), {"*"})
         return result
 
     @api.model
@@ -1307,7 +1313,7 @@ class MaildeskIngest(models.AbstractModel):
     # ------------------------------------------------------------------
 
     @api.model
-    def _process_gateway(self, mailbox, p, threads=None):
+    def _process_gateway(self, mailbox, p, threads=None, route=None):
         """Route one incoming mail like Odoo's fetchmail + ``message_process``.
 
         Runs as the superuser, as the fetchmail cron does (never as the bridge
@@ -1342,6 +1348,17 @@ class MaildeskIngest(models.AbstractModel):
         thread = self.env(user=SUPERUSER_ID, context=ctx)["mail.thread"]
         message = email.message_from_bytes(p["raw"], policy=email.policy.SMTP)
         msg_dict = thread.message_parse(message)
+        # The messages posted for this mail carry MailDesk's fields from their
+        # creation, and name themselves (models/mail_message.py).
+        stamp = {
+            "message_id": msg_dict["message_id"],
+            "values": {
+                "maildesk_graph_id": p["graph_id"],
+                "maildesk_mailbox_id": mailbox.id,
+                "maildesk_conversation_id": p.get("conversation_id") or False,
+            },
+            "created": [],
+        }
         headers = {k.lower(): str(v) for k, v in message.items()}
         # Auto-replies and bounces never create records (Odoo's gateway would
         # make a lead of an out-of-office, see FACTS.md).
@@ -1365,64 +1382,106 @@ class MaildeskIngest(models.AbstractModel):
         # The author and recipients, as message_process finds them (19.0 only
         # after routing).
         compat.gateway_post_process(thread, message, msg_dict, routes)
-        thread._message_route_process(message, msg_dict, routes)
-        # Write the new records now, as the superuser: the savepoint around
-        # the item flushes in whichever environment of the request comes
-        # first, which over RPC is the bridge user's (no rights on currencies
-        # and the like).
-        thread.env.flush_all()
-        messages = thread.env["mail.message"].search_fetch(
-            [("message_id", "=", msg_dict["message_id"])], ["model", "res_id", "body"]
-        )
+        thread.with_context(maildesk_gateway_stamp=stamp)._message_route_process(message, msg_dict, routes)
+        # (id, model, res_id) in mail.message's order (newest first), as a
+        # search would give them.
+        created = sorted(set(stamp["created"]), reverse=True)
+        messages = thread.env["mail.message"].browse([c[0] for c in created])
         # Odoo's parser and gateway stored the body: no open-tracking pixel
         # stays in it (log mode strips them before storing).
         for message in messages:
             body, count = mailparts.strip_tracking_images(str(message.body or ""))
             if count:
                 message.body = Markup(body)
-        messages.write(
-            {
-                "maildesk_graph_id": p["graph_id"],
-                "maildesk_mailbox_id": mailbox.id,
-                "maildesk_conversation_id": p.get("conversation_id") or False,
-            }
-        )
-        self._rehome_conversation(mailbox, p, messages.filtered(lambda m: m.model == model)[:1], threads)
+        # Write the new records now, as the superuser: the savepoint around
+        # the item flushes in whichever environment of the request comes
+        # first, which over RPC is the bridge user's (no rights on currencies
+        # and the like).
+        thread.env.flush_all()
+        home = next(((m, r) for _id, m, r in created if m == model), None)
+        self._rehome_conversation(mailbox, p, home, threads, route)
+        self._note_conversation(route, p.get("conversation_id"), {m or None for _id, m, _r in created})
         return {
             "status": "posted",
-            "odoo_message_ids": messages.ids,
-            "records": [[m.model, m.res_id] for m in messages if m.model and m.res_id],
+            "odoo_message_ids": [c[0] for c in created],
+            "records": [[m, r] for _id, m, r in created if m and r],
         }
 
     @api.model
-    def _rehome_conversation(self, mailbox, p, message, threads):
+    def _rehome_conversation(self, mailbox, p, home, threads, route=None):
         """Move this mailbox's earlier mail of the conversation onto its record.
 
         Sent Items and Inbox sync side by side, so an Outlook reply can reach
         Odoo before the mail it answers: it was logged on the customer's
         contact. Once the conversation's record exists, that mail (and its
         attachments) belongs there, and later replies find it there.
+        ``home``: (model, res_id) of the record the gateway put the mail on.
         """
         cid = p.get("conversation_id")
-        if not cid or not message:
+        if not cid or not home:
             return
-        record = self.env[message.model].sudo().browse(message.res_id)
-        stray = self.env["mail.message"].sudo().search(
-            [
-                ("maildesk_conversation_id", "=", cid),
-                ("maildesk_mailbox_id", "=", mailbox.id),
-                ("model", "!=", record._name),
-                ("message_type", "=", "email"),
-            ]
-        )
+        record = self.env[home[0]].sudo().browse(home[1])
+        known = self._conversation_models(mailbox, route, cid)
+        if known is not None and not any(model != record._name for model in known):
+            # The batch knows all this mailbox's mail of the conversation: on
+            # this record's model already, nothing to move.
+            stray = self.env["mail.message"].sudo()
+        else:
+            stray = self.env["mail.message"].sudo().search(
+                [
+                    ("maildesk_conversation_id", "=", cid),
+                    ("maildesk_mailbox_id", "=", mailbox.id),
+                    ("model", "!=", record._name),
+                    ("message_type", "=", "email"),
+                ]
+            )
         if stray:
             stray.attachment_ids.sudo().write({"res_model": record._name, "res_id": record.id})
             stray.write({"model": record._name, "res_id": record.id, "record_name": record.display_name})
+        if known is not None:
+            # Whatever was elsewhere is on the record now.
+            known.clear()
+            known.add(record._name)
         if threads is not None:
             threads[("conversation", cid)] = (record._name, record.id)
             for mid in stray.mapped("message_id"):
                 if mid:
                     threads[mid] = (record._name, record.id)
+
+    @api.model
+    def _conversation_models(self, mailbox, route, cid):
+        """The models holding this mailbox's e-mail of conversation ``cid``
+        (None: a message without one; "*": not known), as a set the batch
+        keeps up to date; None when the batch does not track ``cid``.
+
+        Read once per batch for all its conversations, then kept by the batch
+        itself: every message it creates in a conversation is noted
+        (_note_conversation), so a gateway mail searches for the
+        conversation's stray mail only when there can be some."""
+        if route is None or cid not in route.get("batch_conversations", ()):
+            return None
+        models_of = route.get("conversation_models")
+        if models_of is None:
+            models_of = route["conversation_models"] = {c: set() for c in route["batch_conversations"]}
+            groups = self.env["mail.message"].sudo()._read_group(
+                [
+                    ("maildesk_conversation_id", "in", sorted(route["batch_conversations"])),
+                    ("maildesk_mailbox_id", "=", mailbox.id),
+                    ("message_type", "=", "email"),
+                ],
+                ["maildesk_conversation_id", "model"],
+            )
+            for conversation, model in groups:
+                models_of[conversation].add(model or None)
+        return models_of[cid]
+
+    @api.model
+    def _note_conversation(self, route, cid, models):
+        """Messages of conversation ``cid`` were created on ``models`` (see
+        _conversation_models)."""
+        models_of = (route or {}).get("conversation_models")
+        if cid and models_of is not None and cid in models_of:
+            models_of[cid].update(models)
 
     @api.model
     def _gateway_routes(self, thread, message, msg_dict, routes, model, custom_values, p, threads):

@@ -236,6 +236,40 @@ class TestGatewayLeads(GatewayCase):
         self.assertEqual((moved.model, moved.res_id), ("crm.lead", lead.id), "the Outlook answer moved to the lead")
         self.assertFalse(dora.message_ids.filtered(lambda m: m.maildesk_conversation_id == conv))
 
+    def test_outlook_answer_before_the_mail_it_answers_in_one_batch(self):
+        """The same, within one batch: the answer, logged on the contact by an
+        earlier item of the batch, still moves onto the lead the original
+        creates (the batch knows the conversation's mail it made itself)."""
+        dora = self.env["res.partner"].create({"name": "Dora Doe", "email": "dora@prospect.example"})
+        conv = "AAQkADAwATM0MDAAMS1iNTcwLWI2NTEtMDACLTAwCgAQAGHsXJ8ZR1VMivOYt6Wvpfy="
+        other = conv.replace("AAQ", "CCQ")
+        answer = self.live(
+            "gw-b2", direction="out", subject="RE: Need stools", conversation_id=conv,
+            message_id="<b2@contoso.example>",
+            from_={"name": "Sales", "email": "sales@contoso.example"},
+            to=[{"name": "Dora Doe", "email": "dora@prospect.example"}], received_at=_now_iso(20),
+            headers={"in-reply-to": "<b1@prospect.example>", "references": "<b1@prospect.example>"},
+        )
+        res = self.gw([
+            # Another customer's gateway mail first, so the batch reads its
+            # conversations before the answer is logged.
+            self.live("gw-b0", subject="Need chairs", conversation_id=other, received_at=_now_iso(40),
+                      from_={"name": "Eve Roe", "email": "eve@other.example"}),
+            answer,
+            self.live("gw-b1", subject="Need stools", conversation_id=conv, message_id="<b1@prospect.example>",
+                      received_at=_now_iso(30)),
+        ])
+        self.assertEqual(res[1]["records"], [["res.partner", dora.id]], res)
+        lead = self.lead_of(res[2])
+        moved = self.env["mail.message"].search([("maildesk_graph_id", "=", "gw-b2")])
+        self.assertEqual((moved.model, moved.res_id), ("crm.lead", lead.id), "the Outlook answer moved to the lead")
+        self.assertFalse(dora.message_ids.filtered(lambda m: m.maildesk_conversation_id == conv))
+        # The messages carry MailDesk's fields from their creation.
+        posted = self.env["mail.message"].browse(res[2]["odoo_message_ids"])
+        self.assertEqual(posted.mapped("maildesk_graph_id"), ["gw-b1"])
+        self.assertEqual(posted.mapped("maildesk_conversation_id"), [conv])
+        self.assertEqual(posted.sudo().maildesk_mailbox_id, self.shared)
+
     # item 5 ----------------------------------------------------------
 
     def _lead_with_follower(self, graph_id, msgid):
