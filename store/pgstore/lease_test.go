@@ -43,7 +43,7 @@ func held(ls []*pgstore.Leases) []int {
 // the other two take its mailboxes once its leases expired, under a new
 // epoch.
 func TestLeasesFairShareAndTakeover(t *testing.T) {
-	s, _ := openFresh(t, testKey(1), nil)
+	s, schema := openFresh(t, testKey(1), nil)
 	for i := 0; i < 9; i++ {
 		if _, err := s.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: fmt.Sprintf("u%d@example.com", i)}}); err != nil {
 			t.Fatal(err)
@@ -74,10 +74,47 @@ func TestLeasesFairShareAndTakeover(t *testing.T) {
 			ofC = append(ofC, m.ID)
 		}
 	}
-	// c stops renewing: until its leases expire nobody takes them.
+	// c stops renewing: until its leases expire nobody takes them. The
+	// database's clock decides, not the test's: a lease of c that a or b
+	// holds after their renewal must have been acquired (acquired_at, the
+	// database's now() at the take) no earlier than c's lease expired.
+	// On a slow machine a and b may renew after the expiry; then they take
+	// c's mailboxes, rightly.
+	conn := connect(t, schema)
+	cExpiry := map[string]time.Time{}
+	rows, err := conn.Query(context.Background(), "SELECT mailbox_id, expires_at FROM leases WHERE holder = 'c'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		var at time.Time
+		if err := rows.Scan(&id, &at); err != nil {
+			t.Fatal(err)
+		}
+		cExpiry[id] = at
+	}
+	if rows.Close(); rows.Err() != nil || len(cExpiry) != 3 {
+		t.Fatalf("c's leases in the table: %v %v", cExpiry, rows.Err())
+	}
+
 	renew(t, ls[0], ls[1])
-	if h := held(ls[:2]); h[0]+h[1] != 6 {
-		t.Fatalf("c's leases were taken before they expired: %v", h)
+	taken := 0
+	for id, exp := range cExpiry {
+		var holder string
+		var acquired time.Time
+		if err := conn.QueryRow(context.Background(), "SELECT holder, acquired_at FROM leases WHERE mailbox_id = $1", id).Scan(&holder, &acquired); err != nil {
+			t.Fatal(err)
+		}
+		if holder != "c" {
+			taken++
+			if acquired.Before(exp) {
+				t.Fatalf("mailbox %s: %s took c's lease at %s, before it expired at %s", id, holder, acquired.Format(time.StampMicro), exp.Format(time.StampMicro))
+			}
+		}
+	}
+	if h := held(ls[:2]); h[0]+h[1] != 6+taken {
+		t.Fatalf("a and b hold %v after taking %d of c's leases", h, taken)
 	}
 	deadline := time.Now().Add(10 * ttl)
 	for ls[0].Held()+ls[1].Held() < 9 {
