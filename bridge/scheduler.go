@@ -189,14 +189,14 @@ func (s *Scheduler) Run(ctx context.Context) error {
 
 // recoverSyncing puts mailboxes a crash left in "syncing" back to connected.
 func (s *Scheduler) recoverSyncing() {
-	mbs, err := s.st.Mailboxes()
+	states, err := s.st.MailboxStates()
 	if err != nil {
 		s.cfg.Log.Error().Err(err).Msg("scheduler: list mailboxes")
 		return
 	}
-	for _, m := range mbs {
-		if m.State == StateSyncing && !s.Busy(m.ID) && holds(s.cfg.Owner, m.ID) {
-			_, _ = updateStatus(s.st, m.ID, func(m *store.MailboxStatus) error {
+	for id, state := range states {
+		if state == StateSyncing && !s.Busy(id) && holds(s.cfg.Owner, id) {
+			_, _ = updateStatus(s.st, id, func(m *store.MailboxStatus) error {
 				if m.State == StateSyncing {
 					m.State = StateConnected
 				}
@@ -221,7 +221,9 @@ func (s *Scheduler) rescan() {
 	s.mu.Lock()
 	s.interval = iv
 	s.mu.Unlock()
-	mbs, err := s.st.Mailboxes()
+	// Only the states are read (not every record in full): this runs
+	// every 15 s whatever the fleet's size.
+	states, err := s.st.MailboxStates()
 	if err != nil {
 		s.cfg.Log.Error().Err(err).Msg("scheduler: list mailboxes")
 		return
@@ -231,24 +233,29 @@ func (s *Scheduler) rescan() {
 		s.cfg.Log.Error().Err(err).Msg("scheduler: due times")
 		return
 	}
-	for _, m := range mbs {
-		if !Syncable(m.State) || !holds(s.cfg.Owner, m.ID) {
+	missing := map[string]time.Time{}
+	for id, state := range states {
+		if !Syncable(state) || !holds(s.cfg.Owner, id) {
 			continue
 		}
-		if t, ok := due[m.ID]; !ok || t.After(now.Add(s.intervalFor(m.ID, false)+s.cfg.BackoffMax)) {
-			if err := s.st.SetDue(m.ID, now); err != nil {
-				s.cfg.Log.Error().Err(err).Str("mailbox", m.ID).Msg("scheduler: set due")
-				continue
-			}
-			due[m.ID] = now
+		if t, ok := due[id]; !ok || t.After(now.Add(s.intervalFor(id, false)+s.cfg.BackoffMax)) {
+			missing[id] = now
+		}
+	}
+	// One transaction for all of them (every mailbox at the first start).
+	if err := s.st.SetDueMany(missing); err != nil {
+		s.cfg.Log.Error().Err(err).Msg("scheduler: set due")
+	} else {
+		for id, t := range missing {
+			due[id] = t
 		}
 	}
 	// The store is the record: the queue starts again from it, with the
 	// mailboxes that still exist (deleted ones leave it here).
-	live := make(map[string]time.Time, len(mbs))
-	for _, m := range mbs {
-		if t, ok := due[m.ID]; ok && holds(s.cfg.Owner, m.ID) {
-			live[m.ID] = t
+	live := make(map[string]time.Time, len(states))
+	for id := range states {
+		if t, ok := due[id]; ok && holds(s.cfg.Owner, id) {
+			live[id] = t
 		}
 	}
 	s.due.reset(live)

@@ -58,6 +58,8 @@ type DueStore interface {
 	MailboxStore
 	MailboxReader
 	Mailboxes() ([]store.Mailbox, error)
+	// MailboxStates is every mailbox's state by id (the rescan's read).
+	MailboxStates() (map[string]string, error)
 	Settings() (store.Settings, error)
 	SetDue(mailboxID string, at time.Time) error
 	SetDueMany(due map[string]time.Time) error

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -294,6 +295,48 @@ func (s *Store) Mailboxes() ([]Mailbox, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Email < out[j].Email })
 	return out, nil
+}
+
+// MailboxStates returns every mailbox's state by id: what the scheduler's
+// periodic rescan needs, without decoding every record in full.
+func (s *Store) MailboxStates() (map[string]string, error) {
+	out := map[string]string{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		status := tx.Bucket(bucketStatus)
+		return tx.Bucket(bucketMailbox).ForEach(func(k, _ []byte) error {
+			st, err := statusState(status.Get(k))
+			if err != nil {
+				return fmt.Errorf("mailbox %s status: %w", k, err)
+			}
+			out[string(k)] = st
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: mailbox states: %w", err)
+	}
+	return out, nil
+}
+
+// statusState reads the state from a status record (nil: no record, "").
+// The record is written by encoding/json with the state first; a record
+// that does not start so is decoded.
+func statusState(raw []byte) (string, error) {
+	if raw == nil {
+		return "", nil
+	}
+	const prefix = `{"state":"`
+	if bytes.HasPrefix(raw, []byte(prefix)) {
+		rest := raw[len(prefix):]
+		if i := bytes.IndexByte(rest, '"'); i >= 0 && bytes.IndexByte(rest[:i], '\\') < 0 {
+			return string(rest[:i]), nil
+		}
+	}
+	var st struct {
+		State string `json:"state"`
+	}
+	err := jsonUnmarshal(raw, &st)
+	return st.State, err
 }
 
 // UpdateMailboxConfig changes a mailbox's config with fn and writes it, with

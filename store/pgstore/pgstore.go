@@ -272,6 +272,27 @@ func (s *Store) Mailboxes() ([]store.Mailbox, error) {
 	return out, nil
 }
 
+// MailboxStates returns every mailbox's state by id.
+func (s *Store) MailboxStates() (map[string]string, error) {
+	rows, err := s.pool.Query(bg, "SELECT c.id, coalesce(s.data->>'state', '') FROM mailboxes c JOIN mailbox_status s ON s.id = c.id")
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: mailbox states: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var id, state string
+		if err := rows.Scan(&id, &state); err != nil {
+			return nil, fmt.Errorf("pgstore: mailbox states: %w", err)
+		}
+		out[id] = state
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("pgstore: mailbox states: %w", err)
+	}
+	return out, nil
+}
+
 // UpdateMailboxConfig changes a mailbox's config row and appends fn's audit
 // entry in one transaction (see store.Store.UpdateMailboxConfig). The
 // status row is read under a share lock, so fn's view of the state holds

@@ -14,6 +14,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +29,7 @@ type Store interface {
 	CreateMailboxAudit(m store.Mailbox, audit func(m *store.Mailbox) *store.AuditEntry) (store.Mailbox, error)
 	Mailbox(id string) (store.Mailbox, error)
 	Mailboxes() ([]store.Mailbox, error)
+	MailboxStates() (map[string]string, error)
 	UpdateMailboxConfig(id string, fn func(c *store.MailboxConfig, st store.MailboxStatus) (*store.AuditEntry, error)) (store.Mailbox, error)
 	UpdateMailboxStatus(id string, fn func(st *store.MailboxStatus, c store.MailboxConfig) (*store.AuditEntry, error)) (store.Mailbox, error)
 	DeleteMailbox(id string) error
@@ -95,6 +97,7 @@ func Run(t *testing.T, newStore NewStore) {
 		fn   func(t *testing.T, newStore NewStore)
 	}{
 		{"MailboxCRUD", testMailboxCRUD},
+		{"MailboxStates", testMailboxStates},
 		{"ChangeAndAuditTogether", testChangeAndAuditTogether},
 		{"ConfigAndStatusApart", testConfigAndStatusApart},
 		{"SecretsSealed", testSecretsSealed},
@@ -160,6 +163,37 @@ func must[T any](v T, err error) T {
 }
 
 type mustError struct{ err error }
+
+// MailboxStates is every mailbox's state by id, as Mailboxes has them, and
+// follows state changes and deletions.
+func testMailboxStates(t *testing.T, newStore NewStore) {
+	s := open(t, newStore)
+	if got := must(s.MailboxStates()); len(got) != 0 {
+		t.Fatalf("states of an empty store %v", got)
+	}
+	a := must(s.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "a@x.org"}}))
+	b := must(s.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "b@x.org", Folders: []string{"inbox"}},
+		MailboxStatus: store.MailboxStatus{State: "connected", Error: `a "quoted" \\ error`, Progress: store.Progress{Finished: true}}}))
+	c := must(s.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: "c@x.org"}, MailboxStatus: store.MailboxStatus{State: "draft"}}))
+	_ = must(setStatus(s, c.ID, func(m *store.MailboxStatus) { m.State = `re"auth` }))
+	want := map[string]string{a.ID: "", b.ID: "connected", c.ID: `re"auth`}
+	if got := must(s.MailboxStates()); !reflect.DeepEqual(got, want) {
+		t.Fatalf("states %v, want %v", got, want)
+	}
+	for _, m := range must(s.Mailboxes()) {
+		if want[m.ID] != m.State {
+			t.Fatalf("Mailboxes has %s %q, MailboxStates %q", m.ID, m.State, want[m.ID])
+		}
+	}
+	_ = must(setStatus(s, b.ID, func(m *store.MailboxStatus) { m.State = "syncing" }))
+	if err := s.DeleteMailbox(a.ID); err != nil {
+		t.Fatal(err)
+	}
+	want = map[string]string{b.ID: "syncing", c.ID: `re"auth`}
+	if got := must(s.MailboxStates()); !reflect.DeepEqual(got, want) {
+		t.Fatalf("states after a change and a deletion %v, want %v", got, want)
+	}
+}
 
 func testMailboxCRUD(t *testing.T, newStore NewStore) {
 	s := open(t, newStore)
