@@ -1082,9 +1082,10 @@ class E2E:
         r.check("<" not in snippet.replace(HOSTILE_SUBJECT, ""), "hostile: the list's snippet is text only", short(snippet))
         body = shown.get("body_html") or ""
         left = hostile_leftovers(body)
-        # The sender is a contact now (log mode made it): its images would be
-        # shown; the pixel is an open tracker and goes whoever sends it.
-        r.check("invoice is overdue" in body and not left,
+        # The sender is a contact now, but one MailDesk made of its mail (as
+        # the bridge user): that is no reason to trust it, so its remote
+        # images stay blocked; the pixel is an open tracker and goes anyway.
+        r.check("invoice is overdue" in body and not left and not shown.get("sender_trusted"),
                 "hostile: the reading pane (real sidecar, then Odoo) keeps nothing active and loads nothing remote",
                 "sender trusted %s, %s remote images blocked, %s trackers removed%s" % (
                     shown.get("sender_trusted"), shown.get("images_blocked"), shown.get("trackers_removed"),

@@ -693,7 +693,18 @@ class MaildeskMailbox(models.Model):
             [("user_id", "=", self.env.uid), ("email", "=", address)], limit=1
         ):
             return True
-        return bool(self.env["res.partner"].sudo().search_count([("email_normalized", "=", address)], limit=1))
+        # A contact counts when a person made it. The contacts MailDesk itself
+        # made of incoming mail (log mode's "create contacts", leads the
+        # gateway made) are created by the bridge user: counting them would
+        # trust every stranger whose mail was logged.
+        bridge = self.env.ref("maildesk.group_maildesk_bridge").sudo()
+        bridge_users = self.env["res.users"].sudo().with_context(active_test=False).search(
+            [(compat.USER_GROUPS, "in", bridge.ids)]
+        )
+        domain = [("email_normalized", "=", address)]
+        if bridge_users:
+            domain.append(("create_uid", "not in", bridge_users.ids))
+        return bool(self.env["res.partner"].sudo().search_count(domain, limit=1))
 
     def maildesk_inbox_message(self, message_id, show_images=False):
         sid = self._inbox_check()

@@ -184,6 +184,20 @@ class TestMailbox(MaildeskCase):
         self.assertEqual(data["attachments"][0]["url"], "/maildesk/attachment/%s/m1/a1" % self.mailbox.id)
         shown = self.mailbox.with_user(self.anna).maildesk_inbox_message("m1", show_images=True)
         self.assertEqual(shown["images_blocked"], 0)
+        # A contact MailDesk made of logged mail (as the bridge user) is no
+        # reason to trust its images; one a person made is.
+        made = self.env["res.partner"].with_user(self.bridge).sudo().create(  # as ingest makes it
+            {"name": "Stranger", "email": "stranger@unknown.example"})
+        data = self.mailbox.with_user(self.anna).maildesk_inbox_message("m1")
+        self.assertEqual((data["images_blocked"], data["sender_trusted"]), (1, False))
+        made.unlink()
+        self.env["res.partner"].create({"name": "Known", "email": "known@unknown.example"})  # an admin added it
+        self.sidecar.answers["message.get"] = dict(
+            self.sidecar.answers["message.get"], **{"from": {"name": "Known", "email": "known@unknown.example"}})
+        data = self.mailbox.with_user(self.anna).maildesk_inbox_message("m1")
+        self.assertEqual((data["images_blocked"], data["sender_trusted"]), (0, True))
+        self.sidecar.answers["message.get"] = dict(
+            self.sidecar.answers["message.get"], **{"from": {"name": "Stranger", "email": "stranger@unknown.example"}})
         self.mailbox.with_user(self.anna).maildesk_trust_sender("stranger@unknown.example")
         trusted = self.mailbox.with_user(self.anna).maildesk_inbox_message("m1")
         self.assertEqual(trusted["images_blocked"], 0)
