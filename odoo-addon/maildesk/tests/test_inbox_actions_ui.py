@@ -85,11 +85,13 @@ class TestInboxActionsUi(HttpCase):
         self.mailbox.with_context(maildesk_from_sidecar=True).unread_count = 2
         self.customer = self.env["res.partner"].create({"name": "Act Customer", "email": "ac@customer.example"})
         _Remote.hits = []
-        self.remote = ThreadingHTTPServer(("127.0.0.1", 8121), _Remote)
+        # Any free port: two suites (18.0 and 19.0) may run on one machine.
+        self.remote = ThreadingHTTPServer(("127.0.0.1", 0), _Remote)
         threading.Thread(target=self.remote.serve_forever, daemon=True).start()
         self.addCleanup(self.remote.server_close)
         self.addCleanup(self.remote.shutdown)
-        remote = "http://127.0.0.1:8121"
+        # The tours look for this path in image addresses.
+        remote = "http://127.0.0.1:%d/maildesk-remote" % self.remote.server_address[1]
         rows = [
             self.row("AAMk-h", "<img src=%s/subject.png onerror=alert(1)> Hostile" % remote, False,
                      snippet='<script>alert(1)</script><img src="%s/snippet.png">' % remote),

@@ -88,7 +88,7 @@ function assertNothingRan() {
     if (window.__maildeskPwned || (window.top && window.top.__maildeskPwned)) {
         throw new Error("a script of the hostile mail ran");
     }
-    if (document.querySelector(".o_maildesk_inbox img[src*='127.0.0.1:8121'], .modal img[src*='127.0.0.1:8121']")) {
+    if (document.querySelector(".o_maildesk_inbox img[src*='/maildesk-remote/'], .modal img[src*='/maildesk-remote/']")) {
         throw new Error("a remote image is in the page");
     }
 }
@@ -147,7 +147,7 @@ registry.category("web_tour.tours").add("maildesk_hostile_tour", {
                 if (!doc.body || !doc.body.textContent.includes("Hostile hello")) {
                     throw new Error("the reply does not quote the mail");
                 }
-                if (doc.body.querySelector("script, iframe, object, embed, form, link, [onclick], [onerror], [onload], a[href^='javascript'], img[src*='127.0.0.1:8121']")) {
+                if (doc.body.querySelector("script, iframe, object, embed, form, link, [onclick], [onerror], [onload], a[href^='javascript'], img[src*='/maildesk-remote/']")) {
                     throw new Error("the composer kept active content: " + doc.body.innerHTML.slice(0, 500));
                 }
                 assertNothingRan();
