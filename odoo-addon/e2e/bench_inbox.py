@@ -38,12 +38,10 @@ python3-websocket.
 import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 import time
-import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from screenshots import odoo_call, start_chromium  # noqa: E402
@@ -156,14 +154,7 @@ def reconnect(a, mailbox_id, login, password, email):
     browser = run.Browser(a.odoo, a.db, ssl.create_default_context(cafile=ca), login)
     browser.login(login, password)
     url = (browser.button("maildesk.mailbox", "action_connect", [mailbox_id]) or {}).get("url")
-    status, headers, body = browser.get(url)
-    location = headers.get("Location") if status in (301, 302, 303) else None
-    if status == 200 and b'name="txn"' in body:
-        page = body.decode("utf-8", "replace")
-        txn = re.search(r'name="txn" value="([^"]+)"', page).group(1)
-        action = urllib.parse.urljoin(url, re.search(r'<form method="post" action="([^"]+)"', page).group(1))
-        status, headers, body = browser.post_form(action, {"txn": txn, "login": email, "decision": "accept"})
-        location = headers.get("Location") if status in (301, 302, 303) else None
+    status, body, location, _paged = run.sign_in(browser, url, email)
     if not location:
         sys.exit("signing %s in again failed: HTTP %s" % (email, status))
     _final, status, body = browser.follow(location, run.Report())

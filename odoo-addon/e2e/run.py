@@ -224,6 +224,23 @@ class Sidecar:
 ACTIVE_STATES = ("connected", "syncing", "backfilling")
 
 
+def sign_in(browser, url, email):
+    """Opens a sign-in link in the browser and, when the simulator shows its
+    consent page, signs in there as email and accepts. Returns the last
+    HTTP status, body, the redirect to Odoo's callback (None: no redirect)
+    and whether the page was shown."""
+    status, headers, body = browser.get(url)
+    location = headers.get("Location") if status in (301, 302, 303) else None
+    if status != 200 or b'name="txn"' not in body:
+        return status, body, location, False
+    page = body.decode("utf-8", "replace")
+    txn = re.search(r'name="txn" value="([^"]+)"', page).group(1)
+    action = urllib.parse.urljoin(url, re.search(r'<form method="post" action="([^"]+)"', page).group(1))
+    status, headers, body = browser.post_form(action, {"txn": txn, "login": email, "decision": "accept"})
+    location = headers.get("Location") if status in (301, 302, 303) else None
+    return status, body, location, True
+
+
 def addr(entry):
     """The address of a sidecar Address ({name, email})."""
     entry = entry or {}
@@ -518,14 +535,8 @@ class E2E:
         if not url:
             return r.check(False, "%s: %s has a sign-in link" % (reason, mb["email"]), how)
         # The owner's browser: the simulator's Microsoft sign-in page...
-        status, _h, body = browser.get(url)
-        location = _h.get("Location") if status in (301, 302, 303) else None
-        if status == 200 and b'name="txn"' in body:
-            page = body.decode("utf-8", "replace")
-            txn = re.search(r'name="txn" value="([^"]+)"', page).group(1)
-            action_url = urllib.parse.urljoin(url, re.search(r'<form method="post" action="([^"]+)"', page).group(1))
-            status, _h, body = browser.post_form(action_url, {"txn": txn, "login": owner["email"], "decision": "accept"})
-            location = _h.get("Location") if status in (301, 302, 303) else None
+        status, body, location, paged = sign_in(browser, url, owner["email"])
+        if paged:
             how += "; signed in as %s on the consent page" % owner["email"]
         elif location:
             how += "; the simulator signed %s in without a page" % owner["email"]
