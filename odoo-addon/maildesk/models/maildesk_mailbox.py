@@ -5,7 +5,7 @@ import logging
 
 from markupsafe import Markup
 
-from odoo import _, api, fields, models, tools
+from odoo import SUPERUSER_ID, _, api, fields, models, tools
 from odoo.exceptions import AccessError, MissingError, UserError, ValidationError
 
 from .. import compat
@@ -693,17 +693,15 @@ class MaildeskMailbox(models.Model):
             [("user_id", "=", self.env.uid), ("email", "=", address)], limit=1
         ):
             return True
-        # A contact counts when a person made it. The contacts MailDesk itself
-        # made of incoming mail (log mode's "create contacts", leads the
-        # gateway made) are created by the bridge user: counting them would
-        # trust every stranger whose mail was logged.
+        # A contact counts when a person made it. The contacts made of
+        # incoming mail (log mode's "create contacts" and the gateway's
+        # records, made as the superuser as Odoo's own gateway does, or by the
+        # bridge user) would trust every stranger whose mail was logged.
         bridge = self.env.ref("maildesk.group_maildesk_bridge").sudo()
-        bridge_users = self.env["res.users"].sudo().with_context(active_test=False).search(
+        machines = self.env["res.users"].sudo().with_context(active_test=False).search(
             [(compat.USER_GROUPS, "in", bridge.ids)]
-        )
-        domain = [("email_normalized", "=", address)]
-        if bridge_users:
-            domain.append(("create_uid", "not in", bridge_users.ids))
+        ).ids + [SUPERUSER_ID]
+        domain = [("email_normalized", "=", address), ("create_uid", "not in", machines)]
         return bool(self.env["res.partner"].sudo().search_count(domain, limit=1))
 
     def maildesk_inbox_message(self, message_id, show_images=False):

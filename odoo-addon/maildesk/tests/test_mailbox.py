@@ -184,14 +184,17 @@ class TestMailbox(MaildeskCase):
         self.assertEqual(data["attachments"][0]["url"], "/maildesk/attachment/%s/m1/a1" % self.mailbox.id)
         shown = self.mailbox.with_user(self.anna).maildesk_inbox_message("m1", show_images=True)
         self.assertEqual(shown["images_blocked"], 0)
-        # A contact MailDesk made of logged mail (as the bridge user) is no
-        # reason to trust its images; one a person made is.
-        made = self.env["res.partner"].with_user(self.bridge).sudo().create(  # as ingest makes it
-            {"name": "Stranger", "email": "stranger@unknown.example"})
-        data = self.mailbox.with_user(self.anna).maildesk_inbox_message("m1")
-        self.assertEqual((data["images_blocked"], data["sender_trusted"]), (1, False))
-        made.unlink()
-        self.env["res.partner"].create({"name": "Known", "email": "known@unknown.example"})  # an admin added it
+        # A contact made of logged mail (as ingest makes it: the superuser,
+        # or the bridge user) is no reason to trust its images; one a person
+        # made is.
+        for maker in (self.env.ref("base.user_root"), self.bridge):
+            made = self.env["res.partner"].with_user(maker).sudo().create(
+                {"name": "Stranger", "email": "stranger@unknown.example"})
+            data = self.mailbox.with_user(self.anna).maildesk_inbox_message("m1")
+            self.assertEqual((data["images_blocked"], data["sender_trusted"]), (1, False), maker.login)
+            made.unlink()
+        self.env["res.partner"].with_user(self.env.ref("base.user_admin")).create(
+            {"name": "Known", "email": "known@unknown.example"})
         self.sidecar.answers["message.get"] = dict(
             self.sidecar.answers["message.get"], **{"from": {"name": "Known", "email": "known@unknown.example"}})
         data = self.mailbox.with_user(self.anna).maildesk_inbox_message("m1")
