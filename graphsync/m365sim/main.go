@@ -99,7 +99,7 @@ func Seed(s *Sim, n, m int) []*User {
 	if n > 0 {
 		at := time.Now().Add(-30 * time.Minute).Truncate(time.Second)
 		msgID := "<hostile.sample@" + HostileHost + ">"
-		if _, err := s.DeliverMIMEAt(out[0].UPN, "inbox", HostileMIME(out[0].UPN, msgID, at), at); err != nil {
+		if _, err := s.deliverMIME(out[0].UPN, "inbox", HostileMIME(out[0].UPN, msgID, at), at, true); err != nil {
 			panic(err) // a fixed, well-formed message
 		}
 		sh := s.AddSharedMailbox("support@"+s.Domain(), "Support", grants...)

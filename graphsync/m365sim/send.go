@@ -640,6 +640,13 @@ func (s *Sim) DeliverMIME(upn, folderName string, raw []byte) (string, error) {
 // DeliverMIMEAt is DeliverMIME for mail that arrived at a given time (old
 // mail, outside a mailbox's synced window).
 func (s *Sim) DeliverMIMEAt(upn, folderName string, raw []byte, at time.Time) (string, error) {
+	return s.deliverMIME(upn, folderName, raw, at, false)
+}
+
+// deliverMIME delivers raw; seeded mail (Seed's) gets ids that depend on
+// the seed only, like generated mail, so every run of the same seed lists
+// the same mailboxes.
+func (s *Sim) deliverMIME(upn, folderName string, raw []byte, at time.Time, seeded bool) (string, error) {
 	u := s.user(upn)
 	if u == nil {
 		return "", fmt.Errorf("m365sim: deliver: unknown user %s", upn)
@@ -662,7 +669,9 @@ func (s *Sim) DeliverMIMEAt(upn, folderName string, raw []byte, at time.Time) (s
 	if f.wellKnown == "sentitems" || f.wellKnown == "drafts" {
 		m.isRead = true
 	}
+	mb.seeding = seeded
 	mb.add(f, m)
+	mb.seeding = false
 	assignAttIDs(mb, m)
 	id := m.imm
 	mb.mu.Unlock()
