@@ -91,13 +91,14 @@ func (s *Supervisor) Run(ctx context.Context, fn func(ctx context.Context)) {
 		if delay > s.opts.BackoffMax || delay <= 0 {
 			delay = s.opts.BackoffMax
 		}
+		// One step: Status never shows the new count with the old state.
 		s.mu.Lock()
 		s.restarts++
 		s.lastPanic, s.panicAt = fmt.Sprint(val), time.Now()
+		s.state, s.nextStart = StateRestarting, time.Now().Add(delay)
 		n := s.restarts
 		s.mu.Unlock()
 		s.g.restarts.WithLabelValues(s.name).Inc()
-		s.set(StateRestarting, time.Now().Add(delay))
 		s.g.log.Error().Str("component", s.name).Int("restart", n).Dur("backoff", delay).Msg("component panicked; restarting it after the backoff")
 		t := time.NewTimer(delay)
 		select {
