@@ -697,11 +697,13 @@ class MaildeskMailbox(models.Model):
         # incoming mail (log mode's "create contacts" and the gateway's
         # records, made as the superuser as Odoo's own gateway does, or by the
         # bridge user) would trust every stranger whose mail was logged.
-        bridge = self.env.ref("maildesk.group_maildesk_bridge").sudo()
-        machines = self.env["res.users"].sudo().with_context(active_test=False).search(
-            [(compat.USER_GROUPS, "in", bridge.ids)]
-        ).ids + [SUPERUSER_ID]
-        domain = [("email_normalized", "=", address), ("create_uid", "not in", machines)]
+        # One query: opening a message runs this.
+        bridge = self.env.ref("maildesk.group_maildesk_bridge")
+        domain = [
+            ("email_normalized", "=", address),
+            ("create_uid", "!=", SUPERUSER_ID),
+            ("create_uid.%s" % compat.USER_GROUPS, "not in", bridge.ids),
+        ]
         return bool(self.env["res.partner"].sudo().search_count(domain, limit=1))
 
     def maildesk_inbox_message(self, message_id, show_images=False):
