@@ -288,12 +288,11 @@ export class MailDeskInbox extends Component {
                 // New mail shown meanwhile shifts the pages: skip what is listed.
                 const known = new Set(this.state.messages.map((m) => m.id));
                 this.state.messages = [...this.state.messages, ...res.messages.filter((m) => !known.has(m.id))];
+                this.state.nextCursor = res.next_cursor;
+                this.state.mailboxErrors = res.errors || [];
             } else {
-                this.state.messages = res.messages;
-                this.state.checked = {};
+                this.showPage(res);
             }
-            this.state.nextCursor = res.next_cursor;
-            this.state.mailboxErrors = res.errors || [];
         } catch {
             if (!more) {
                 this.state.messages = [];
