@@ -228,26 +228,27 @@ func indexEmails(tx *bolt.Tx) error {
 	})
 }
 
-// getMailbox reads both records of a mailbox.
-func getMailbox(tx *bolt.Tx, id string) (Mailbox, error) {
+// getMailbox reads both records of a mailbox (through the read cache).
+func (s *Store) getMailbox(tx *bolt.Tx, id string) (Mailbox, error) {
 	m := Mailbox{ID: id}
-	if err := getJSON(tx.Bucket(bucketMailbox), []byte(id), &m.MailboxConfig); err != nil {
+	var err error
+	if m.MailboxConfig, err = s.cache.config.get(tx.Bucket(bucketMailbox), id, []byte(id)); err != nil {
 		return Mailbox{}, err
 	}
-	if err := getJSON(tx.Bucket(bucketStatus), []byte(id), &m.MailboxStatus); err != nil && !errors.Is(err, ErrNotFound) {
+	if m.MailboxStatus, err = s.cache.status.get(tx.Bucket(bucketStatus), id, []byte(id)); err != nil && !errors.Is(err, ErrNotFound) {
 		return Mailbox{}, err
 	}
 	return m, nil
 }
 
-// getStatus reads a mailbox's status record; ErrNotFound when there is no
-// such mailbox.
-func getStatus(tx *bolt.Tx, id string) (MailboxStatus, error) {
-	var st MailboxStatus
+// getStatus reads a mailbox's status record (through the read cache);
+// ErrNotFound when there is no such mailbox.
+func (s *Store) getStatus(tx *bolt.Tx, id string) (MailboxStatus, error) {
 	if tx.Bucket(bucketMailbox).Get([]byte(id)) == nil {
-		return st, ErrNotFound
+		return MailboxStatus{}, ErrNotFound
 	}
-	if err := getJSON(tx.Bucket(bucketStatus), []byte(id), &st); err != nil && !errors.Is(err, ErrNotFound) {
+	st, err := s.cache.status.get(tx.Bucket(bucketStatus), id, []byte(id))
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return st, err
 	}
 	return st, nil
@@ -262,7 +263,7 @@ func (s *Store) Mailbox(id string) (Mailbox, error) {
 	var m Mailbox
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
-		m, err = getMailbox(tx, id)
+		m, err = s.getMailbox(tx, id)
 		return err
 	})
 	if err != nil {
@@ -347,7 +348,7 @@ func (s *Store) UpdateMailboxConfig(id string, fn func(c *MailboxConfig, st Mail
 	var m Mailbox
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		var err error
-		if m, err = getMailbox(tx, id); err != nil {
+		if m, err = s.getMailbox(tx, id); err != nil {
 			return err
 		}
 		before := m.Email
@@ -381,7 +382,7 @@ func (s *Store) UpdateMailboxStatus(id string, fn func(st *MailboxStatus, c Mail
 	var m Mailbox
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		var err error
-		if m, err = getMailbox(tx, id); err != nil {
+		if m, err = s.getMailbox(tx, id); err != nil {
 			return err
 		}
 		state := m.State
@@ -460,5 +461,6 @@ func (s *Store) DeleteMailboxAudit(id string, audit *AuditEntry) error {
 	if err != nil {
 		return fmt.Errorf("store: delete mailbox %s: %w", id, err)
 	}
+	s.cache.forgetMailbox(id)
 	return nil
 }

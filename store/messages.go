@@ -124,7 +124,7 @@ func (s *Store) ApplyPage(mailboxID string, p Page) (PageResult, error) {
 		if err != nil {
 			return err
 		}
-		m, err := getStatus(tx, mailboxID)
+		m, err := s.getStatus(tx, mailboxID)
 		if err != nil {
 			return fmt.Errorf("mailbox %s: %w", mailboxID, err)
 		}
@@ -565,7 +565,9 @@ func (s *Store) Cursor(mailboxID, folder string) (Cursor, error) {
 		if b == nil {
 			return ErrNotFound
 		}
-		return getJSON(b, []byte(folder), &c)
+		var err error
+		c, err = s.cache.cursors.get(b, cursorKey{mailboxID, folder}, []byte(folder))
+		return err
 	})
 	if err != nil {
 		return Cursor{}, fmt.Errorf("store: cursor %s/%s: %w", mailboxID, folder, err)
@@ -592,6 +594,7 @@ func (s *Store) DeleteCursor(mailboxID, folder string) error {
 	if err != nil {
 		return fmt.Errorf("store: delete cursor %s/%s: %w", mailboxID, folder, err)
 	}
+	s.cache.cursors.forgetKey(cursorKey{mailboxID, folder})
 	return nil
 }
 
@@ -633,7 +636,7 @@ func (s *Store) ApplyBackfillRequest(mailboxID string, seq int64, cursor func(c 
 	now := s.now().UTC()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		applied = false
-		m, err := getStatus(tx, mailboxID)
+		m, err := s.getStatus(tx, mailboxID)
 		if err != nil {
 			return fmt.Errorf("mailbox %s: %w", mailboxID, err)
 		}

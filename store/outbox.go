@@ -300,7 +300,7 @@ func (s *Store) AckOutbox(acks []OutboxAck, failLimit int) error {
 			if m, ok := boxes[id]; ok {
 				return m
 			}
-			m, err := getStatus(tx, id)
+			m, err := s.getStatus(tx, id)
 			if err != nil {
 				boxes[id] = nil
 				return nil
@@ -429,7 +429,7 @@ func (s *Store) RetryFailed(mailboxID string) (int, error) {
 	now := s.now().UTC()
 	n := 0
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		m, err := getStatus(tx, mailboxID)
+		m, err := s.getStatus(tx, mailboxID)
 		if err != nil {
 			return err
 		}
@@ -520,7 +520,7 @@ func (s *Store) Requeue(mailboxID string, items []OutboxItem, from []string) (in
 		if msgs == nil {
 			return nil
 		}
-		m, err := getStatus(tx, mailboxID)
+		m, err := s.getStatus(tx, mailboxID)
 		if err != nil {
 			return nil
 		}

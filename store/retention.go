@@ -110,7 +110,7 @@ func (s *Store) PruneMessages(before time.Time, limit int) (int, error) {
 				}
 			}
 			if len(gone) > 0 {
-				st, err := getStatus(tx, string(box))
+				st, err := s.getStatus(tx, string(box))
 				if err == nil {
 					st.Pruned(len(gone))
 					if err := putStatus(tx, string(box), &st); err != nil {

@@ -29,6 +29,8 @@ type Store struct {
 	seal *sealer
 	path string
 	now  func() time.Time
+	// cache keeps the hot reads decoded (readcache.go).
+	cache *readCache
 
 	Hooks
 }
@@ -102,7 +104,7 @@ func Open(path string, key []byte, opts Options) (*Store, error) {
 	}
 	// bbolt keeps the mode of an existing file; tighten it anyway.
 	_ = os.Chmod(path, 0o600)
-	st := &Store{db: db, seal: s, path: path, now: opts.Now}
+	st := &Store{db: db, seal: s, path: path, now: opts.Now, cache: newReadCache()}
 	if err := st.checkKey(); err != nil {
 		db.Close()
 		return nil, err
