@@ -135,7 +135,7 @@ func TestSchedulerRules(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(2 * time.Minute):
 		t.Fatal("scheduler did not stop on cancel")
 	}
 	mu.Lock()

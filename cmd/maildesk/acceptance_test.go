@@ -54,7 +54,7 @@ func startServe(t *testing.T, args ...string) *inproc {
 	go func() {
 		done <- run(ctx, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...), out, errOut, func(string) string { return "" })
 	}()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute) // ends a stuck test only
 	var url string
 	for url == "" {
 		select {
@@ -95,7 +95,7 @@ func startServe(t *testing.T, args ...string) *inproc {
 		select {
 		case rc := <-done:
 			return rc
-		case <-time.After(30 * time.Second):
+		case <-time.After(2 * time.Minute):
 			t.Fatalf("serve did not stop:\n%s", errOut)
 			return -1
 		}
@@ -195,7 +195,7 @@ func TestRestartKeepsEverythingAndAnotherKeyFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out, errOut inprocBuffer
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	rc := run(ctx, append([]string{"serve", "--listen", "127.0.0.1:0", "--key-file", other}, args...), &out, &errOut, func(string) string { return "" })
 	if rc == 0 {

@@ -337,7 +337,7 @@ func testServeNotifiesSystemd(t *testing.T, bin string) {
 		t.Fatalf("/healthz answered %d after READY=1", resp.StatusCode)
 	}
 	for i := 0; i < 3; i++ {
-		if msg, other := sock.waitFor(t, "WATCHDOG=1", 30*time.Second); msg != "WATCHDOG=1" || len(other) != 0 {
+		if msg, other := sock.waitFor(t, "WATCHDOG=1", 60*time.Second); msg != "WATCHDOG=1" || len(other) != 0 {
 			t.Fatalf("watchdog datagram %q, others %q", msg, other)
 		}
 	}

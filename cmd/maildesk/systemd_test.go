@@ -23,7 +23,7 @@ func TestSystemdNotify(t *testing.T) {
 	read := func() string {
 		t.Helper()
 		buf := make([]byte, 1024)
-		_ = l.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_ = l.SetReadDeadline(time.Now().Add(time.Minute))
 		n, err := l.Read(buf)
 		if err != nil {
 			t.Fatalf("notify socket: %v", err)

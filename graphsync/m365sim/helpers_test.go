@@ -162,10 +162,11 @@ func call(t *testing.T, s *Sim, tok, method, path string, body any, hdr ...strin
 	return resp{res.StatusCode, res.Header, b}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
+// waitFor polls cond until it holds or the deadline passes (a bound for a
+// stuck test only, not a timing guess).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
