@@ -71,7 +71,7 @@ class Handler(BaseHTTPRequestHandler):
         if method == "wrong.id":
             return self._send(200, {"jsonrpc": "2.0", "id": rid + 1000, "result": 1})
         if method == "slow":
-            server.release.wait(10)
+            server.release.wait(120)  # held until the timeout test ends (it sets release)
             return self._send(200, {"jsonrpc": "2.0", "id": rid, "result": True})
         return self._send(200, {"jsonrpc": "2.0", "id": rid, "error": {
             "code": 404, "message": "MailDesk Error",
@@ -96,7 +96,9 @@ class TestSidecarClient(unittest.TestCase):
         cls.server.shutdown()
         cls.server.server_close()
 
-    def client(self, secret=SECRET, timeout=5.0):
+    # Calls that must answer get a bound only a stuck test reaches; the
+    # timeout test passes its own 0.2 s against a server that holds the call.
+    def client(self, secret=SECRET, timeout=60.0):
         return SidecarClient(self.url + "/", secret, timeout=timeout)
 
     def test_success_sends_jsonrpc_with_context_and_bearer(self):
