@@ -12,10 +12,16 @@ import (
 // reading and sorting every due time on each pass of the loop (at 5,000
 // mailboxes polled every minute that pass ran about 80 times a second).
 // Heap entries whose time is no longer the map's are stale and skipped.
+//
+// stored is what the store holds for each mailbox, as the scheduler last
+// wrote or read it. It equals at, except for mailboxes whose next due time
+// was written ahead (Scheduler.writeAhead): there the store already holds
+// the time after the coming attempt, so launching it needs no write.
 type dueQueue struct {
-	mu sync.Mutex
-	at map[string]time.Time
-	h  dueHeap
+	mu     sync.Mutex
+	at     map[string]time.Time
+	stored map[string]time.Time
+	h      dueHeap
 }
 
 type dueEntry struct {
@@ -36,10 +42,18 @@ func (h *dueHeap) Pop() any {
 	return e
 }
 
-// reset replaces the queue with the store's due times.
-func (q *dueQueue) reset(due map[string]time.Time) {
+// reset replaces the queue with due, and what the store holds with stored
+// (nil: the same as due).
+func (q *dueQueue) reset(due, stored map[string]time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if stored == nil {
+		stored = due
+	}
+	q.stored = make(map[string]time.Time, len(stored))
+	for id, t := range stored {
+		q.stored[id] = t
+	}
 	q.resetLocked(due)
 }
 
@@ -58,6 +72,87 @@ func (q *dueQueue) resetLocked(due map[string]time.Time) {
 func (q *dueQueue) set(id string, at time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.stored == nil {
+		q.stored = map[string]time.Time{}
+	}
+	q.stored[id] = at
+	q.setLocked(id, at)
+}
+
+// setLocal records a mailbox's new due time that the store does not hold:
+// it holds a later one, written ahead.
+func (q *dueQueue) setLocal(id string, at time.Time) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.setLocked(id, at)
+}
+
+// markStored records times the store now holds (written ahead).
+func (q *dueQueue) markStored(due map[string]time.Time) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.stored == nil {
+		q.stored = map[string]time.Time{}
+	}
+	for id, t := range due {
+		q.stored[id] = t
+	}
+}
+
+// storedAt is what the store holds for a mailbox, as last written or read.
+func (q *dueQueue) storedAt(id string) (time.Time, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	t, ok := q.stored[id]
+	return t, ok
+}
+
+// queuedAt is a mailbox's due time in the queue.
+func (q *dueQueue) queuedAt(id string) (time.Time, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	t, ok := q.at[id]
+	return t, ok
+}
+
+// storedFrom reports whether the store holds for id a due time at t or
+// later (written ahead: an attempt before t is recorded already).
+func (q *dueQueue) storedFrom(id string, t time.Time) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	st, known := q.stored[id]
+	return known && !st.Before(t)
+}
+
+// within returns the mailboxes due by limit, without taking them: a walk
+// of the heap that stops at entries due later (their subtrees are later
+// still), so it costs about the number of entries returned.
+func (q *dueQueue) within(limit time.Time) []dueEntry {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var out []dueEntry
+	stack := []int{0}
+	for len(stack) > 0 {
+		i := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if i >= len(q.h) || q.h[i].at.After(limit) {
+			continue
+		}
+		if e := q.h[i]; q.valid(e) {
+			out = append(out, e)
+		}
+		stack = append(stack, 2*i+1, 2*i+2)
+	}
+	return out
+}
+
+// valid says whether a heap entry is the mailbox's current due time.
+func (q *dueQueue) valid(e dueEntry) bool {
+	cur, ok := q.at[e.id]
+	return ok && cur.Equal(e.at)
+}
+
+func (q *dueQueue) setLocked(id string, at time.Time) {
 	if q.at == nil {
 		q.at = map[string]time.Time{}
 	}
@@ -92,7 +187,7 @@ func (q *dueQueue) take(now time.Time, n int, busy func(string) bool) (ids []str
 	var kept []dueEntry
 	for len(q.h) > 0 {
 		e := q.h[0]
-		if cur, ok := q.at[e.id]; !ok || !cur.Equal(e.at) {
+		if !q.valid(e) {
 			heap.Pop(&q.h) // stale
 			continue
 		}

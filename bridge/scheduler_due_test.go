@@ -12,7 +12,7 @@ import (
 func TestDueQueueTake(t *testing.T) {
 	t0 := time.Unix(1_700_000_000, 0)
 	var q dueQueue
-	q.reset(map[string]time.Time{"a": t0.Add(3 * time.Second), "b": t0.Add(time.Second), "c": t0.Add(2 * time.Second), "d": t0.Add(time.Minute)})
+	q.reset(map[string]time.Time{"a": t0.Add(3 * time.Second), "b": t0.Add(time.Second), "c": t0.Add(2 * time.Second), "d": t0.Add(time.Minute)}, nil)
 	q.set("a", t0) // moved earlier (a Kick): its old entry is stale
 	busy := map[string]bool{"b": true}
 	ids, next, starved := q.take(t0.Add(5*time.Second), 1, func(id string) bool { return busy[id] })
