@@ -1,8 +1,8 @@
 package store
 
 import (
-	"bytes"
 	"encoding/json"
+	"hash/maphash"
 	"slices"
 	"sync"
 
@@ -11,19 +11,32 @@ import (
 
 // The hot reads (a mailbox's config and status, a folder's cursor: every
 // poll of every mailbox reads them, and they rarely change) keep their last
-// decoded value with a private copy of the raw bytes it was decoded from.
-// A read gets the raw bytes from bbolt as before; when they equal the cached
-// bytes it returns a copy of the cached value, else it decodes and caches.
+// decoded value with a fingerprint of the raw bytes it was decoded from: a
+// 128-bit keyed hash (hash/maphash under two seeds drawn per process, so no
+// record can be made to collide). A read gets the raw bytes from bbolt as
+// before; when their fingerprint is the cached one it returns a copy of the
+// cached value, else it decodes and caches. (A copy of the raw bytes, exact
+// too, doubled the cache: 26 MB at 5,000 mailboxes, the fleet's peak RSS
+// 237 MB against 187 MB without the cache.)
 // Nothing is ever invalidated: a write changes the bytes, so the next read
 // misses; a value cached from a transaction that rolled back only misses the
 // same way. Entries are dropped with their mailbox (DeleteMailbox) or cursor
 // (DeleteCursor); otherwise there is one entry per key.
 
-// decoded is one cached value and the raw record it came from. Entries are
-// never changed once in the map, so a reader may use one without the lock.
+// decoded is one cached value and the fingerprint of the raw record it came
+// from. Entries are never changed once in the map, so a reader may use one
+// without the lock.
 type decoded[T any] struct {
-	raw []byte // a copy: bbolt's slices are only valid inside the transaction
+	sum fingerprint
 	v   T
+}
+
+type fingerprint [2]uint64
+
+var seeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
+
+func fingerprintOf(raw []byte) fingerprint {
+	return fingerprint{maphash.Bytes(seeds[0], raw), maphash.Bytes(seeds[1], raw)}
 }
 
 type decodeCache[K comparable, T any] struct {
@@ -39,17 +52,18 @@ func newDecodeCache[K comparable, T any](clone func(*T) T) *decodeCache[K, T] {
 // decode returns raw decoded: a copy of the cached value when raw is the
 // record it was decoded from.
 func (c *decodeCache[K, T]) decode(key K, raw []byte) (T, error) {
+	sum := fingerprintOf(raw)
 	c.mu.RLock()
 	e := c.m[key]
 	c.mu.RUnlock()
-	if e != nil && bytes.Equal(e.raw, raw) {
+	if e != nil && e.sum == sum {
 		return c.clone(&e.v), nil
 	}
 	var v T
 	if err := json.Unmarshal(raw, &v); err != nil {
 		return v, err
 	}
-	e = &decoded[T]{raw: bytes.Clone(raw), v: c.clone(&v)}
+	e = &decoded[T]{sum: sum, v: c.clone(&v)}
 	c.mu.Lock()
 	c.m[key] = e
 	c.mu.Unlock()
@@ -107,7 +121,8 @@ func newReadCache() *readCache {
 
 // forgetMailbox drops a deleted mailbox's entries. (A read of the mailbox
 // that started before the delete committed may add its entries back: one
-// stale, harmless entry, which its raw bytes keep from ever being returned.)
+// stale, harmless entry, which its fingerprint keeps from ever being
+// returned.)
 func (c *readCache) forgetMailbox(id string) {
 	c.config.forgetKey(id)
 	c.status.forgetKey(id)

@@ -128,17 +128,6 @@ func BenchmarkReadCacheMemory(b *testing.B) {
 	if got := s.cache.config.len() + s.cache.status.len() + s.cache.cursors.len(); got != 4*n {
 		b.Fatalf("%d entries, want %d", got, 4*n)
 	}
-	raw := 0
-	for _, e := range s.cache.config.m {
-		raw += len(e.raw)
-	}
-	for _, e := range s.cache.status.m {
-		raw += len(e.raw)
-	}
-	for _, e := range s.cache.cursors.m {
-		raw += len(e.raw)
-	}
-	b.ReportMetric(float64(raw)/n, "raw-B/mailbox")
 	b.ReportMetric(float64(after-before)/n, "cache-B/mailbox")
 	b.ReportMetric(float64(after-before)/(1<<20), "cache-MiB")
 }
