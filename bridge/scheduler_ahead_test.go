@@ -162,7 +162,7 @@ func TestDueQueueWithin(t *testing.T) {
 		due[fmt.Sprint("m", i)] = t0.Add(time.Duration(i) * time.Second)
 	}
 	q.reset(due, nil)
-	q.set("m3", t0.Add(time.Hour))      // moved out: its old entry is stale
+	q.set("m3", t0.Add(time.Hour))       // moved out: its old entry is stale
 	q.set("m150", t0.Add(2*time.Second)) // moved in
 	got := map[string]bool{}
 	for _, e := range q.within(t0.Add(9 * time.Second)) {
