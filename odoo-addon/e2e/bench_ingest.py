@@ -26,6 +26,8 @@ Environment:
     RAW=1         items carry the mail as MIME (mime_base64), not structured
     ATTACHMENTS=0 no attachments
     BACKFILL=0    the mail is live (notifies followers), not backfill
+    DIGEST=1      (gateway, odoo) print a hash of where each mail landed and
+                  with what (record, contact, author, recipients, followers)
     PROFILE=tottime|cumtime   cProfile of the ingest calls (PROFILE_MATCH=regex
                   restricts the listing)
     QUERIES=N     SQL queries counted and timed by their first N characters
@@ -70,6 +72,46 @@ def mime(item):
     return raw
 
 
+def landing_digest(env, mailbox):
+    """DIGEST=1: a hash of where every mail landed and what came with it (the
+    record, its contact, author, recipients, parent, followers), the same for
+    two runs that route alike (ids left out: they differ from run to run)."""
+    import hashlib
+    import re
+
+    env.flush_all()
+    prefix = "<bench-%d-" % mailbox.id
+
+    def ref(message_id):
+        return re.sub(r"^<bench-\d+-", "<", message_id or "")
+
+    def emails(partners):
+        return sorted(partners.mapped("email") or [])
+
+    rows = []
+    messages = env["mail.message"].sudo().search([("message_id", "=like", prefix + "%")], order="id")
+    for message in messages:
+        record = env[message.model].sudo().browse(message.res_id) if message.model and message.res_id else None
+        first = env["mail.message"].sudo().search([("model", "=", message.model), ("res_id", "=", message.res_id)],
+                                                  order="id", limit=1) if record else None
+        rows.append((
+            ref(message.message_id), message.model or "", ref(first.message_id) if first else "",
+            message.message_type, message.subtype_id.name or "", message.author_id.email or "",
+            message.email_from or "", emails(message.partner_ids), ref(message.parent_id.message_id),
+            message.subject or "", str(message.body), sorted(message.attachment_ids.mapped("name")),
+            message.record_name or "",
+            record.display_name if record else "",
+            record.partner_id.email or "" if record is not None and "partner_id" in record._fields else "",
+            record.email_from or "" if record is not None and "email_from" in record._fields else "",
+            record.user_id.login or "" if record is not None and "user_id" in record._fields else "",
+            record.stage_id.name or "" if record is not None and "stage_id" in record._fields else "",
+            record.type or "" if record is not None and "type" in record._fields else "",
+            emails(record.message_partner_ids) if record is not None else [],
+            len(env["mail.notification"].sudo().search([("mail_message_id", "=", message.id)])),
+        ))
+    return "%d messages, sha256 %s" % (len(rows), hashlib.sha256(repr(rows).encode()).hexdigest()[:16])
+
+
 def run(env):  # noqa: C901 - a linear script
     Sidecar = type(env["maildesk.sidecar"])
     counter = {"n": 0}
@@ -81,6 +123,7 @@ def run(env):  # noqa: C901 - a linear script
         return {"id": params.get("mailbox_id"), "state": "connected"}
 
     cr = env.cr
+    digest = None
     cr.execute("SAVEPOINT maildesk_bench")
     with patch.object(Sidecar, "_call", fake_call):
         bridge = env["res.users"].create({
@@ -179,6 +222,8 @@ def run(env):  # noqa: C901 - a linear script
                 profiler.disable()
                 restrictions = [os.environ["PROFILE_MATCH"]] if os.environ.get("PROFILE_MATCH") else []
                 pstats.Stats(profiler).sort_stats(os.environ.get("PROFILE")).print_stats(*restrictions, 40)
+            if os.environ.get("DIGEST") == "1" and MODE != "log":
+                digest = landing_digest(env, mailbox)
         finally:
             # Leave the database as it was.
             env.invalidate_all()
@@ -192,6 +237,8 @@ def run(env):  # noqa: C901 - a linear script
             mailbox.unlink()
             bridge.unlink()
             cr.commit()
+    if digest:
+        print("where the mail landed (DIGEST=1): %s" % digest)
     rate = len(items) / took if took else 0.0
     print("maildesk ingest, %s mode: %d %s items in batches of %d (%s, %s): %.1f s, %.0f msg/s, "
           "%.2f SQL queries per message; %s, on %s" % (

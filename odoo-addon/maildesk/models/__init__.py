@@ -7,6 +7,8 @@ from . import maildesk_log_request
 from . import maildesk_trusted_sender
 from . import mail_message
 from . import mail_thread
+from . import mail_alias
+from . import ir_cron
 from . import ir_mail_server
 from . import mail_mail
 from . import res_config_settings

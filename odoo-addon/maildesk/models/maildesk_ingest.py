@@ -24,7 +24,7 @@ from odoo import SUPERUSER_ID, _, api, fields, models, tools
 from odoo.exceptions import ValidationError
 
 from .. import compat
-from ..lib import mailparts, routing
+from ..lib import gateway_cache, mailparts, routing
 
 _logger = logging.getLogger(__name__)
 
@@ -146,6 +146,23 @@ class MaildeskIngest(models.AbstractModel):
         Not isolated, the logged mail of the whole batch is created at its end
         in bulk (attachments, messages, activities: ``_flush_posts``); the
         answers name the messages once they exist."""
+        if mailbox.mode != "gateway":
+            return self._ingest_pass(mailbox, prepared, known_graph, known_msgid, partners_by_email, threads, route,
+                                     isolate)
+        # What Odoo's gateway looks up again for each mail (aliases, alias
+        # domains, field descriptions), answered once for this pass over the
+        # batch (lib/gateway_cache.py); writing an alias empties it.
+        cache = route["gateway_cache"] = gateway_cache.GatewayCache()
+        self.env.cr.cache[gateway_cache.CURSOR_KEY] = cache
+        try:
+            return self._ingest_pass(mailbox, prepared, known_graph, known_msgid, partners_by_email, threads, route,
+                                     isolate)
+        finally:
+            if self.env.cr.cache.get(gateway_cache.CURSOR_KEY) is cache:
+                del self.env.cr.cache[gateway_cache.CURSOR_KEY]
+
+    @api.model
+    def _ingest_pass(self, mailbox, prepared, known_graph, known_msgid, partners_by_email, threads, route, isolate):
         results = []
         route["pending"] = None if isolate else []
         # The batch's Outlook conversations (what _conversation_models looks up).
@@ -206,11 +223,13 @@ class MaildeskIngest(models.AbstractModel):
             except ItemError as exc:
                 if not isolate:
                     raise
+                self._forget_gateway_cache(route)
                 result["status"] = "error"
                 result["error"] = str(exc)
             except Exception as exc:  # noqa: BLE001 - one bad item never fails the batch
                 if not isolate:
                     raise
+                self._forget_gateway_cache(route)
                 _logger.warning("MailDesk ingest of %s failed: %s", p.get("graph_id"), exc, exc_info=True)
                 result["status"] = "error"
                 result["error"] = "%s: %s" % (type(exc).__name__, exc)
@@ -234,6 +253,13 @@ class MaildeskIngest(models.AbstractModel):
             if isinstance(result.get("activity_id"), PendingId):
                 result["activity_id"] = result["activity_id"].id
         return results
+
+    @api.model
+    def _forget_gateway_cache(self, route):
+        """An item's savepoint rolled back: what the batch's cache learnt
+        during it may have been rolled back too."""
+        if route.get("gateway_cache") is not None:
+            route["gateway_cache"].clear()
 
     @api.model
     def _process_item(self, mailbox, p, partners_by_email, threads, route):
@@ -1337,6 +1363,8 @@ class MaildeskIngest(models.AbstractModel):
         # (default_* keys would reach the records created).
         ctx = {key: self.env.context[key] for key in ("lang", "tz") if self.env.context.get(key)}
         ctx.update({"maildesk_ingest": True, "mail_notify_force_send": False})
+        if route and route.get("gateway_cache") is not None:
+            ctx[gateway_cache.CONTEXT_KEY] = route["gateway_cache"]
         if backfill:
             ctx.update(
                 {

@@ -331,6 +331,88 @@ class TestGatewayLeads(GatewayCase):
 
 
 @tagged("post_install", "-at_install")
+class TestGatewayBatchCache(GatewayCase):
+    """A batch answers Odoo's alias lookups once (lib/gateway_cache.py): an
+    alias made or changed between batches, or by a mail of the batch, routes
+    the mail after it as Odoo's gateway would route it."""
+
+    gateway_model = "crm.lead"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.alias_domain = cls.env["mail.alias.domain"].create({"name": "md-cache.example"})
+        cls.team = cls.env["crm.team"].create({"name": "Deals by alias", "use_leads": True})
+        cls.ingest_model = type(cls.env["maildesk.ingest"])
+
+    def to_deals(self, graph_id):
+        return self.live(graph_id, subject="Deal %s" % graph_id, to=[{"name": "Deals", "email": "deals@md-cache.example"}])
+
+    def make_alias(self, env=None):
+        return (env or self.env)["mail.alias"].sudo().create({
+            "alias_name": "deals",
+            "alias_domain_id": self.alias_domain.id,
+            "alias_model_id": self.env["ir.model"]._get_id("crm.lead"),
+            "alias_defaults": "{'team_id': %d}" % self.team.id,
+        })
+
+    def team_of(self, result):
+        self.assertEqual(result["status"], "posted", result)
+        (model, res_id), = result["records"]
+        self.assertEqual(model, "crm.lead")
+        return self.env["crm.lead"].browse(res_id).team_id
+
+    def test_alias_made_between_batches(self):
+        self.assertNotEqual(self.team_of(self.gw([self.to_deals("gw-c1"), self.to_deals("gw-c2")])[1]), self.team,
+                            "no alias yet: the mailbox's gateway model, without the alias's defaults")
+        alias = self.make_alias()
+        self.assertEqual(self.team_of(self.gw([self.to_deals("gw-c3")])[0]), self.team, "the new alias routes it")
+        alias.alias_name = "old-deals"
+        self.assertNotEqual(self.team_of(self.gw([self.to_deals("gw-c4")])[0]), self.team, "renamed: no alias")
+
+    def test_alias_made_during_a_batch(self):
+        """An alias made while a batch runs (here after its first mail, in an
+        environment of its own) routes the batch's next mail."""
+        real = self.ingest_model._process_gateway
+        test = self
+
+        def process_gateway(ingest, mailbox, p, threads=None, route=None):
+            result = real(ingest, mailbox, p, threads, route)
+            if p["graph_id"] == "gw-b1":
+                test.make_alias(test.env(context={}))
+            elif p["graph_id"] == "gw-b2":
+                test.env["mail.alias"].sudo().search([("alias_name", "=", "deals")]).alias_name = "old-deals"
+            return result
+
+        with patch.object(self.ingest_model, "_process_gateway", process_gateway):
+            res = self.gw([self.to_deals("gw-b1"), self.to_deals("gw-b2"), self.to_deals("gw-b3")])
+        self.assertNotEqual(self.team_of(res[0]), self.team)
+        self.assertEqual(self.team_of(res[1]), self.team, "the alias made after the first mail routes the second")
+        self.assertNotEqual(self.team_of(res[2]), self.team, "renamed after the second: the third is not the alias's")
+
+    def test_field_descriptions_are_the_callers_own(self):
+        """message_new describes the model's fields once a batch; each call
+        gets its own copy."""
+        calls = []
+        real = type(self.env["crm.lead"]).message_new
+
+        def message_new(lead, msg_dict, custom_values=None):
+            fields = lead.fields_get()
+            calls.append("name" in fields and "type" in fields)
+            fields.pop("name")
+            return real(lead, msg_dict, custom_values)
+
+        with patch.object(type(self.env["crm.lead"]), "message_new", message_new):
+            res = self.gw([self.live("gw-n1", subject="First"), self.live("gw-n2", subject="Second")])
+        self.assertEqual(calls, [True, True])
+        self.assertEqual([self.lead_of_name(r) for r in res], ["First", "Second"])
+
+    def lead_of_name(self, result):
+        self.assertEqual(result["status"], "posted", result)
+        return self.env["crm.lead"].browse(result["records"][0][1]).name
+
+
+@tagged("post_install", "-at_install")
 class TestGatewayAnyModel(GatewayCase):
     """Defaults and notifications for a gateway into contacts (no CRM needed)."""
 
