@@ -262,3 +262,49 @@ class TestItemProblem(unittest.TestCase):
         self.assertEqual(mailparts.eml_filename("=?utf-8?q?Rechnung_f=C3=BCr?="), "Rechnung für.eml")
         self.assertEqual(mailparts.eml_filename('Re: a/b "c"'), "Re a b c.eml")
         self.assertEqual(mailparts.eml_filename(""), "Forwarded message.eml")
+
+
+class TestGatewayPolicy(unittest.TestCase):
+    RAW = (
+        b"From: =?utf-8?q?J=C3=BCrgen?= <j@cust.example>\r\nTo: Sales <sales@ourco.example>, b@x.example\r\n"
+        b"Cc: c@x.example\r\nSubject: =?utf-8?q?Pr=C3=BCfung?= of a very long subject line that is folded when it is\r\n"
+        b" written again\r\nMessage-ID: <m1@cust.example>\r\nIn-Reply-To: <m0@ourco.example>\r\n"
+        b"Date: Mon, 02 Nov 2026 09:14:03 +0000\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/html; charset=utf-8\r\n"
+        b"Content-Transfer-Encoding: quoted-printable\r\n\r\n<p>K=C3=B6ln</p>\r\n--b1\r\n"
+        b"Content-Type: application/pdf; name=\"q.pdf\"\r\nContent-Disposition: attachment; filename=\"q.pdf\"\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b1--\r\n"
+    )
+
+    def test_reads_like_smtp_and_parses_each_header_once(self):
+        import email
+        import email.policy
+
+        ours = email.message_from_bytes(self.RAW, policy=mailparts.gateway_policy())
+        smtp = email.message_from_bytes(self.RAW, policy=email.policy.SMTP)
+        self.assertEqual(ours.items(), smtp.items())
+        for name in ("From", "To", "Cc", "Subject", "Message-ID", "Date", "content-type"):
+            self.assertEqual(str(ours[name]), str(smtp[name]))
+            # (the header registry makes a class for each header it parses)
+            self.assertEqual(type(ours[name]).__bases__, type(smtp[name]).__bases__)
+            self.assertIs(ours[name], ours.get(name), "parsed once")
+        self.assertEqual(ours["To"].addresses, smtp["To"].addresses)
+        self.assertEqual(ours["Date"].datetime, smtp["Date"].datetime)
+        self.assertEqual([p.get_content_type() for p in ours.walk()], [p.get_content_type() for p in smtp.walk()])
+        self.assertEqual([p.get_filename() for p in ours.walk()], [p.get_filename() for p in smtp.walk()])
+        self.assertEqual(ours.get_body(("html",)).get_content(), smtp.get_body(("html",)).get_content())
+        self.assertEqual(ours.as_bytes(), smtp.as_bytes())
+        self.assertIsNone(ours["X-Missing"])
+        self.assertEqual(ours.get("X-Missing", "x"), "x")
+
+    def test_a_changed_header_is_read_anew(self):
+        import email
+
+        msg = email.message_from_bytes(self.RAW, policy=mailparts.gateway_policy())
+        self.assertEqual(str(msg["Subject"])[:7], "Prüfung")
+        msg.replace_header("Subject", "Other")
+        self.assertEqual(str(msg["Subject"]), "Other")
+        del msg["To"]
+        self.assertIsNone(msg["To"])
+        policy = msg.policy.clone(max_line_length=60)
+        self.assertEqual(policy._parsed_headers, {}, "a clone starts afresh")

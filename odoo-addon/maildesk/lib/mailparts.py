@@ -11,6 +11,7 @@ import binascii
 import datetime
 import email.errors
 import email.header
+import email.policy
 import email.utils
 import re
 
@@ -480,3 +481,40 @@ def item_problem(item):
             if att.get("is_inline") is not None and not isinstance(att["is_inline"], bool):
                 return "%s.is_inline must be true or false" % where
     return None
+
+
+class HeadersParsedOncePolicy(email.policy.EmailPolicy):
+    """``email.policy.SMTP`` whose messages parse each header once.
+
+    With SMTP's policy, every read of a header (``msg["To"]``, ``msg.get``,
+    ``items()``, ``get_content_type()`` for each part) builds a new header
+    object from its raw text; Odoo's gateway reads the same headers of a mail
+    many times (``message_parse``, ``message_route``, the payload walk). A
+    header object is a pure function of the header's name and raw text, so
+    here the one built first is handed out again for the same name and text:
+    what a reader gets is equal, only built once. One instance per message
+    (``gateway_policy``); a clone starts afresh."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        object.__setattr__(self, "_parsed_headers", {})
+
+    def clone(self, **kw):
+        policy = super().clone(**kw)
+        object.__setattr__(policy, "_parsed_headers", {})
+        return policy
+
+    def header_fetch_parse(self, name, value):
+        if hasattr(value, "name") or not isinstance(value, str):
+            return super().header_fetch_parse(name, value)
+        key = (name, value)
+        header = self._parsed_headers.get(key)
+        if header is None:
+            header = self._parsed_headers[key] = super().header_fetch_parse(name, value)
+        return header
+
+
+def gateway_policy():
+    """A policy like ``email.policy.SMTP`` for parsing one mail for Odoo's
+    gateway (see HeadersParsedOncePolicy)."""
+    return HeadersParsedOncePolicy(linesep="\r\n", header_factory=email.policy.SMTP.header_factory)

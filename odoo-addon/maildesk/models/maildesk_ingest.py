@@ -1374,7 +1374,8 @@ class MaildeskIngest(models.AbstractModel):
                 }
             )
         thread = self.env(user=SUPERUSER_ID, context=ctx)["mail.thread"]
-        message = email.message_from_bytes(p["raw"], policy=email.policy.SMTP)
+        # SMTP's policy, each header parsed once however often Odoo reads it.
+        message = email.message_from_bytes(p["raw"], policy=mailparts.gateway_policy())
         msg_dict = thread.message_parse(message)
         # The messages posted for this mail carry MailDesk's fields from their
         # creation, and name themselves (models/mail_message.py).
