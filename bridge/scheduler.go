@@ -71,6 +71,37 @@ type Scheduler struct {
 
 	rounds    map[string]func() // running rounds' cancels (lease.go)
 	rescanNow atomic.Bool       // leases changed: read due times again
+
+	// Rounds run on Workers long-lived goroutines, started by the first
+	// launch and stopped when Run returns: a goroutine per round grew a
+	// fresh stack through the Graph SDK's middlewares every time (6 % of
+	// an idle fleet's CPU).
+	jobs        chan func()
+	workersOnce sync.Once
+	stopOnce    sync.Once
+}
+
+func (s *Scheduler) startWorkers() {
+	s.workersOnce.Do(func() {
+		s.jobs = make(chan func(), s.cfg.Workers)
+		for range s.cfg.Workers {
+			s.cfg.Recovery.Go("sync worker", func() {
+				for job := range s.jobs {
+					job()
+				}
+			})
+		}
+	})
+}
+
+// stopWorkers ends the workers once the running rounds are done.
+func (s *Scheduler) stopWorkers() {
+	s.stopOnce.Do(func() {
+		s.workersOnce.Do(func() {}) // never started: nothing to stop
+		if s.jobs != nil {
+			close(s.jobs)
+		}
+	})
 }
 
 // setDue writes a mailbox's next sync time to the store, then to the queue.
@@ -168,6 +199,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			s.wg.Wait()
+			s.stopWorkers()
 			return nil
 		case <-s.kick:
 		case <-timer.C:
@@ -422,7 +454,10 @@ func (s *Scheduler) launch(ctx context.Context) time.Time {
 		s.mu.Unlock()
 		s.wg.Add(1)
 		rctx, endRound := s.roundContext(ctx, id)
-		s.cfg.Recovery.Go("sync "+id, func() {
+		s.startWorkers()
+		// Never blocks: a job counts as busy from here, and launch takes
+		// at most Workers minus the busy ones.
+		s.jobs <- func() {
 			defer s.wg.Done()
 			defer endRound()
 			defer func() {
@@ -438,8 +473,9 @@ func (s *Scheduler) launch(ctx context.Context) time.Time {
 					s.wake()
 				}
 			}()
+			defer s.cfg.Recovery.Recover("sync " + id) // the worker goes on
 			s.runOne(rctx, id)
-		})
+		}
 	}
 	return next
 }

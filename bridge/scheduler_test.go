@@ -222,3 +222,62 @@ func TestSchedulerWithSyncerAndNewMail(t *testing.T) {
 		t.Fatal("panics")
 	}
 }
+
+// A round that panics is recovered and counted; the worker that ran it goes
+// on with other rounds (with one worker, nothing else would run), and the
+// mailbox is not left busy: it runs again when kicked.
+func TestSchedulerRoundPanicKeepsTheWorker(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "m.db"), bytes.Repeat([]byte{1}, store.KeySize), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var ids []string
+	for _, u := range []string{"panic", "calm"} {
+		m, err := st.CreateMailbox(store.Mailbox{MailboxConfig: store.MailboxConfig{Email: u + "@contoso.com", Folders: []string{"inbox"}}, MailboxStatus: store.MailboxStatus{State: bridge.StateConnected}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, m.ID)
+	}
+	var mu sync.Mutex
+	calls := map[string]int{}
+	count := func(id string) int { mu.Lock(); defer mu.Unlock(); return calls[id] }
+	grp := recovery.New(zerolog.Nop(), nil)
+	sched, err := bridge.NewScheduler(bridge.SchedulerConfig{Store: st, Workers: 1, PollInterval: time.Hour, Recovery: grp,
+		Sync: func(_ context.Context, id string) (bridge.RoundResult, error) {
+			mu.Lock()
+			calls[id]++
+			n := calls[id]
+			mu.Unlock()
+			if id == ids[0] && n == 1 {
+				panic("a bug in a round")
+			}
+			return bridge.RoundResult{}, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = sched.Run(ctx); close(done) }()
+	waitFor(t, "both first rounds", func() bool { return count(ids[0]) == 1 && count(ids[1]) == 1 })
+	waitFor(t, "the panic counted", func() bool { return grp.Panics() == 1 })
+	waitFor(t, "the panicked mailbox no longer busy", func() bool { return !sched.Busy(ids[0]) })
+	if err := sched.Kick(ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := sched.Kick(ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "second rounds on the one worker", func() bool { return count(ids[0]) == 2 && count(ids[1]) == 2 })
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("scheduler did not stop on cancel")
+	}
+	if grp.Panics() != 1 {
+		t.Fatalf("%d panics counted, want 1", grp.Panics())
+	}
+}
