@@ -24,6 +24,16 @@ def _alias_index(env, cache):
     return cache.alias_index
 
 
+def _invalidating(env, change):
+    """Runs a change of aliases or alias domains with the batch's answers
+    dropped before it (a lookup during it asks the database) and after it."""
+    gateway_cache.invalidate(env)
+    try:
+        return change()
+    finally:
+        gateway_cache.invalidate(env)
+
+
 def _search_fetch(records, search, domain, offset, limit, order):
     """``search()`` calls ``search_fetch``: the batch's answer, or the
     database's (then kept for the batch)."""
@@ -73,25 +83,13 @@ class MailAlias(models.Model):
     # Any change of an alias: the batch asks the database again.
     @api.model_create_multi
     def create(self, vals_list):
-        gateway_cache.invalidate(self.env)
-        try:
-            return super().create(vals_list)
-        finally:
-            gateway_cache.invalidate(self.env)
+        return _invalidating(self.env, lambda: super(MailAlias, self).create(vals_list))
 
     def write(self, vals):
-        gateway_cache.invalidate(self.env)
-        try:
-            return super().write(vals)
-        finally:
-            gateway_cache.invalidate(self.env)
+        return _invalidating(self.env, lambda: super(MailAlias, self).write(vals))
 
     def unlink(self):
-        gateway_cache.invalidate(self.env)
-        try:
-            return super().unlink()
-        finally:
-            gateway_cache.invalidate(self.env)
+        return _invalidating(self.env, lambda: super(MailAlias, self).unlink())
 
 
 class MailAliasDomain(models.Model):
@@ -114,22 +112,10 @@ class MailAliasDomain(models.Model):
     # An alias domain's name makes its aliases' addresses.
     @api.model_create_multi
     def create(self, vals_list):
-        gateway_cache.invalidate(self.env)
-        try:
-            return super().create(vals_list)
-        finally:
-            gateway_cache.invalidate(self.env)
+        return _invalidating(self.env, lambda: super(MailAliasDomain, self).create(vals_list))
 
     def write(self, vals):
-        gateway_cache.invalidate(self.env)
-        try:
-            return super().write(vals)
-        finally:
-            gateway_cache.invalidate(self.env)
+        return _invalidating(self.env, lambda: super(MailAliasDomain, self).write(vals))
 
     def unlink(self):
-        gateway_cache.invalidate(self.env)
-        try:
-            return super().unlink()
-        finally:
-            gateway_cache.invalidate(self.env)
+        return _invalidating(self.env, lambda: super(MailAliasDomain, self).unlink())
