@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -299,17 +298,18 @@ func (s *Store) Mailboxes() ([]Mailbox, error) {
 }
 
 // MailboxStates returns every mailbox's state by id: what the scheduler's
-// periodic rescan needs, without decoding every record in full.
+// periodic rescan needs. The status records come from the read cache, so a
+// rescan decodes only the records that changed since the last one.
 func (s *Store) MailboxStates() (map[string]string, error) {
 	out := map[string]string{}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		status := tx.Bucket(bucketStatus)
 		return tx.Bucket(bucketMailbox).ForEach(func(k, _ []byte) error {
-			st, err := statusState(status.Get(k))
-			if err != nil {
+			st, err := s.cache.status.get(status, string(k), k)
+			if err != nil && !errors.Is(err, ErrNotFound) {
 				return fmt.Errorf("mailbox %s status: %w", k, err)
 			}
-			out[string(k)] = st
+			out[string(k)] = st.State
 			return nil
 		})
 	})
@@ -317,27 +317,6 @@ func (s *Store) MailboxStates() (map[string]string, error) {
 		return nil, fmt.Errorf("store: mailbox states: %w", err)
 	}
 	return out, nil
-}
-
-// statusState reads the state from a status record (nil: no record, "").
-// The record is written by encoding/json with the state first; a record
-// that does not start so is decoded.
-func statusState(raw []byte) (string, error) {
-	if raw == nil {
-		return "", nil
-	}
-	const prefix = `{"state":"`
-	if bytes.HasPrefix(raw, []byte(prefix)) {
-		rest := raw[len(prefix):]
-		if i := bytes.IndexByte(rest, '"'); i >= 0 && bytes.IndexByte(rest[:i], '\\') < 0 {
-			return string(rest[:i]), nil
-		}
-	}
-	var st struct {
-		State string `json:"state"`
-	}
-	err := jsonUnmarshal(raw, &st)
-	return st.State, err
 }
 
 // UpdateMailboxConfig changes a mailbox's config with fn and writes it, with
