@@ -311,12 +311,7 @@ func (s *Scheduler) rescan() {
 		if !ok || !holds(s.cfg.Owner, id) {
 			continue
 		}
-		if st, known := s.due.storedAt(id); known && st.Equal(t) {
-			if q, queued := s.due.queuedAt(id); queued {
-				t = q
-			}
-		}
-		live[id] = t
+		live[id] = s.due.current(id, t)
 	}
 	s.due.reset(live, due)
 }

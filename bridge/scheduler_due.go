@@ -99,12 +99,19 @@ func (q *dueQueue) markStored(due map[string]time.Time) {
 	}
 }
 
-// storedAt is what the store holds for a mailbox, as last written or read.
-func (q *dueQueue) storedAt(id string) (time.Time, bool) {
+// current is a mailbox's due time for a rescan that read stored from the
+// store: the queue's time where the store holds what this scheduler wrote
+// (it may be ahead of the queue: writeAhead), else the store's (someone
+// else wrote it, or the mailbox is new to the queue).
+func (q *dueQueue) current(id string, stored time.Time) time.Time {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	t, ok := q.stored[id]
-	return t, ok
+	if st, ok := q.stored[id]; ok && st.Equal(stored) {
+		if at, ok := q.at[id]; ok {
+			return at
+		}
+	}
+	return stored
 }
 
 // queuedAt is a mailbox's due time in the queue.
