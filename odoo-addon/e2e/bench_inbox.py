@@ -38,13 +38,12 @@ python3-websocket.
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from screenshots import odoo_call, start_chromium  # noqa: E402
+from screenshots import chromium, odoo_call  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -204,15 +203,8 @@ def main(argv=None):
     uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     print("== %s, signed in as %s (the mailbox's owner); %s" % (a.mailbox, owner["login"], uptime))
 
-    proc, profile, page = start_chromium(1366, 900)
-    try:
-        page.send("Page.enable")
-        page.send("Runtime.enable")
-        page.goto(a.odoo + "/web/login?db=" + a.db, "!!document.querySelector('input[name=login]')", "the login page")
-        page.js("document.querySelector('input[name=login]').value = %s;"
-                "document.querySelector('input[name=password]').value = %s;"
-                "document.querySelector('form').submit(); true" % (json.dumps(owner["login"]), json.dumps(password)))
-        page.wait("location.pathname.startsWith('/odoo') || location.pathname.startsWith('/web')", "signing in")
+    with chromium(1366, 900) as page:
+        page.sign_in(a.odoo, a.db, owner["login"], password)
         page.wait("!!(window.odoo && odoo.__WOWL_DEBUG__ && document.querySelector('.o_main_navbar'))",
                   "the web client", 240)
         action = json.dumps("maildesk.maildesk_inbox_action")
@@ -243,10 +235,6 @@ def main(argv=None):
         counts = {f.get("well_known") or f.get("name"): f.get("total") for f in total}
         print("folders of %s (sidecar's index): %s" % (a.mailbox, counts))
         print("== %s" % subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        shutil.rmtree(profile, ignore_errors=True)
     return 0
 
 

@@ -17,6 +17,7 @@ Needs Debian's chromium and python3-websocket (the Chrome DevTools protocol).
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -58,6 +59,14 @@ class Page:
             time.sleep(0.3)
         raise RuntimeError("timed out waiting for %s" % what)
 
+    def sign_in(self, odoo, db, login, password):
+        """Odoo's login form, then wait for the web client."""
+        self.goto(odoo + "/web/login?db=" + db, "!!document.querySelector('input[name=login]')", "the login page")
+        self.js("document.querySelector('input[name=login]').value = %s;"
+                "document.querySelector('input[name=password]').value = %s;"
+                "document.querySelector('form').submit(); true" % (json.dumps(login), json.dumps(password)))
+        self.wait("location.pathname.startsWith('/odoo') || location.pathname.startsWith('/web')", "signing in")
+
     def goto(self, url, ready, what, timeout=60):
         self.send("Page.navigate", url=url)
         self.wait(ready, what, timeout)
@@ -85,7 +94,10 @@ class Page:
         print("saved %s" % path)
 
 
-def start_chromium(width, height):
+@contextlib.contextmanager
+def chromium(width, height):
+    """A headless Chromium with one page (Page and Runtime enabled); stopped
+    and its profile removed on the way out."""
     binary = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if not binary:
         sys.exit("no chromium on PATH (Debian: apt install chromium)")
@@ -102,8 +114,16 @@ def start_chromium(width, height):
         time.sleep(0.1)
     port = open(port_file).read().split()[0]
     targets = json.load(urllib.request.urlopen("http://127.0.0.1:%s/json" % port))
-    page = next(t for t in targets if t.get("type") == "page")
-    return proc, profile, Page(page["webSocketDebuggerUrl"])
+    target = next(t for t in targets if t.get("type") == "page")
+    try:
+        page = Page(target["webSocketDebuggerUrl"])
+        page.send("Page.enable")
+        page.send("Runtime.enable")
+        yield page
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        shutil.rmtree(profile, ignore_errors=True)
 
 
 def odoo_call(odoo, db, login, password, model, method, args, kwargs=None):
@@ -176,15 +196,8 @@ def main(argv=None):
     if not ids:
         sys.exit("no mailbox %s in %s" % (a.mailbox, a.db))
     mid = ids[0]
-    proc, profile, page = start_chromium(a.width, a.height)
-    try:
-        page.send("Page.enable")
-        page.send("Runtime.enable")
-        page.goto(a.odoo + "/web/login?db=" + a.db, "!!document.querySelector('input[name=login]')", "the login page")
-        page.js("document.querySelector('input[name=login]').value = %s;"
-                "document.querySelector('input[name=password]').value = %s;"
-                "document.querySelector('form').submit(); true" % (json.dumps(a.login), json.dumps(a.password)))
-        page.wait("location.pathname.startsWith('/odoo') || location.pathname.startsWith('/web')", "signing in")
+    with chromium(a.width, a.height) as page:
+        page.sign_in(a.odoo, a.db, a.login, a.password)
         page.wait("!!document.querySelector('.o_main_navbar')", "the web client", 240)
 
         shoot_inbox(page, a)
@@ -217,10 +230,6 @@ def main(argv=None):
         page.js("document.querySelector('#maildesk_allowed_models_setting').scrollIntoView({block: 'start'}); true")
         time.sleep(0.5)
         page.shot(os.path.join(a.out, "settings-privacy.png"))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        shutil.rmtree(profile, ignore_errors=True)
     return 0
 
 
